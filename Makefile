@@ -1,0 +1,25 @@
+# `make serve` and `make test` set themselves up: the virtual environment is made from
+# requirements.txt the first time, and again whenever requirements.txt changes.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.requirements-installed
+PYTEST_ARGS ?=
+
+.PHONY: serve test install clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=120 tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""One blueprint per URL prefix. Each declares how it is authenticated in `auth`."""

@@ -1,0 +1,48 @@
+"""/stripe: the plan catalog and the user's customer. Every route needs a Clerk token."""
+
+from flask import Blueprint, g, request
+
+from app.auth import protect_with_clerk
+from app.extensions import services
+from app.schemas.catalog import ListResponse, ObjectResponse, PriceListQuery, ProductListQuery
+from app.schemas.common import load, load_query, validate_id
+from app.schemas.customer import CustomerBody, CustomerResponse
+from app.http import json_body
+
+bp = protect_with_clerk(Blueprint("stripe", __name__, url_prefix="/stripe"))
+
+
+@bp.before_request
+def limit_per_user():
+    if request.method != "OPTIONS":
+        services().rate_limiter.hit("user", g.clerk_user_id)
+
+
+@bp.get("/products")
+def list_products():
+    page = services().catalog.list_products(**load_query(ProductListQuery(), request.args))
+    return ListResponse().dump(page)
+
+
+# <path:...> so that encoded slashes reach validation (a 400) instead of routing (a 404).
+@bp.get("/products/<path:product_id>")
+def get_product(product_id: str):
+    return ObjectResponse().dump({"data": services().catalog.get_product(validate_id(product_id))})
+
+
+@bp.get("/prices")
+def list_prices():
+    page = services().catalog.list_prices(**load_query(PriceListQuery(), request.args))
+    return ListResponse().dump(page)
+
+
+@bp.get("/prices/<path:price_id>")
+def get_price(price_id: str):
+    return ObjectResponse().dump({"data": services().catalog.get_price(validate_id(price_id))})
+
+
+@bp.post("/customer")
+def get_or_create_customer():
+    body = load(CustomerBody(), json_body())
+    customer, created = services().customers.get_or_create(g.clerk_user_id, **body)
+    return CustomerResponse().dump({"data": customer, "created": created}), 201 if created else 200

@@ -1,0 +1,40 @@
+"""The composition root's product: every collaborator, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from app.auth import ClerkVerifier
+from app.services.catalog import BillingGateway, CatalogService
+from app.services.customers import CustomerService
+from app.services.rate_limit import RateLimiter
+from app.services.webhooks import WebhookService
+from app.stores.base import Store, StoreUnavailable
+from config import Config
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    gateway: BillingGateway
+    verifier: ClerkVerifier | None
+    catalog: CatalogService
+    customers: CustomerService
+    webhooks: WebhookService
+    rate_limiter: RateLimiter
+
+    def readiness(self) -> tuple[bool, dict]:
+        """Whether the store answers; Stripe and Clerk are not probed (they are not ours to fix)."""
+        try:
+            self.store.ping()
+        except StoreUnavailable:
+            return False, {"store": "unreachable"}
+        return True, {"store": "ok"}
+
+
+def services() -> Services:
+    """The current app's services (views call this, nothing else)."""
+    return current_app.extensions["tatame"]

@@ -1,0 +1,50 @@
+"""One JSON line per log record, carrying the request id; secrets are scrubbed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+from flask import g, has_request_context
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, secrets: list[str] | None = None):
+        super().__init__()
+        self.secrets = [s for s in (secrets or []) if len(s) >= 8]
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context():
+            entry["request_id"] = g.get("request_id")
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        text = json.dumps(entry, default=str)
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def configure_logging(level: str, secrets: list[str]) -> None:
+    """Send the `app` loggers to stderr as JSON, once per process."""
+    logger = logging.getLogger("app")
+    logger.setLevel(level)
+    for handler in logger.handlers:
+        if getattr(handler, "_tatame", False):
+            handler.setFormatter(JsonFormatter(secrets))
+            return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._tatame = True
+    handler.setFormatter(JsonFormatter(secrets))
+    logger.addHandler(handler)
+    logger.propagate = False

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the shapes of queries, bodies and responses."""

@@ -1,0 +1,63 @@
+"""Fields and helpers shared by the schemas."""
+
+from __future__ import annotations
+
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app.services.errors import ValidationFailed
+
+STRIPE_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class StrictInteger(fields.Integer):
+    """A whole number written in ASCII digits only: '5abc', '1.5', ' 5', '+5' and '٥' are refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,6}", value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """Only the words `true` and `false`."""
+
+    truthy = {"true"}
+    falsy = {"false"}
+
+
+def stripe_id(**kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(STRIPE_ID, error="Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."),
+        **kwargs,
+    )
+
+
+def load_query(schema: Schema, args) -> dict:
+    """Load a query string (a MultiDict): a repeated key is an error, not a silent pick."""
+    repeated = {key: ["Given more than once."] for key, values in args.lists() if len(values) > 1}
+    if repeated:
+        raise ValidationFailed("Invalid request parameters.", repeated)
+    return load(schema, args.to_dict())
+
+
+def load(schema: Schema, data) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed("Invalid request parameters.", _details(exc.messages)) from None
+
+
+def validate_id(value: str, field: str = "id") -> str:
+    if not STRIPE_ID.match(value or ""):
+        raise ValidationFailed("Invalid request parameters.",
+                               {field: ["Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."]})
+    return value
+
+
+def _details(messages) -> dict:
+    if isinstance(messages, dict):
+        return messages
+    return {"_schema": messages}

@@ -1,0 +1,1 @@
+"""Service classes: plain Python, no Flask. Each takes its collaborators in its constructor."""

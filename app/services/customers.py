@@ -1,0 +1,86 @@
+"""One Clerk user, one Stripe customer: get-or-create, safe under concurrency.
+
+The database settles who creates: `Store.claim_customer` lets exactly one request
+own the creation (a pending row with a lease). The Stripe call carries an
+idempotency key derived from the user id and the mapping's generation, so a worker
+that takes over an abandoned claim gets the same customer back instead of a second
+one. Everyone else waits for the owner to finish and then reads the mapping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from typing import Callable
+
+from app.services.catalog import BillingGateway
+from app.services.errors import CustomerInProgress
+from app.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+
+def idempotency_key(clerk_user_id: str, generation: int) -> str:
+    digest = hashlib.sha256(f"{clerk_user_id}\x00{generation}".encode()).hexdigest()
+    return f"tatame-customer-{digest}"
+
+
+class CustomerService:
+    """Gives each Clerk user exactly one Stripe customer."""
+
+    def __init__(
+        self,
+        store: Store,
+        gateway: BillingGateway,
+        *,
+        lease_seconds: float = 30.0,
+        wait_seconds: float = 10.0,
+        poll_seconds: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.store, self.gateway = store, gateway
+        self.lease_seconds, self.wait_seconds, self.poll_seconds = lease_seconds, wait_seconds, poll_seconds
+        self._sleep = sleep
+
+    def get_or_create(self, clerk_user_id: str, *, email: str | None = None, name: str | None = None):
+        """Return (customer, created): the user's Stripe customer, creating it the first time."""
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            mapping = self.store.get_customer_mapping(clerk_user_id)
+            if mapping is not None and mapping.is_active:
+                customer = self.gateway.get_customer(mapping.stripe_customer_id)
+                if customer is not None:
+                    return customer, False
+                log.warning("mapped Stripe customer %s is gone; replacing it", mapping.stripe_customer_id)
+                claim = self.store.claim_customer(
+                    clerk_user_id, token, self.lease_seconds, stale_customer_id=mapping.stripe_customer_id
+                )
+            else:
+                claim = self.store.claim_customer(clerk_user_id, token, self.lease_seconds)
+            if claim.owned:
+                return self._create(clerk_user_id, claim.mapping.generation, token, email, name)
+            if not claim.mapping.is_active and time.monotonic() >= deadline:
+                raise CustomerInProgress("The customer is being created; try again shortly.")
+            if not claim.mapping.is_active:
+                self._sleep(self.poll_seconds)
+
+    def _create(self, clerk_user_id, generation, token, email, name):
+        params: dict = {"metadata": {"clerk_user_id": clerk_user_id}}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        try:
+            customer = self.gateway.create_customer(params, idempotency_key(clerk_user_id, generation))
+        except BaseException:
+            self.store.release_customer_claim(clerk_user_id, token)
+            raise
+        if self.store.complete_customer(clerk_user_id, token, customer["id"]):
+            log.info("created Stripe customer %s for a user", customer["id"])
+            return customer, True
+        # Our lease ran out and another request took over; the idempotency key gave it this same customer.
+        log.warning("customer claim lost before completion; %s was recorded by another request", customer["id"])
+        return customer, False

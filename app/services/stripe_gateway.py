@@ -1,0 +1,91 @@
+"""The billing gateway: the few Stripe calls we make, through the official StripeClient.
+
+Stripe's errors become domain errors here, so services and views never see the SDK's
+exception types: an unknown object is NotFound, everything else UpstreamError with a
+safe message (the SDK's message is logged, never sent to clients).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+import stripe
+
+from app.services.errors import NotFound, UpstreamError, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+
+def build_stripe_client(
+    api_key: str, *, api_version: str, timeout: float, max_retries: int, api_base: str | None = None
+) -> stripe.StripeClient:
+    """A StripeClient with a pinned API version, bounded timeouts and a few network retries."""
+    return stripe.StripeClient(
+        api_key,
+        stripe_version=api_version,
+        max_network_retries=max_retries,
+        base_addresses={"api": api_base} if api_base else None,
+        # requests keeps one pooled session per thread: connections to Stripe are reused.
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
+
+
+@contextmanager
+def _stripe_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except stripe.InvalidRequestError as exc:
+        if exc.code == "resource_missing" and exc.param == "starting_after":
+            raise ValidationFailed(
+                "Invalid request parameters.", {"starting_after": ["No such object."]}
+            ) from None
+        if exc.code == "resource_missing" or exc.http_status == 404:
+            raise NotFound(f"No such {what}.") from None
+        log.error("Stripe rejected a request for %s: %s (%s)", what, exc.code, exc.user_message)
+        raise UpstreamError("The payment service rejected the request.") from None
+    except stripe.StripeError as exc:
+        log.error("Stripe call for %s failed: %s status=%s code=%s", what, type(exc).__name__,
+                  exc.http_status, exc.code)
+        raise UpstreamError("The payment service is unavailable.") from None
+
+
+class StripeGateway:
+    """Products, prices and customers on a real Stripe account (or anything speaking its API)."""
+
+    name = "stripe"
+
+    def __init__(self, client: stripe.StripeClient):
+        self.client = client
+
+    def list_products(self, params: dict) -> dict:
+        with _stripe_errors("product"):
+            return self.client.v1.products.list(params={**params, "expand": ["data.default_price"]}).to_dict()
+
+    def get_product(self, product_id: str) -> dict:
+        with _stripe_errors("product"):
+            return self.client.v1.products.retrieve(product_id, params={"expand": ["default_price"]}).to_dict()
+
+    def list_prices(self, params: dict) -> dict:
+        with _stripe_errors("price"):
+            return self.client.v1.prices.list(params={**params, "expand": ["data.product"]}).to_dict()
+
+    def get_price(self, price_id: str) -> dict:
+        with _stripe_errors("price"):
+            return self.client.v1.prices.retrieve(price_id, params={"expand": ["product"]}).to_dict()
+
+    def create_customer(self, params: dict, idempotency_key: str) -> dict:
+        with _stripe_errors("customer"):
+            return self.client.v1.customers.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            ).to_dict()
+
+    def get_customer(self, customer_id: str) -> dict | None:
+        """The customer, or None when Stripe no longer has it (deleted or unknown)."""
+        try:
+            with _stripe_errors("customer"):
+                customer = self.client.v1.customers.retrieve(customer_id).to_dict()
+        except NotFound:
+            return None
+        return None if customer.get("deleted") else customer

@@ -1,0 +1,135 @@
+"""Clerk verification on every protected route: the forged-token matrix and key sources."""
+
+import base64
+import time
+
+import jwt
+import pytest
+import responses
+
+from app import create_app
+from tests.conftest import KID, with_config
+
+PROTECTED = ["/stripe/products", "/stripe/prices", "/stripe/products/prod_1", "/stripe/prices/price_1"]
+UNAUTHORIZED = {"code": "UNAUTHORIZED", "message": "Missing or invalid authentication token."}
+
+
+def forged_tokens(make_token, rsa_keys, other_rsa_keys):
+    now = int(time.time())
+    good = make_token()
+    header, payload, signature = good.split(".")
+    tampered = jwt.utils.base64url_encode(
+        jwt.utils.base64url_decode(payload).replace(b"user_test_123", b"user_admin_99")).decode()
+    public_pem = rsa_keys[1].encode()
+    return {
+        "garbage": "not-a-jwt",
+        "alg_none": jwt.encode({"sub": "user_1", "exp": now + 60}, None, algorithm="none"),
+        "hs256_with_public_key": _hs256(public_pem, {"sub": "user_1", "exp": now + 60}),
+        "wrong_key": make_token(key=other_rsa_keys[0]),
+        "tampered_payload": f"{header}.{tampered}.{signature}",
+        "expired": make_token(exp=now - 10, iat=now - 70, nbf=now - 70),
+        "not_yet_valid": make_token(nbf=now + 60),
+        "issued_in_future": make_token(iat=now + 60),
+        "no_exp": make_token(exp=None),
+        "no_sub": make_token(sub=None),
+        "empty_sub": make_token(""),
+        "pending_session": make_token(sts="pending"),
+        "oversized": make_token(padding="x" * 9000),
+        "rs512": make_token(algorithm="RS512"),
+    }
+
+
+def _hs256(secret: bytes, claims):
+    # PyJWT refuses PEM keys as HMAC secrets, so forge the token by hand as an attacker would.
+    import hashlib
+    import hmac
+    import json
+
+    header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "typ": "JWT", "kid": KID}).encode())
+    body = jwt.utils.base64url_encode(json.dumps(claims).encode())
+    sig = jwt.utils.base64url_encode(hmac.new(secret, header + b"." + body, hashlib.sha256).digest())
+    return (header + b"." + body + b"." + sig).decode()
+
+
+def test_valid_token_passes(client, auth_headers, stripe_api):
+    stripe_api.add(responses.GET, "https://api.stripe.com/v1/products",
+                   json={"object": "list", "data": [], "has_more": False, "url": "/v1/products"})
+    assert client.get("/stripe/products", headers=auth_headers()).status_code == 200
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer a b"])
+def test_missing_or_malformed_header_is_401(client, header):
+    headers = {} if header is None else {"Authorization": header}
+    for path in PROTECTED + ["/stripe/customer"]:
+        method = client.post if path == "/stripe/customer" else client.get
+        response = method(path, headers=headers)
+        assert response.status_code == 401, path
+        assert {k: response.json["error"][k] for k in ("code", "message")} == UNAUTHORIZED
+
+
+def test_every_forged_token_gets_the_same_401(client, make_token, rsa_keys, other_rsa_keys, stripe_api):
+    bodies = set()
+    for name, token in forged_tokens(make_token, rsa_keys, other_rsa_keys).items():
+        response = client.get("/stripe/products", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, name
+        error = dict(response.json["error"])
+        error.pop("request_id")
+        bodies.add(tuple(sorted(error.items())))
+    assert len(bodies) == 1
+    assert len(stripe_api.calls) == 0
+
+
+def test_authorized_parties_are_enforced(config, make_token):
+    client = create_app(with_config(config, clerk_authorized_parties=("https://app.tatame.example",))).test_client()
+    for azp in ("http://localhost:3001", None):
+        assert client.get("/stripe/products", headers={"Authorization": f"Bearer {make_token(azp=azp)}"}).status_code == 401
+
+
+def test_issuer_is_checked_when_known(config, make_token):
+    pk = "pk_test_" + base64.b64encode(b"clerk.tatame.example$").decode()
+    app = create_app(with_config(config, clerk_publishable_key=pk))
+    bad = make_token(iss="https://evil.example")
+    assert app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {bad}"}).status_code == 401
+
+
+def test_pem_with_literal_newlines_is_accepted(rsa_keys):
+    from config import Config
+
+    config = Config.from_env({"CLERK_JWT_KEY": rsa_keys[1].replace("\n", "\\n")})
+    assert config.clerk_jwt_key == rsa_keys[1]
+
+
+def test_preflight_needs_no_token(client):
+    response = client.options("/stripe/products", headers={
+        "Origin": "http://localhost:3001", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "Authorization"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3001"
+
+
+def test_foreign_origin_gets_no_cors_grant(client):
+    response = client.get("/", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_no_key_source_refuses_everyone(config, make_token):
+    app = create_app(with_config(config, clerk_jwt_key=None))
+    assert app.extensions["tatame"].verifier is None
+    response = app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {make_token()}"})
+    assert response.status_code == 401
+
+
+def test_every_route_is_protected_or_deliberately_public(app, client):
+    """A new route must declare its auth: Clerk, a Stripe signature, or public."""
+    modes = {"health": "public", "stripe": "clerk", "webhooks": "stripe-signature"}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        blueprint = rule.endpoint.split(".")[0]
+        assert app.blueprints[blueprint].auth == modes[blueprint], rule
+        if modes[blueprint] == "clerk":
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                path = rule.rule.replace("<path:product_id>", "prod_1").replace("<path:price_id>", "price_1")
+                assert client.open(path, method=method).status_code == 401, rule
+        if modes[blueprint] == "stripe-signature":
+            assert client.post(rule.rule, data=b"{}").status_code == 400

@@ -1,0 +1,168 @@
+"""POST /stripe/customer: get-or-create, one Stripe customer per Clerk user."""
+
+import itertools
+import json
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+
+from tests import stripe_fakes as fake
+
+
+class FakeStripeCustomers:
+    """Stripe's customers endpoint, with idempotency keys and deletion, counting creations."""
+
+    def __init__(self, mock: responses.RequestsMock, create_delay: float = 0.0):
+        self.customers: dict[str, dict] = {}
+        self.by_key: dict[str, dict] = {}
+        self.creations = 0
+        self.keys: list[str] = []
+        self.delay = create_delay
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        mock.add_callback(responses.POST, fake.url("/v1/customers"), callback=self.create)
+        mock.add_callback(responses.GET, re.compile(r"https://api\.stripe\.com/v1/customers/[^/?]+(\?.*)?$"),
+                          callback=self.retrieve)
+
+    def create(self, request):
+        key = request.headers.get("Idempotency-Key")
+        time.sleep(self.delay)
+        with self._lock:
+            self.keys.append(key)
+            if key in self.by_key:
+                return 200, {}, json.dumps(self.by_key[key])
+            form = parse_qs(request.body)
+            customer = fake.customer(
+                f"cus_test_{next(self._ids)}",
+                clerk_user_id=form["metadata[clerk_user_id]"][0],
+                email=form.get("email", [None])[0],
+                name=form.get("name", [None])[0],
+            )
+            self.creations += 1
+            self.customers[customer["id"]] = customer
+            self.by_key[key] = customer
+            return 200, {}, json.dumps(customer)
+
+    def retrieve(self, request):
+        customer_id = request.path_url.split("/")[-1].split("?")[0]
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            return 404, {}, json.dumps({"error": {"type": "invalid_request_error", "code": "resource_missing"}})
+        return 200, {}, json.dumps(customer)
+
+    def delete(self, customer_id):
+        self.customers[customer_id] = {"id": customer_id, "object": "customer", "deleted": True}
+
+
+@pytest.fixture
+def stripe_customers(stripe_api):
+    return FakeStripeCustomers(stripe_api)
+
+
+def test_first_call_creates_then_returns_the_same(client, auth_headers, stripe_customers):
+    first = client.post("/stripe/customer", json={"email": "ana@example.com", "name": "Ana"}, headers=auth_headers())
+    assert first.status_code == 201
+    assert first.json["created"] is True
+    assert first.json["data"]["email"] == "ana@example.com"
+    assert first.json["data"]["metadata"] == {"clerk_user_id": "user_test_123"}
+    second = client.post("/stripe/customer", headers=auth_headers())
+    assert second.status_code == 200
+    assert second.json == {"data": first.json["data"], "created": False}
+    assert stripe_customers.creations == 1
+
+
+def test_each_user_gets_their_own_customer(client, auth_headers, stripe_customers):
+    a = client.post("/stripe/customer", headers=auth_headers("user_a"))
+    b = client.post("/stripe/customer", headers=auth_headers("user_b"))
+    assert a.json["data"]["id"] != b.json["data"]["id"]
+    assert stripe_customers.creations == 2
+
+
+def test_customers_are_never_looked_up_by_email(client, auth_headers, stripe_customers, stripe_api):
+    client.post("/stripe/customer", json={"email": "same@example.com"}, headers=auth_headers("user_a"))
+    client.post("/stripe/customer", json={"email": "same@example.com"}, headers=auth_headers("user_b"))
+    assert stripe_customers.creations == 2
+    assert not any("email" in call.request.url for call in stripe_api.calls if call.request.method == "GET")
+
+
+def test_deleted_customer_is_replaced(client, auth_headers, stripe_customers, app):
+    first = client.post("/stripe/customer", headers=auth_headers()).json["data"]["id"]
+    stripe_customers.delete(first)
+    again = client.post("/stripe/customer", headers=auth_headers())
+    assert again.status_code == 201
+    assert again.json["data"]["id"] != first
+    mapping = app.extensions["tatame"].store.get_customer_mapping("user_test_123")
+    assert mapping.stripe_customer_id == again.json["data"]["id"] and mapping.generation == 1
+    assert len(set(stripe_customers.keys)) == 2  # a new idempotency key for the replacement
+
+
+def test_stripe_failure_frees_the_claim_for_a_retry(client, auth_headers, stripe_api):
+    stripe_api.add(responses.POST, fake.url("/v1/customers"), status=500, json={"error": {"type": "api_error"}})
+    failed = client.post("/stripe/customer", headers=auth_headers())
+    assert failed.status_code == 502
+    stripe_api.replace(responses.POST, fake.url("/v1/customers"), json=fake.customer())
+    retried = client.post("/stripe/customer", headers=auth_headers())
+    assert retried.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 257}, "name"),
+        ({"name": "bad\x00name"}, "name"),
+        ({"name": 12}, "name"),
+        ({"email": ["a@example.com"]}, "email"),
+        ({"plan": "gold"}, "plan"),
+    ],
+)
+def test_bad_body_is_400(client, auth_headers, stripe_api, body, field):
+    response = client.post("/stripe/customer", json=body, headers=auth_headers())
+    assert response.status_code == 400
+    assert field in response.json["error"]["details"]
+    assert len(stripe_api.calls) == 0
+
+
+@pytest.mark.parametrize("data", ["{not json", "[]", '"text"', "null"])
+def test_malformed_json_is_400(client, auth_headers, stripe_api, data):
+    response = client.post("/stripe/customer", data=data, content_type="application/json", headers=auth_headers())
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_wrong_content_type_is_415(client, auth_headers, stripe_api):
+    response = client.post("/stripe/customer", data="email=a@example.com",
+                           content_type="application/x-www-form-urlencoded", headers=auth_headers())
+    assert response.status_code == 415
+    assert response.json["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_body_over_limit_is_413(client, auth_headers, stripe_api):
+    response = client.post("/stripe/customer", data="{" + " " * 70_000 + "}",
+                           content_type="application/json", headers=auth_headers())
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers, stripe_api):
+    stripe = FakeStripeCustomers(stripe_api, create_delay=0.05)
+    headers = auth_headers("user_race")
+    barrier = threading.Barrier(20)
+
+    def call(_):
+        client = app.test_client()
+        barrier.wait()
+        return client.post("/stripe/customer", headers=headers)
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(call, range(20)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200] * 19 + [201]
+    assert stripe.creations == 1 and len(stripe.keys) == 1
+    assert len({r.json["data"]["id"] for r in results}) == 1

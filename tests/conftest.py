@@ -1,0 +1,125 @@
+"""Fixtures: app → client → helpers (auth_headers, signed_webhook, fake Stripe)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import replace
+
+import jwt
+import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from app import create_app
+from app.services.webhook_signature import sign_header
+from config import Config
+
+STRIPE_KEY = "sk_test_fake_key_for_tests_only"
+WEBHOOK_SECRET = "whsec_fake_secret_for_tests_only"
+STRIPE_API = "https://api.stripe.com"
+KID = "test-kid-1"
+
+
+def _pem_pair():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return key, public
+
+
+@pytest.fixture(scope="session")
+def rsa_keys():
+    """(private key, public PEM) of the test 'Clerk instance'."""
+    return _pem_pair()
+
+
+@pytest.fixture(scope="session")
+def other_rsa_keys():
+    return _pem_pair()
+
+
+@pytest.fixture
+def make_token(rsa_keys):
+    """Mint a Clerk-shaped session token; override claims or headers to forge bad ones."""
+
+    def make(user_id="user_test_123", *, key=None, headers=None, algorithm="RS256", **claims):
+        now = int(time.time())
+        payload = {"sub": user_id, "iat": now, "nbf": now, "exp": now + 60, "sid": "sess_test", "sts": "active",
+                   "azp": "http://localhost:3001"}
+        payload.update(claims)
+        payload = {k: v for k, v in payload.items() if v is not None}
+        return jwt.encode(payload, key or rsa_keys[0], algorithm=algorithm, headers={"kid": KID, **(headers or {})})
+
+    return make
+
+
+@pytest.fixture
+def config(tmp_path, rsa_keys) -> Config:
+    return Config(
+        app_env="test",
+        stripe_secret_key=STRIPE_KEY,
+        stripe_webhook_secrets=(WEBHOOK_SECRET,),
+        stripe_max_retries=0,
+        stripe_timeout=2,
+        clerk_jwt_key=rsa_keys[1],
+        sqlite_path=str(tmp_path / "tatame.sqlite3"),
+        rate_limit_enabled=False,
+        customer_wait_seconds=5,
+    )
+
+
+@pytest.fixture
+def app(config):
+    return create_app(config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def auth_headers(make_token):
+    def headers(user_id="user_test_123", **claims):
+        return {"Authorization": f"Bearer {make_token(user_id, **claims)}"}
+
+    return headers
+
+
+@pytest.fixture
+def stripe_api():
+    """Stripe's API faked at the network edge; unmatched calls fail the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def make_event(event_type="customer.created", obj=None, event_id=None) -> dict:
+    return {
+        "id": event_id or f"evt_test_{uuid.uuid4().hex[:20]}",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "type": event_type,
+        "data": {"object": obj or {"id": "cus_test_1", "object": "customer", "metadata": {}}},
+    }
+
+
+@pytest.fixture
+def signed_webhook():
+    """(body, headers) for an event signed like Stripe signs it."""
+
+    def sign(event, secret=WEBHOOK_SECRET, timestamp=None):
+        body = json.dumps(event).encode() if not isinstance(event, bytes) else event
+        return body, {"Stripe-Signature": sign_header(body, secret, timestamp), "Content-Type": "application/json"}
+
+    return sign
+
+
+def with_config(config: Config, **changes) -> Config:
+    return replace(config, **changes)

@@ -1,0 +1,87 @@
+"""config.py: the environment becomes a validated Config."""
+
+import base64
+
+import pytest
+
+from config import Config, ConfigError
+
+PK = "pk_live_" + base64.b64encode(b"clerk.tatame.example$").decode()
+PRODUCTION = {
+    "APP_ENV": "production",
+    "STRIPE_SECRET_KEY": "sk_test_fake_key_for_tests_only",
+    "STRIPE_WEBHOOK_SECRET": "whsec_fake_a,whsec_fake_b",
+    "CLERK_PUBLISHABLE_KEY": PK,
+    "SUPABASE_URL": "https://project.supabase.example",
+    "SUPABASE_SERVICE_ROLE_KEY": "fake-service-role-key",
+    "CORS_ORIGIN": "https://app.tatame.example,https://www.tatame.example",
+}
+
+
+def test_development_defaults():
+    config = Config.from_env({})
+    assert config.app_env == "development" and config.port == 3000
+    assert config.cors_origins == ("http://localhost:3001",)
+    assert config.stripe_webhook_tolerance == 300 and config.rate_limit_enabled is True
+    assert not config.uses_supabase
+
+
+def test_production_with_everything_starts():
+    config = Config.from_env(PRODUCTION)
+    assert config.stripe_webhook_secrets == ("whsec_fake_a", "whsec_fake_b")
+    assert config.cors_origins == ("https://app.tatame.example", "https://www.tatame.example")
+    assert config.uses_supabase
+
+
+@pytest.mark.parametrize("missing", ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SUPABASE_URL",
+                                     "SUPABASE_SERVICE_ROLE_KEY", "CORS_ORIGIN", "CLERK_PUBLISHABLE_KEY"])
+def test_production_refuses_a_missing_value_and_names_it(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError) as error:
+        Config.from_env(env)
+    name = "CLERK_" if missing == "CLERK_PUBLISHABLE_KEY" else missing
+    assert any(name in problem for problem in error.value.problems)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("PORT", "eighty"), ("PORT", "70000"), ("STRIPE_WEBHOOK_TOLERANCE", "-5"), ("STRIPE_SECRET_KEY", "pk_test_x"),
+     ("STRIPE_WEBHOOK_SECRET", "secret"), ("SUPABASE_URL", "http://plain.example"), ("CORS_ORIGIN", "*"),
+     ("CORS_ORIGIN", "app.example.com"), ("RATE_LIMIT_ENABLED", "maybe"), ("RATE_LIMIT_USER", "lots"),
+     ("CLERK_PUBLISHABLE_KEY", "pk_test_garbage"), ("CLERK_JWT_KEY", "not a pem"), ("APP_ENV", "staging"),
+     ("REDIS_URL", "http://redis"), ("CLERK_JWKS_URL", "ftp://x")],
+)
+def test_production_refuses_a_malformed_value_and_names_it(name, value):
+    with pytest.raises(ConfigError) as error:
+        Config.from_env({**PRODUCTION, name: value})
+    assert any(name in problem for problem in error.value.problems)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        Config.from_env({"APP_ENV": "production", "PORT": "x"})
+    assert len(error.value.problems) >= 6
+
+
+def test_secrets_never_appear_in_repr_or_errors():
+    config = Config.from_env(PRODUCTION)
+    text = repr(config)
+    for secret in config.secrets():
+        assert secret not in text
+    with pytest.raises(ConfigError) as error:
+        Config.from_env({**PRODUCTION, "STRIPE_SECRET_KEY": "pk_live_looks_secret_value"})
+    assert "looks_secret_value" not in str(error.value)
+
+
+def test_supabase_settings_go_together():
+    with pytest.raises(ConfigError):
+        Config.from_env({"SUPABASE_URL": "https://project.supabase.example"})
+
+
+def test_dotenv_is_read_when_present(tmp_path, monkeypatch):
+    import config as config_module
+
+    (tmp_path / ".env").write_text("PORT=4321\n")
+    monkeypatch.setattr(config_module, "BASE_DIR", tmp_path)
+    monkeypatch.delenv("PORT", raising=False)
+    assert Config.from_env().port == 4321

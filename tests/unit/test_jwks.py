@@ -1,0 +1,119 @@
+"""The remote key set: caching, cooldown on unknown kids, the key sources' addresses."""
+
+import base64
+import json
+
+import jwt
+import pytest
+import responses
+
+from app.auth import ClerkVerifier, InvalidToken, KeySetUnavailable, RemoteJwks, build_verifier
+from config import Config
+
+JWKS_URL = "https://clerk.tatame.example/.well-known/jwks.json"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def jwks_body(public_key, kid="test-kid-1"):
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public_key))
+    return {"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "RS256"}]}
+
+
+@pytest.fixture
+def clerk():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def test_key_set_is_fetched_once_per_ttl(clerk, rsa_keys, make_token):
+    clerk.add(responses.GET, JWKS_URL, json=jwks_body(rsa_keys[0].public_key()))
+    clock = Clock()
+    keys = RemoteJwks(JWKS_URL, ttl=300, cooldown=30, clock=clock)
+    verifier = ClerkVerifier(keys)
+    for _ in range(50):
+        verifier.verify(make_token())
+    assert keys.fetch_count == 1
+    clock.now += 301
+    verifier.verify(make_token())
+    assert keys.fetch_count == 2
+
+
+def test_unknown_kid_flood_fetches_at_most_once_per_cooldown(clerk, rsa_keys, make_token):
+    clerk.add(responses.GET, JWKS_URL, json=jwks_body(rsa_keys[0].public_key()))
+    clock = Clock()
+    keys = RemoteJwks(JWKS_URL, ttl=300, cooldown=30, clock=clock)
+    verifier = ClerkVerifier(keys)
+    verifier.verify(make_token())
+    clock.now += 31
+    for i in range(200):
+        with pytest.raises(InvalidToken):
+            verifier.verify(make_token(headers={"kid": f"forged-{i}"}))
+        clock.now += 0.1  # 200 forged tokens over 20 seconds
+    assert keys.fetch_count == 2  # the first fetch, and one refetch for the first unknown kid
+    clock.now += 11
+    with pytest.raises(InvalidToken):
+        verifier.verify(make_token(headers={"kid": "forged-again"}))
+    assert keys.fetch_count == 3
+
+
+def test_rotated_key_is_picked_up_on_unknown_kid(clerk, rsa_keys, other_rsa_keys, make_token):
+    clerk.add(responses.GET, JWKS_URL, json=jwks_body(rsa_keys[0].public_key()))
+    clock = Clock()
+    keys = RemoteJwks(JWKS_URL, ttl=300, cooldown=30, clock=clock)
+    verifier = ClerkVerifier(keys)
+    verifier.verify(make_token())
+    clerk.replace(responses.GET, JWKS_URL, json=jwks_body(other_rsa_keys[0].public_key(), kid="new-kid"))
+    clock.now += 31
+    claims = verifier.verify(make_token(key=other_rsa_keys[0], headers={"kid": "new-kid"}))
+    assert claims["sub"] == "user_test_123"
+
+
+def test_fetch_failure_keeps_serving_cached_keys(clerk, rsa_keys, make_token):
+    clerk.add(responses.GET, JWKS_URL, json=jwks_body(rsa_keys[0].public_key()))
+    clock = Clock()
+    keys = RemoteJwks(JWKS_URL, ttl=300, cooldown=30, clock=clock)
+    ClerkVerifier(keys).verify(make_token())
+    clerk.replace(responses.GET, JWKS_URL, status=503)
+    clock.now += 400
+    assert ClerkVerifier(keys).verify(make_token())["sub"] == "user_test_123"
+
+
+def test_no_key_set_at_all_is_unavailable(clerk, make_token):
+    clerk.add(responses.GET, JWKS_URL, status=500)
+    with pytest.raises(KeySetUnavailable):
+        ClerkVerifier(RemoteJwks(JWKS_URL)).verify(make_token())
+
+
+def test_publishable_key_derives_jwks_url_and_issuer(clerk, rsa_keys, make_token):
+    pk = "pk_live_" + base64.b64encode(b"clerk.tatame.example$").decode()
+    clerk.add(responses.GET, JWKS_URL, json=jwks_body(rsa_keys[0].public_key()))
+    verifier = build_verifier(Config(clerk_publishable_key=pk))
+    assert verifier.issuer == "https://clerk.tatame.example"
+    assert verifier.verify(make_token(iss="https://clerk.tatame.example"))["sub"] == "user_test_123"
+    with pytest.raises(InvalidToken):
+        verifier.verify(make_token(iss="https://clerk.other.example"))
+
+
+def test_secret_key_uses_backend_api_with_bearer(clerk, rsa_keys, make_token):
+    secret = "sk_test_fake_clerk_secret_for_tests"
+    clerk.add(responses.GET, "https://api.clerk.com/v1/jwks", json=jwks_body(rsa_keys[0].public_key()),
+              match=[responses.matchers.header_matcher({"Authorization": f"Bearer {secret}"})])
+    verifier = build_verifier(Config(clerk_secret_key=secret))
+    assert verifier.verify(make_token())["sub"] == "user_test_123"
+
+
+def test_api_returns_502_when_clerk_is_down_and_nothing_is_cached(config, clerk, make_token):
+    from app import create_app
+    from tests.conftest import with_config
+
+    clerk.add(responses.GET, JWKS_URL, status=503)
+    app = create_app(with_config(config, clerk_jwt_key=None, clerk_jwks_url=JWKS_URL))
+    response = app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {make_token()}"})
+    assert response.status_code == 502 and response.json["error"]["code"] == "SERVICE_ERROR"

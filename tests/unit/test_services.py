@@ -1,0 +1,173 @@
+"""The services through their methods, without Flask."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.services.catalog import CatalogService
+from app.services.customers import CustomerService, idempotency_key
+from app.services.errors import CustomerInProgress, EventFailed, EventInProgress, InvalidPayload, UpstreamError
+from app.services.rate_limit import RateLimiter
+from app.services.errors import RateLimited
+from app.services.webhook_signature import sign_header
+from app.services.webhooks import WebhookService
+from app.stores.sqlite import SQLiteStore
+from tests.conftest import make_event
+
+SECRET = "whsec_fake_secret_for_tests_only"
+
+
+class MemoryGateway:
+    """A billing gateway in memory, honouring idempotency keys like Stripe."""
+
+    name = "memory"
+
+    def __init__(self, fail_creates=0):
+        self.customers, self.by_key, self.creates = {}, {}, 0
+        self.fail_creates = fail_creates
+        self.lock = threading.Lock()
+        self.params = []
+
+    def list_products(self, params):
+        self.params.append(params)
+        return {"data": [{"id": "prod_1"}], "has_more": True}
+
+    def list_prices(self, params):
+        self.params.append(params)
+        return {"data": [], "has_more": False}
+
+    def create_customer(self, params, idempotency_key):
+        with self.lock:
+            if self.fail_creates:
+                self.fail_creates -= 1
+                raise UpstreamError("down")
+            if idempotency_key not in self.by_key:
+                self.creates += 1
+                customer = {"id": f"cus_{self.creates}", "object": "customer", **params}
+                self.customers[customer["id"]] = customer
+                self.by_key[idempotency_key] = customer
+            return self.by_key[idempotency_key]
+
+    def get_customer(self, customer_id):
+        customer = self.customers.get(customer_id)
+        return None if customer is None or customer.get("deleted") else customer
+
+
+@pytest.fixture
+def store(tmp_path):
+    return SQLiteStore(str(tmp_path / "db.sqlite3"))
+
+
+def test_catalog_drops_unset_filters_and_pages():
+    gateway = MemoryGateway()
+    page = CatalogService(gateway).list_products(active=True, limit=10, starting_after=None)
+    assert gateway.params == [{"active": True, "limit": 10}]
+    assert page.count == 1 and page.has_more is True
+
+
+def test_customer_created_once_with_clerk_metadata(store):
+    gateway = MemoryGateway()
+    service = CustomerService(store, gateway)
+    customer, created = service.get_or_create("user_1", email="a@example.com", name="Ana")
+    assert created and customer["metadata"] == {"clerk_user_id": "user_1"} and customer["email"] == "a@example.com"
+    assert service.get_or_create("user_1") == (customer, False)
+    assert gateway.creates == 1
+
+
+def test_idempotency_key_is_stable_per_user_and_generation():
+    assert idempotency_key("user_1", 0) == idempotency_key("user_1", 0)
+    assert len({idempotency_key("user_1", 0), idempotency_key("user_1", 1), idempotency_key("user_2", 0)}) == 3
+    assert len(idempotency_key("u" * 5000, 0)) < 255
+
+
+def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store):
+    gateway = MemoryGateway()
+    # A worker claimed, created the Stripe customer, then died before recording it.
+    claim = store.claim_customer("user_1", "dead-worker", 0.01)
+    orphan = gateway.create_customer({"metadata": {"clerk_user_id": "user_1"}}, idempotency_key("user_1", 0))
+    import time
+
+    time.sleep(0.02)
+    customer, created = CustomerService(store, gateway).get_or_create("user_1")
+    assert customer["id"] == orphan["id"] and gateway.creates == 1 and claim.owned and created
+
+
+def test_waiter_gives_up_with_customer_in_progress(store):
+    store.claim_customer("user_1", "slow-worker", 60)
+    service = CustomerService(store, MemoryGateway(), wait_seconds=0.05, poll_seconds=0.01)
+    with pytest.raises(CustomerInProgress):
+        service.get_or_create("user_1")
+
+
+def test_failed_create_frees_the_claim(store):
+    gateway = MemoryGateway(fail_creates=1)
+    service = CustomerService(store, gateway)
+    with pytest.raises(UpstreamError):
+        service.get_or_create("user_1")
+    assert service.get_or_create("user_1")[1] is True
+
+
+def test_many_threads_one_customer(store):
+    gateway = MemoryGateway()
+    service = CustomerService(store, gateway, poll_seconds=0.005)
+    barrier = threading.Barrier(16)
+
+    def call(_):
+        barrier.wait()
+        return service.get_or_create("user_race")
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(call, range(16)))
+    assert gateway.creates == 1
+    assert sum(created for _, created in results) == 1
+    assert len({customer["id"] for customer, _ in results}) == 1
+
+
+def webhook_service(store, handlers):
+    return WebhookService(store, handlers, secrets=(SECRET,), tolerance=300, lease_seconds=30)
+
+
+def test_webhook_handler_runs_once_and_failures_are_retried(store):
+    runs = []
+
+    def flaky(event, ctx):
+        runs.append(event["id"])
+        if len(runs) == 1:
+            raise ValueError("first try fails")
+
+    service = webhook_service(store, {"customer.created": flaky})
+    event = make_event()
+    with pytest.raises(EventFailed):
+        service.process(event)
+    assert store.get_event(event["id"]).last_error == "ValueError: first try fails"
+    assert service.process(event).duplicate is False
+    assert service.process(event).duplicate is True
+    assert len(runs) == 2
+
+
+def test_webhook_in_progress(store):
+    event = make_event()
+    store.claim_event(event["id"], event["type"], "other", 30)
+    with pytest.raises(EventInProgress):
+        webhook_service(store, {}).process(event)
+
+
+def test_webhook_parse_checks_the_event_shape(store):
+    service = webhook_service(store, {})
+    body = b'{"object": "event", "id": "evt_1", "type": "x.y"}'
+    with pytest.raises(InvalidPayload):
+        service.parse(body, sign_header(body, SECRET))
+
+
+def test_rate_limiter_counts_per_key_and_can_be_disabled():
+    limiter = RateLimiter({"user": "2/minute"})
+    limiter.hit("user", "a")
+    limiter.hit("user", "a")
+    with pytest.raises(RateLimited) as error:
+        limiter.hit("user", "a")
+    assert 1 <= error.value.retry_after <= 60
+    limiter.hit("user", "b")
+    off = RateLimiter({"user": "1/minute"}, enabled=False)
+    for _ in range(5):
+        off.hit("user", "a")
