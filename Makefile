@@ -6,7 +6,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
 PYTEST_ARGS ?=
 
-.PHONY: serve test install clean
+# `make token USER=user_x`: USER only counts when given on the command line (not your login name).
+TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_demo)
+TYPE ?= customer.created
+ID   ?=
+
+.PHONY: serve test install clean token event
 
 install: $(STAMP)
 
@@ -20,6 +25,12 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=120 tests $(PYTEST_ARGS)
+
+token: $(STAMP)
+	@$(BIN)/flask --app wsgi token --user "$(TOKEN_USER)"
+
+event: $(STAMP)
+	@$(BIN)/flask --app wsgi event --type "$(TYPE)" $(if $(ID),--id "$(ID)")
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -65,12 +65,15 @@ class Config:
 
     supabase_url: str | None = None
     supabase_service_role_key: str | None = field(default=None, repr=False)
+    instance_path: str = str(BASE_DIR / "instance")  # local files: SQLite, development keys
     sqlite_path: str = str(BASE_DIR / "instance" / "tatame.sqlite3")
 
     redis_url: str | None = field(default=None, repr=False)
     rate_limit_enabled: bool = True
     rate_limit_user: str = "60/minute"
     rate_limit_webhook: str = "1000/minute"
+
+    trusted_proxy_hops: int = 0  # proxies in front (Railway: 1) whose X-Forwarded-For is believed
 
     max_json_body: int = 64 * 1024
     max_webhook_body: int = 1024 * 1024
@@ -212,11 +215,15 @@ class _Reader:
             rate_limit_webhook=self.rate("RATE_LIMIT_WEBHOOK", "1000/minute"),
             max_json_body=self.integer("MAX_JSON_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             max_webhook_body=self.integer("MAX_WEBHOOK_BODY_BYTES", 1024 * 1024, 1024, 16 * 1024 * 1024),
+            trusted_proxy_hops=self.integer("TRUSTED_PROXY_HOPS", 0, 0, 5),
             webhook_lease_seconds=self.number("WEBHOOK_LEASE_SECONDS", 60.0, 1, 3600),
         )
         if values["log_level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             self.problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
             values["log_level"] = "INFO"
+        if self.raw("INSTANCE_PATH"):
+            values["instance_path"] = self.raw("INSTANCE_PATH")
+            values["sqlite_path"] = str(Path(values["instance_path"]) / "tatame.sqlite3")
         if self.raw("SQLITE_PATH"):
             values["sqlite_path"] = self.raw("SQLITE_PATH")
 

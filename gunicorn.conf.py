@@ -16,3 +16,11 @@ keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def when_ready(server):
+    """Say, part by part, what this instance talks to."""
+    from app.banner import banner
+
+    app = server.app.wsgi()
+    server.log.info("\n%s", banner(app.extensions["tatame"]))

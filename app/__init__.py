@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.auth import ClerkVerifier, build_verifier
+from app import devkeys
+from app.auth import ClerkVerifier, StaticKey, build_verifier
 from app.blueprints import health, stripe, webhooks
+from app.commands import register_commands
 from app.errors import register_error_handlers
 from app.extensions import Services
 from app.http import register_request_hooks
@@ -37,26 +41,38 @@ def create_app(
     """Build the app from `config` (default: the environment); collaborators may be handed in."""
     config = config or Config.from_env()
     configure_logging(config.log_level, config.secrets())
-    app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=max(config.max_json_body, config.max_webhook_body), JSON_SORT_KEYS=False)
+    app = Flask(__name__, instance_path=str(Path(config.instance_path).resolve()))
+    app.config.update(MAX_CONTENT_LENGTH=max(config.max_json_body, config.max_webhook_body))
     app.json.sort_keys = False
-    app.extensions["tatame"] = build_services(
-        config,
-        store=store,
-        gateway=gateway,
-        verifier=build_verifier(config) if verifier is _UNSET else verifier,
-    )
+    app.extensions["tatame"] = build_services(config, store=store, gateway=gateway, verifier=verifier)
+    if config.trusted_proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_hooks(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
     register_cors(app, config)
     register_blueprints(app)
     register_error_handlers(app)
+    register_commands(app)
     return app
 
 
-def build_services(config: Config, *, store, gateway, verifier) -> Services:
-    """Build every collaborator once."""
-    store = store or build_store(config)
-    gateway = gateway or build_gateway(config)
+def build_services(config: Config, *, store=None, gateway=None, verifier=_UNSET) -> Services:
+    """Build every collaborator once. Outside production, what is not configured is made locally."""
+    modes: dict[str, str] = {}
+    store = store or build_store(config, modes)
+    gateway = gateway or build_gateway(config, modes)
+    configured = build_verifier(config) if verifier is _UNSET else verifier
+    needs_dev = (verifier is _UNSET and configured is None) or not config.stripe_webhook_secrets
+    dev = devkeys.load_or_create(config.instance_path) if needs_dev and not config.is_production else None
+    modes["auth"] = "clerk" if configured else "none"
+    if verifier is _UNSET and configured is None and dev is not None:
+        configured = ClerkVerifier(StaticKey(dev.public_key_pem), issuer=devkeys.ISSUER,
+                                   authorized_parties=config.clerk_authorized_parties)
+        modes["auth"] = "development keys"
+    verifier = configured
+    secrets = config.stripe_webhook_secrets
+    modes["webhooks"] = f"{len(secrets)} configured secret(s)"
+    if not secrets and dev is not None:
+        secrets, modes["webhooks"] = (dev.webhook_secret,), "development secret"
     return Services(
         config=config,
         store=store,
@@ -69,7 +85,7 @@ def build_services(config: Config, *, store, gateway, verifier) -> Services:
         webhooks=WebhookService(
             store,
             HANDLERS,
-            secrets=config.stripe_webhook_secrets,
+            secrets=secrets,
             tolerance=config.stripe_webhook_tolerance,
             lease_seconds=config.webhook_lease_seconds,
         ),
@@ -78,30 +94,42 @@ def build_services(config: Config, *, store, gateway, verifier) -> Services:
             storage_uri=config.redis_url or "memory://",
             enabled=config.rate_limit_enabled,
         ),
+        dev=dev,
+        modes=modes,
     )
 
 
-def build_store(config: Config) -> Store:
+def build_store(config: Config, modes: dict) -> Store:
     if config.uses_supabase:
         from app.stores.supabase import SupabaseStore
 
+        modes["store"] = "supabase"
         return SupabaseStore(config.supabase_url, config.supabase_service_role_key)
+    if config.is_production:
+        raise RuntimeError("production needs Supabase: set SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
     from app.stores.sqlite import SQLiteStore
 
+    modes["store"] = "sqlite"
     return SQLiteStore(config.sqlite_path)
 
 
-def build_gateway(config: Config) -> BillingGateway:
-    if not config.stripe_secret_key:
-        raise RuntimeError("STRIPE_SECRET_KEY is not set")
-    client = build_stripe_client(
-        config.stripe_secret_key,
-        api_version=config.stripe_api_version,
-        timeout=config.stripe_timeout,
-        max_retries=config.stripe_max_retries,
-        api_base=config.stripe_api_base,
-    )
-    return StripeGateway(client)
+def build_gateway(config: Config, modes: dict) -> BillingGateway:
+    if config.stripe_secret_key:
+        modes["billing"] = "stripe"
+        client = build_stripe_client(
+            config.stripe_secret_key,
+            api_version=config.stripe_api_version,
+            timeout=config.stripe_timeout,
+            max_retries=config.stripe_max_retries,
+            api_base=config.stripe_api_base,
+        )
+        return StripeGateway(client)
+    if config.is_production:
+        raise RuntimeError("production needs Stripe: set STRIPE_SECRET_KEY")
+    from app.services.offline_gateway import OfflineGateway
+
+    modes["billing"] = "offline"
+    return OfflineGateway(str(Path(config.instance_path) / "offline-stripe.sqlite3"))
 
 
 def register_cors(app: Flask, config: Config) -> None:

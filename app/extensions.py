@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
 from app.auth import ClerkVerifier
+from app.devkeys import DevCredentials
 from app.services.catalog import BillingGateway, CatalogService
 from app.services.customers import CustomerService
 from app.services.rate_limit import RateLimiter
@@ -25,6 +26,8 @@ class Services:
     customers: CustomerService
     webhooks: WebhookService
     rate_limiter: RateLimiter
+    dev: DevCredentials | None = None             # development keys, never in production
+    modes: dict[str, str] = field(default_factory=dict)  # part → what backs it, for the banner
 
     def readiness(self) -> tuple[bool, dict]:
         """Whether the store answers; Stripe and Clerk are not probed (they are not ours to fix)."""

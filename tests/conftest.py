@@ -66,6 +66,7 @@ def config(tmp_path, rsa_keys) -> Config:
         stripe_max_retries=0,
         stripe_timeout=2,
         clerk_jwt_key=rsa_keys[1],
+        instance_path=str(tmp_path),
         sqlite_path=str(tmp_path / "tatame.sqlite3"),
         rate_limit_enabled=False,
         customer_wait_seconds=5,

@@ -17,14 +17,22 @@ from typing import Callable
 
 from app.services.catalog import BillingGateway
 from app.services.errors import CustomerInProgress
-from app.stores.base import Store
+from app.stores.base import CustomerMapping, Store
 
 log = logging.getLogger(__name__)
 
 
-def idempotency_key(clerk_user_id: str, generation: int) -> str:
-    digest = hashlib.sha256(f"{clerk_user_id}\x00{generation}".encode()).hexdigest()
-    return f"tatame-customer-{digest}"
+def idempotency_key(mapping: CustomerMapping) -> str:
+    """The same for every attempt at one creation, different for every new one.
+
+    A takeover of an abandoned claim keeps the row (same id, same generation) and so gets
+    the customer the crashed worker may have made; a replacement bumps the generation; a
+    mapping removed by customer.deleted and made again has a new row id.
+    """
+    if not mapping.id:
+        raise ValueError("a customer mapping without a row id cannot name a creation")
+    text = f"{mapping.clerk_user_id}\x00{mapping.id}\x00{mapping.generation}"
+    return f"tatame-customer-{hashlib.sha256(text.encode()).hexdigest()}"
 
 
 class CustomerService:
@@ -61,20 +69,21 @@ class CustomerService:
             else:
                 claim = self.store.claim_customer(clerk_user_id, token, self.lease_seconds)
             if claim.owned:
-                return self._create(clerk_user_id, claim.mapping.generation, token, email, name)
+                return self._create(claim.mapping, token, email, name)
             if not claim.mapping.is_active and time.monotonic() >= deadline:
                 raise CustomerInProgress("The customer is being created; try again shortly.")
             if not claim.mapping.is_active:
                 self._sleep(self.poll_seconds)
 
-    def _create(self, clerk_user_id, generation, token, email, name):
+    def _create(self, mapping: CustomerMapping, token: str, email: str | None, name: str | None):
+        clerk_user_id = mapping.clerk_user_id
         params: dict = {"metadata": {"clerk_user_id": clerk_user_id}}
         if email:
             params["email"] = email
         if name:
             params["name"] = name
         try:
-            customer = self.gateway.create_customer(params, idempotency_key(clerk_user_id, generation))
+            customer = self.gateway.create_customer(params, idempotency_key(mapping))
         except BaseException:
             self.store.release_customer_claim(clerk_user_id, token)
             raise

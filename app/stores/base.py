@@ -32,6 +32,9 @@ class CustomerMapping:
     lease_expires_at: datetime | None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # The row's own id. A mapping deleted (customer.deleted) and made again gets a new one, so
+    # together with `generation` it names one creation attempt: the Stripe idempotency key.
+    id: str | None = None
 
     @property
     def is_active(self) -> bool:

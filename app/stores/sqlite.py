@@ -55,7 +55,7 @@ CREATE INDEX IF NOT EXISTS idx_stripe_webhook_events_status ON stripe_webhook_ev
 """
 
 _CUSTOMER_COLUMNS = (
-    "clerk_user_id, stripe_customer_id, status, generation, claim_token, lease_expires_at, created_at, updated_at"
+    "id, clerk_user_id, stripe_customer_id, status, generation, claim_token, lease_expires_at, created_at, updated_at"
 )
 _EVENT_COLUMNS = (
     "stripe_event_id, event_type, status, attempts, last_error, claim_token, lease_expires_at, "
@@ -155,6 +155,7 @@ class SQLiteStore:
         if row is None:
             return None
         return CustomerMapping(
+            id=row["id"],
             clerk_user_id=row["clerk_user_id"],
             stripe_customer_id=row["stripe_customer_id"],
             status=row["status"],

@@ -112,11 +112,28 @@ def test_foreign_origin_gets_no_cors_grant(client):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_no_key_source_refuses_everyone(config, make_token):
-    app = create_app(with_config(config, clerk_jwt_key=None))
-    assert app.extensions["tatame"].verifier is None
+def test_production_without_a_key_source_refuses_everyone(config, make_token):
+    # Config validation already refuses this; the factory must not fall back to development keys either.
+    from app.stores.sqlite import SQLiteStore
+
+    app = create_app(with_config(config, app_env="production", clerk_jwt_key=None),
+                     store=SQLiteStore(config.sqlite_path))
+    services = app.extensions["tatame"]
+    assert services.verifier is None and services.dev is None and services.modes["auth"] == "none"
     response = app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {make_token()}"})
     assert response.status_code == 401
+
+
+def test_development_without_a_key_source_uses_local_keys(config, make_token):
+    app = create_app(with_config(config, app_env="development", clerk_jwt_key=None))
+    services = app.extensions["tatame"]
+    assert services.modes["auth"] == "development keys"
+    client = app.test_client()
+    foreign = client.post("/stripe/customer", json={"plan": 1}, headers={"Authorization": f"Bearer {make_token()}"})
+    assert foreign.status_code == 401  # a token from another key is still refused
+    own = services.dev.token("user_dev")
+    passed = client.post("/stripe/customer", json={"plan": 1}, headers={"Authorization": f"Bearer {own}"})
+    assert passed.status_code == 400  # through auth, stopped by validation
 
 
 def test_every_route_is_protected_or_deliberately_public(app, client):

@@ -75,17 +75,24 @@ def test_customer_created_once_with_clerk_metadata(store):
     assert gateway.creates == 1
 
 
-def test_idempotency_key_is_stable_per_user_and_generation():
-    assert idempotency_key("user_1", 0) == idempotency_key("user_1", 0)
-    assert len({idempotency_key("user_1", 0), idempotency_key("user_1", 1), idempotency_key("user_2", 0)}) == 3
-    assert len(idempotency_key("u" * 5000, 0)) < 255
+def test_idempotency_key_names_one_creation(store):
+    first = store.claim_customer("user_1", "t1", 30).mapping
+    assert idempotency_key(first) == idempotency_key(store.get_customer_mapping("user_1"))
+    store.complete_customer("user_1", "t1", "cus_1")
+    replaced = store.claim_customer("user_1", "t2", 30, stale_customer_id="cus_1").mapping
+    store.complete_customer("user_1", "t2", "cus_2")
+    store.delete_customer_mapping("cus_2")
+    remade = store.claim_customer("user_1", "t3", 30).mapping
+    assert len({idempotency_key(first), idempotency_key(replaced), idempotency_key(remade)}) == 3
+    long_user = store.claim_customer("u" * 5000, "t4", 30).mapping
+    assert len(idempotency_key(long_user)) < 255
 
 
 def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store):
     gateway = MemoryGateway()
     # A worker claimed, created the Stripe customer, then died before recording it.
     claim = store.claim_customer("user_1", "dead-worker", 0.01)
-    orphan = gateway.create_customer({"metadata": {"clerk_user_id": "user_1"}}, idempotency_key("user_1", 0))
+    orphan = gateway.create_customer({"metadata": {"clerk_user_id": "user_1"}}, idempotency_key(claim.mapping))
     import time
 
     time.sleep(0.02)

@@ -1,0 +1,32 @@
+"""The start-up banner: part by part, what is real and what is embedded, and how to switch."""
+
+from __future__ import annotations
+
+from app.extensions import Services
+
+SWITCH = {
+    "store": {"sqlite": "embedded SQLite at {sqlite_path}  (real: SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY)",
+              "supabase": "Supabase at {supabase_url}"},
+    "billing": {"offline": "offline catalog from app/fixtures/catalog.json, local cus_demo_ customers"
+                           "  (real: STRIPE_SECRET_KEY)",
+                "stripe": "Stripe API{stripe_base}"},
+    "auth": {"development keys": "local development keys; get a token with `make token`"
+                                 "  (real: CLERK_PUBLISHABLE_KEY, CLERK_JWKS_URL, CLERK_JWT_KEY or CLERK_SECRET_KEY)",
+             "clerk": "Clerk session tokens",
+             "none": "NO key source: every protected request is refused"},
+    "webhooks": {"development secret": "local development secret; send one with `make event`"
+                                       "  (real: STRIPE_WEBHOOK_SECRET from the Stripe dashboard or `stripe listen`)"},
+}
+
+
+def banner(services: Services) -> str:
+    config = services.config
+    values = {"sqlite_path": config.sqlite_path, "supabase_url": config.supabase_url,
+              "stripe_base": f" at {config.stripe_api_base}" if config.stripe_api_base else ""}
+    lines = [f"Tatame payments API ({config.app_env}) on port {config.port}"]
+    for part in ("store", "billing", "auth", "webhooks"):
+        mode = services.modes.get(part, "given by the caller")
+        text = SWITCH.get(part, {}).get(mode, mode).format(**values)
+        lines.append(f"  {part:<9} {text}")
+    lines.append(f"  cors      {', '.join(config.cors_origins) or 'no origin allowed'}")
+    return "\n".join(lines)

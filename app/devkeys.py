@@ -1,0 +1,77 @@
+"""Development credentials, so the API works with no accounts at all.
+
+In development, when no Clerk key source is configured, the service makes a local RSA
+key pair and verifies tokens against it with the same code path as real Clerk keys;
+when no webhook secret is configured, it makes a local one. Both live in the
+git-ignored instance folder. Production never uses them (the factory refuses).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ISSUER = "https://clerk.tatame.localhost"
+KID = "tatame-dev-key"
+KEY_FILE = "dev-clerk-key.pem"
+SECRET_FILE = "dev-webhook-secret"
+
+
+@dataclass(frozen=True)
+class DevCredentials:
+    private_key_pem: bytes
+    webhook_secret: str
+
+    @property
+    def public_key_pem(self) -> str:
+        key = serialization.load_pem_private_key(self.private_key_pem, password=None)
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+    def token(self, user_id: str, *, ttl: int = 3600, authorized_party: str = "http://localhost:3001") -> str:
+        """A Clerk-shaped session token for `user_id`, signed with the development key."""
+        now = int(time.time())
+        claims = {
+            "azp": authorized_party, "exp": now + ttl, "iat": now, "iss": ISSUER, "nbf": now - 5,
+            "sid": f"sess_dev_{secrets.token_hex(8)}", "sts": "active", "sub": user_id, "v": 2,
+        }
+        return jwt.encode(claims, self.private_key_pem, algorithm="RS256", headers={"kid": KID})
+
+
+def load_or_create(instance_path: str | Path) -> DevCredentials:
+    """Read the development credentials, creating them the first time (safe across processes)."""
+    folder = Path(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def make_key() -> bytes:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    private_key = _create_once(folder / KEY_FILE, make_key)
+    secret = _create_once(folder / SECRET_FILE, lambda: f"whsec_dev{secrets.token_hex(24)}".encode())
+    return DevCredentials(private_key, secret.decode().strip())
+
+
+def _create_once(path: Path, make) -> bytes:
+    if not path.exists():
+        fd, temp = tempfile.mkstemp(dir=path.parent)
+        try:
+            os.write(fd, make())
+            os.close(fd)
+            os.chmod(temp, 0o600)
+            os.link(temp, path)  # fails if another process got there first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp)
+    return path.read_bytes()

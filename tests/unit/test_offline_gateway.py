@@ -1,0 +1,93 @@
+"""The offline gateway behaves like Stripe's list, retrieve and create endpoints."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from app.services.errors import NotFound, ValidationFailed
+from app.services.offline_gateway import OfflineGateway
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    return OfflineGateway(str(tmp_path / "offline.sqlite3"))
+
+
+def test_catalog_has_an_academy_shape(gateway):
+    prices = gateway.list_prices({"limit": 100})["data"]
+    assert {p["type"] for p in prices} == {"recurring", "one_time"}
+    assert {p["recurring"]["interval"] for p in prices if p["recurring"]} == {"month", "year"}
+    assert any(not p["active"] for p in gateway.list_products({"limit": 100})["data"])
+
+
+def test_active_filter_and_expansion(gateway):
+    active = gateway.list_products({"active": True, "limit": 100})["data"]
+    assert active and all(p["active"] for p in active)
+    assert all(isinstance(p["default_price"], dict) for p in active)
+    archived = gateway.list_products({"active": False, "limit": 100})["data"]
+    assert [p["id"] for p in archived] == ["prod_demo_legacy"]
+
+
+def test_newest_first_cursor_pagination_covers_everything_once(gateway):
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"starting_after": cursor} if cursor else {})}
+        page = gateway.list_prices(params)
+        seen += [p["id"] for p in page["data"]]
+        pages += 1
+        if not page["has_more"]:
+            break
+        cursor = page["data"][-1]["id"]
+    everything = gateway.list_prices({"limit": 100})["data"]
+    assert seen == [p["id"] for p in everything] and pages == 5
+    created = [p["created"] for p in everything]
+    assert created == sorted(created, reverse=True)
+
+
+def test_price_filters(gateway):
+    kids = gateway.list_prices({"product": "prod_demo_kids", "limit": 10})["data"]
+    assert {p["product"]["id"] for p in kids} == {"prod_demo_kids"} and len(kids) == 2
+    one_time = gateway.list_prices({"type": "one_time", "limit": 10})["data"]
+    assert {p["id"] for p in one_time} == {"price_demo_enrolment", "price_demo_private_pack"}
+
+
+def test_unknown_ids(gateway):
+    with pytest.raises(NotFound):
+        gateway.get_product("prod_nope")
+    with pytest.raises(NotFound):
+        gateway.get_price("price_nope")
+    with pytest.raises(ValidationFailed):
+        gateway.list_products({"starting_after": "prod_nope", "limit": 10})
+
+
+def test_retrieve_expands(gateway):
+    assert gateway.get_price("price_demo_enrolment")["product"]["name"] == "Enrolment fee"
+    assert gateway.get_product("prod_demo_kids")["default_price"]["unit_amount"] == 15900
+
+
+def test_fixture_objects_are_not_mutated_by_callers(gateway):
+    gateway.get_product("prod_demo_kids")["name"] = "changed"
+    assert gateway.get_product("prod_demo_kids")["name"] == "Kids Program"
+
+
+def test_customers_honour_idempotency_keys_across_threads(gateway):
+    barrier = threading.Barrier(10)
+
+    def create(_):
+        barrier.wait()
+        return gateway.create_customer({"metadata": {"clerk_user_id": "u"}}, "same-key")["id"]
+
+    with ThreadPoolExecutor(10) as pool:
+        ids = set(pool.map(create, range(10)))
+    assert len(ids) == 1 and next(iter(ids)).startswith("cus_demo_")
+    other = gateway.create_customer({"metadata": {}}, "other-key")
+    assert other["id"] not in ids
+
+
+def test_deleted_customer_is_gone(gateway):
+    customer = gateway.create_customer({"email": "a@example.com"}, "k")
+    assert gateway.get_customer(customer["id"])["email"] == "a@example.com"
+    assert gateway.delete_customer(customer["id"])
+    assert gateway.get_customer(customer["id"]) is None
+    assert gateway.get_customer("cus_unknown") is None
