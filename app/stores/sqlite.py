@@ -79,6 +79,11 @@ def _parse(text: str | None) -> datetime | None:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
+def _lease(seconds: float) -> tuple[str, str]:
+    now = _now()
+    return _iso(now), _iso(now + timedelta(seconds=seconds))
+
+
 def _new_id() -> str:
     import uuid
 
@@ -92,7 +97,9 @@ class SQLiteStore:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
-        if path != ":memory:":
+        if path == ":memory:":
+            raise ValueError("SQLiteStore needs a file: each thread opens its own connection")
+        if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as conn:
             conn.executescript(SCHEMA)
@@ -134,10 +141,13 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (disk full, say): never leave the
+                # thread's connection inside a transaction, and never hide the first error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -177,9 +187,8 @@ class SQLiteStore:
             return self._customer(self._select_customer(conn, clerk_user_id))
 
     def claim_customer(self, clerk_user_id, token, lease_seconds, stale_customer_id=None) -> CustomerClaim:
-        now = _now()
-        now_text, lease_text = _iso(now), _iso(now + timedelta(seconds=lease_seconds))
         with self._write() as conn:
+            now_text, lease_text = _lease(lease_seconds)  # read the clock once we hold the lock
             row = self._select_customer(conn, clerk_user_id)
             if row is None:
                 conn.execute(
@@ -263,9 +272,8 @@ class SQLiteStore:
             return self._event(self._select_event(conn, event_id))
 
     def claim_event(self, event_id, event_type, token, lease_seconds) -> EventClaim:
-        now = _now()
-        now_text, lease_text = _iso(now), _iso(now + timedelta(seconds=lease_seconds))
         with self._write() as conn:
+            now_text, lease_text = _lease(lease_seconds)  # read the clock once we hold the lock
             row = self._select_event(conn, event_id)
             if row is None:
                 conn.execute(

@@ -1,0 +1,277 @@
+"""migrations.sql on a real PostgreSQL: constraints, updated_at, RLS, privileges, re-runs."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from psycopg import errors, sql
+
+from .conftest import MIGRATIONS, apply_migrations
+
+TABLES = ("stripe_customer_mapping", "stripe_webhook_events")
+RPC_FUNCTIONS = (
+    "tatame_claim_customer(text,text,double precision,text)",
+    "tatame_complete_customer(text,text,text)",
+    "tatame_release_customer_claim(text,text)",
+    "tatame_claim_event(text,text,text,double precision)",
+    "tatame_mark_event_processed(text,text)",
+    "tatame_mark_event_failed(text,text,text)",
+)
+
+
+def _insert_mapping(conn, clerk_user_id, stripe_customer_id=None, status="pending"):
+    conn.execute(
+        "INSERT INTO stripe_customer_mapping (clerk_user_id, stripe_customer_id, status) VALUES (%s, %s, %s)",
+        (clerk_user_id, stripe_customer_id, status),
+    )
+
+
+def _insert_event(conn, event_id, status="processing"):
+    conn.execute(
+        "INSERT INTO stripe_webhook_events (stripe_event_id, event_type, status) VALUES (%s, 'customer.created', %s)",
+        (event_id, status),
+    )
+
+
+def test_migrations_apply_again_without_error_or_change(db, pg_dsn):
+    def schema():
+        return db.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns"
+            " WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+
+    _insert_mapping(db, "user_1", "cus_1", "active")
+    before = schema()
+    apply_migrations(pg_dsn)  # the third time this session
+    assert schema() == before
+    assert db.execute("SELECT status FROM stripe_customer_mapping").fetchall() == [("active",)]
+
+
+def test_migrations_use_idempotent_statements_only():
+    text = MIGRATIONS.read_text().upper()
+    assert "CREATE TABLE IF NOT EXISTS" in text and "DROP TRIGGER IF EXISTS" in text
+    for bare in ("CREATE TABLE PUBLIC", "CREATE INDEX IDX", "CREATE FUNCTION", "DROP TABLE"):
+        assert bare not in text
+
+
+def test_columns_and_defaults(db):
+    db.execute("INSERT INTO stripe_customer_mapping (clerk_user_id) VALUES ('user_1')")
+    row = db.execute(
+        "SELECT id, status, generation, stripe_customer_id, created_at, updated_at FROM stripe_customer_mapping"
+    ).fetchone()
+    assert row[0] is not None and row[1:4] == ("pending", 0, None)
+    assert row[4].tzinfo is not None and row[4] == row[5]
+    db.execute("INSERT INTO stripe_webhook_events (stripe_event_id, event_type) VALUES ('evt_1', 'customer.created')")
+    assert db.execute("SELECT status, attempts, processed_at FROM stripe_webhook_events").fetchone() == (
+        "processing", 0, None,
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO stripe_customer_mapping (clerk_user_id, stripe_customer_id) VALUES ('user_1', 'cus_2')",
+        "INSERT INTO stripe_customer_mapping (clerk_user_id, stripe_customer_id) VALUES ('user_2', 'cus_1')",
+        "INSERT INTO stripe_webhook_events (stripe_event_id, event_type) VALUES ('evt_1', 'invoice.paid')",
+    ],
+    ids=["clerk_user_id", "stripe_customer_id", "stripe_event_id"],
+)
+def test_unique_constraints(db, statement):
+    _insert_mapping(db, "user_1", "cus_1", "active")
+    _insert_event(db, "evt_1")
+    with pytest.raises(errors.UniqueViolation):
+        db.execute(statement)
+
+
+def test_many_pending_rows_may_lack_a_customer_id(db):
+    _insert_mapping(db, "user_1")
+    _insert_mapping(db, "user_2")  # NULLs do not collide in a UNIQUE column
+    assert db.execute("SELECT count(*) FROM stripe_customer_mapping").fetchone() == (2,)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO stripe_customer_mapping (clerk_user_id, status) VALUES ('user_9', 'deleted')",
+        "INSERT INTO stripe_customer_mapping (clerk_user_id, status) VALUES ('user_9', 'active')",
+        "INSERT INTO stripe_webhook_events (stripe_event_id, event_type, status) VALUES ('evt_9', 't', 'done')",
+        "INSERT INTO stripe_customer_mapping (stripe_customer_id) VALUES ('cus_9')",
+        "INSERT INTO stripe_webhook_events (stripe_event_id) VALUES ('evt_9')",
+    ],
+    ids=["mapping-status", "active-without-customer", "event-status", "no-clerk-user", "no-event-type"],
+)
+def test_check_and_not_null_constraints(db, statement):
+    with pytest.raises((errors.CheckViolation, errors.NotNullViolation)):
+        db.execute(statement)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_updated_at_is_maintained_by_the_database(db, table):
+    if table == "stripe_customer_mapping":
+        _insert_mapping(db, "user_1")
+        key = ("clerk_user_id", "user_1")
+    else:
+        _insert_event(db, "evt_1")
+        key = ("stripe_event_id", "evt_1")
+    select = sql.SQL("SELECT created_at, updated_at FROM {} WHERE {} = %s").format(
+        sql.Identifier(table), sql.Identifier(key[0])
+    )
+    created, updated = db.execute(select, (key[1],)).fetchone()
+    time.sleep(0.01)
+    db.execute(
+        sql.SQL("UPDATE {} SET claim_token = 'x', updated_at = '2000-01-01' WHERE {} = %s").format(
+            sql.Identifier(table), sql.Identifier(key[0])
+        ),
+        (key[1],),
+    )
+    created_after, updated_after = db.execute(select, (key[1],)).fetchone()
+    assert created_after == created
+    assert updated_after > updated  # the trigger wins over whatever the client sent
+
+
+def test_indexes(db):
+    names = {row[0] for row in db.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    assert {
+        "idx_stripe_webhook_events_event_type",
+        "idx_stripe_webhook_events_status",
+        "stripe_customer_mapping_clerk_user_id_key",
+        "stripe_customer_mapping_stripe_customer_id_key",
+        "stripe_webhook_events_stripe_event_id_key",
+    } <= names
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_row_level_security_is_enabled_without_policies(db, table):
+    enabled = db.execute("SELECT relrowsecurity FROM pg_class WHERE oid = %s::regclass", (f"public.{table}",))
+    assert enabled.fetchone() == (True,)
+    assert db.execute("SELECT count(*) FROM pg_policies WHERE tablename = %s", (table,)).fetchone() == (0,)
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+@pytest.mark.parametrize("table", TABLES)
+def test_client_roles_cannot_touch_the_tables(db, connect_as, role, table):
+    _insert_mapping(db, "user_1", "cus_1", "active")
+    _insert_event(db, "evt_1")
+    conn = connect_as(role)
+    for statement in ("SELECT * FROM {}", "DELETE FROM {}", "UPDATE {} SET claim_token = 'x'"):
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(sql.SQL(statement).format(sql.Identifier(table)))
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+def test_rls_hides_rows_even_if_a_grant_slips_in(db, connect_as, role):
+    _insert_mapping(db, "user_1", "cus_1", "active")
+    conn = connect_as(role)
+    with conn.transaction(force_rollback=True):
+        conn.execute("RESET ROLE")
+        conn.execute(sql.SQL("GRANT SELECT ON stripe_customer_mapping TO {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        assert conn.execute("SELECT count(*) FROM stripe_customer_mapping").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+@pytest.mark.parametrize("function", RPC_FUNCTIONS)
+def test_client_roles_cannot_execute_the_functions(db, connect_as, role, function):
+    conn = connect_as(role)
+    privilege = conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, f"public.{function}"))
+    assert privilege.fetchone() == (False,)
+    public = conn.execute(
+        "SELECT bool_or(a.grantee = 0) FROM pg_proc p, aclexplode(p.proacl) a WHERE p.oid = %s::regprocedure",
+        (f"public.{function}",),
+    )
+    assert public.fetchone() == (False,)  # not through PUBLIC either
+
+
+def test_anon_calling_a_claim_is_refused(db, connect_as):
+    with pytest.raises(errors.InsufficientPrivilege):
+        connect_as("anon").execute("SELECT tatame_claim_event('evt_1', 't', 'tok', 30)")
+    assert db.execute("SELECT count(*) FROM stripe_webhook_events").fetchone() == (0,)
+
+
+def test_service_role_reads_and_writes_through_rls(db, connect_as):
+    _insert_mapping(db, "user_1", "cus_1", "active")
+    conn = connect_as("service_role")
+    assert conn.execute("SELECT clerk_user_id FROM stripe_customer_mapping").fetchall() == [("user_1",)]
+    assert conn.execute("SELECT tatame_claim_event('evt_1', 't', 'tok', 30) ->> 'outcome'").fetchone() == ("claimed",)
+    assert conn.execute("DELETE FROM stripe_customer_mapping WHERE stripe_customer_id = 'cus_1'").rowcount == 1
+
+
+@pytest.mark.parametrize("function", RPC_FUNCTIONS)
+def test_functions_are_security_invoker_with_a_fixed_search_path(db, function):
+    definer, config = db.execute(
+        "SELECT prosecdef, proconfig FROM pg_proc WHERE oid = %s::regprocedure", (f"public.{function}",)
+    ).fetchone()
+    assert definer is False
+    assert config == ["search_path=public"]
+
+
+def test_migrations_apply_without_supabase_roles(pg_server):
+    """A plain PostgreSQL, without anon/authenticated/service_role, takes the file too."""
+    roles = ("anon", "authenticated", "service_role")
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS tatame_plain")
+        admin.execute("CREATE DATABASE tatame_plain")
+        # Roles are cluster-wide: hide them for a moment under other names (ACLs follow the oid).
+        for role in roles:
+            admin.execute(sql.SQL("ALTER ROLE {} RENAME TO {}").format(sql.Identifier(role), sql.Identifier(f"hidden_{role}")))
+        try:
+            dsn = pg_server.conninfo("tatame_plain")
+            apply_migrations(dsn)
+            apply_migrations(dsn)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                claim = conn.execute("SELECT tatame_claim_event('evt_1', 't', 'tok', 30) ->> 'outcome'").fetchone()
+                assert claim == ("claimed",)
+                public = conn.execute(
+                    "SELECT has_function_privilege('public', 'public.tatame_claim_event(text,text,text,double precision)', 'EXECUTE')"
+                ).fetchone()
+                assert public == (False,)
+        finally:
+            for role in roles:
+                admin.execute(sql.SQL("ALTER ROLE {} RENAME TO {}").format(sql.Identifier(f"hidden_{role}"), sql.Identifier(role)))
+
+
+SEED_SCHEMA = """
+CREATE TABLE stripe_customer_mapping (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id text,
+    clerk_user_id text UNIQUE NOT NULL,
+    stripe_customer_id text UNIQUE NOT NULL,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now()
+);
+CREATE TABLE stripe_webhook_events (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    stripe_event_id text UNIQUE NOT NULL,
+    event_type text NOT NULL,
+    processed_at timestamptz DEFAULT now(),
+    created_at timestamptz DEFAULT now()
+);
+INSERT INTO stripe_customer_mapping (user_id, clerk_user_id, stripe_customer_id) VALUES ('user_1', 'user_1', 'cus_1');
+INSERT INTO stripe_webhook_events (stripe_event_id, event_type) VALUES ('evt_old', 'customer.created');
+"""
+
+
+def test_migrations_upgrade_a_seed_database_in_place(pg_server):
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS tatame_seed")
+        conn.execute("CREATE DATABASE tatame_seed")
+    dsn = pg_server.conninfo("tatame_seed")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SEED_SCHEMA)
+    apply_migrations(dsn)
+    apply_migrations(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # The seed's customer is active, its event was processed: neither may be redone.
+        mapping = conn.execute("SELECT tatame_claim_customer('user_1', 'tok', 30) ->> 'owned'").fetchone()
+        assert mapping == ("false",)
+        event = conn.execute("SELECT tatame_claim_event('evt_old', 'customer.created', 'tok', 30)").fetchone()[0]
+        assert event["outcome"] == "processed"
+        fresh = conn.execute("SELECT tatame_claim_event('evt_new', 'customer.created', 'tok', 30)").fetchone()[0]
+        assert (fresh["outcome"], fresh["processed_at"], fresh["status"]) == ("claimed", None, "processing")
+        # The seed's NOT NULL on stripe_customer_id is gone: a pending row has no customer yet.
+        claim = conn.execute("SELECT tatame_claim_customer('user_2', 'tok', 30)").fetchone()[0]
+        assert (claim["owned"], claim["status"], claim["stripe_customer_id"]) == (True, "pending", None)
+        upgraded = conn.execute("SELECT status, generation FROM stripe_customer_mapping WHERE clerk_user_id = 'user_1'")
+        assert upgraded.fetchone() == ("active", 0)

@@ -1,0 +1,294 @@
+"""The Store contract: what every backend must do, whatever it is built on.
+
+Hook a backend in by subclassing `StoreContract` in a `Test*` class that provides a `store`
+fixture (a fresh or shared store; ids here are unique per test, so rows left by other tests
+do not matter):
+
+    class TestSQLiteStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            store = SQLiteStore(str(tmp_path / "db.sqlite3"))
+            yield store
+            store.close()
+
+`StoreContract` itself has no `Test` prefix, so pytest never collects it on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+from app.stores.base import ClaimOutcome
+
+LEASE = 30.0
+SHORT_LEASE = 0.05
+AFTER_SHORT_LEASE = 0.2  # generous: the lease is judged by the store's clock, not ours
+RACERS = 20
+MAX_ERROR_LENGTH = 2000
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def _race(count: int, action):
+    """Run `action(i)` in `count` threads released at the same moment; return the results."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = action(i)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    return results
+
+
+def _aware(moment: datetime | None) -> bool:
+    return moment is not None and moment.tzinfo is not None and moment.utcoffset() is not None
+
+
+class StoreContract:
+    """Backend-agnostic tests; a subclass supplies the `store` fixture."""
+
+    def test_ping(self, store):
+        store.ping()
+
+    # --- customer mappings -----------------------------------------------------
+    def test_mapping_absent_is_none(self, store):
+        assert store.get_customer_mapping(_id("user")) is None
+
+    def test_first_claim_is_owned_and_pending(self, store):
+        user = _id("user")
+        before = datetime.now(timezone.utc)
+        claim = store.claim_customer(user, "token-a", LEASE)
+        assert claim.owned
+        mapping = claim.mapping
+        assert (mapping.clerk_user_id, mapping.status, mapping.generation) == (user, "pending", 0)
+        assert mapping.stripe_customer_id is None and not mapping.is_active
+        assert mapping.claim_token == "token-a"
+        assert _aware(mapping.lease_expires_at) and _aware(mapping.created_at) and _aware(mapping.updated_at)
+        # Clocks may differ a little between the store and the tests; a lease of 30 s cannot.
+        assert mapping.lease_expires_at > before
+        assert store.get_customer_mapping(user) == mapping
+
+    def test_second_claim_is_not_owned_while_the_lease_lives(self, store):
+        user = _id("user")
+        first = store.claim_customer(user, "token-a", LEASE)
+        second = store.claim_customer(user, "token-b", LEASE)
+        assert not second.owned
+        assert second.mapping.claim_token == "token-a"
+        assert second.mapping.lease_expires_at == first.mapping.lease_expires_at
+        assert store.get_customer_mapping(user).claim_token == "token-a"
+
+    def test_expired_lease_is_taken_over_in_the_same_generation(self, store):
+        user = _id("user")
+        store.claim_customer(user, "token-a", SHORT_LEASE)
+        time.sleep(AFTER_SHORT_LEASE)
+        claim = store.claim_customer(user, "token-b", LEASE)
+        assert claim.owned
+        assert (claim.mapping.claim_token, claim.mapping.status, claim.mapping.generation) == ("token-b", "pending", 0)
+        assert not store.complete_customer(user, "token-a", "cus_late")  # the old owner lost it
+
+    def test_complete_with_the_owning_token_activates(self, store):
+        user, customer = _id("user"), _id("cus")
+        store.claim_customer(user, "token-a", LEASE)
+        assert store.complete_customer(user, "token-a", customer)
+        mapping = store.get_customer_mapping(user)
+        assert mapping.is_active and mapping.status == "active"
+        assert mapping.stripe_customer_id == customer
+        assert mapping.claim_token is None and mapping.lease_expires_at is None
+        assert not store.complete_customer(user, "token-a", _id("cus"))  # already done
+        assert store.get_customer_mapping(user).stripe_customer_id == customer
+
+    def test_complete_with_another_token_is_refused(self, store):
+        user = _id("user")
+        store.claim_customer(user, "token-a", LEASE)
+        assert not store.complete_customer(user, "token-b", _id("cus"))
+        mapping = store.get_customer_mapping(user)
+        assert mapping.status == "pending" and mapping.stripe_customer_id is None
+
+    def test_complete_without_a_mapping_is_refused(self, store):
+        assert not store.complete_customer(_id("user"), "token-a", _id("cus"))
+
+    def test_active_mapping_is_not_claimed(self, store):
+        user, customer = _id("user"), _id("cus")
+        store.claim_customer(user, "token-a", LEASE)
+        store.complete_customer(user, "token-a", customer)
+        claim = store.claim_customer(user, "token-b", LEASE)
+        assert not claim.owned
+        assert claim.mapping.is_active and claim.mapping.stripe_customer_id == customer
+
+    def test_release_lets_the_next_claim_own(self, store):
+        user = _id("user")
+        store.claim_customer(user, "token-a", LEASE)
+        store.release_customer_claim(user, "token-a")
+        claim = store.claim_customer(user, "token-b", LEASE)
+        assert claim.owned and claim.mapping.claim_token == "token-b" and claim.mapping.generation == 0
+
+    def test_release_with_another_token_does_nothing(self, store):
+        user = _id("user")
+        store.claim_customer(user, "token-a", LEASE)
+        store.release_customer_claim(user, "token-b")
+        assert not store.claim_customer(user, "token-c", LEASE).owned
+
+    def test_stale_customer_is_replaced_in_a_new_generation(self, store):
+        user, old = _id("user"), _id("cus")
+        store.claim_customer(user, "token-a", LEASE)
+        store.complete_customer(user, "token-a", old)
+        claim = store.claim_customer(user, "token-b", LEASE, stale_customer_id=old)
+        assert claim.owned
+        mapping = claim.mapping
+        assert (mapping.status, mapping.generation, mapping.stripe_customer_id) == ("pending", 1, None)
+        assert mapping.claim_token == "token-b"
+        new = _id("cus")
+        assert store.complete_customer(user, "token-b", new)
+        mapping = store.get_customer_mapping(user)
+        assert (mapping.status, mapping.generation, mapping.stripe_customer_id) == ("active", 1, new)
+
+    def test_stale_id_that_does_not_match_is_not_owned(self, store):
+        user, current = _id("user"), _id("cus")
+        store.claim_customer(user, "token-a", LEASE)
+        store.complete_customer(user, "token-a", current)
+        claim = store.claim_customer(user, "token-b", LEASE, stale_customer_id=_id("cus"))
+        assert not claim.owned
+        assert (claim.mapping.stripe_customer_id, claim.mapping.generation) == (current, 0)
+        assert store.get_customer_mapping(user).is_active
+
+    def test_stale_id_while_another_claim_is_live_is_not_owned(self, store):
+        user = _id("user")
+        store.claim_customer(user, "token-a", LEASE)
+        assert not store.claim_customer(user, "token-b", LEASE, stale_customer_id=_id("cus")).owned
+
+    def test_delete_customer_mapping_by_stripe_id(self, store):
+        user, customer = _id("user"), _id("cus")
+        store.claim_customer(user, "token-a", LEASE)
+        store.complete_customer(user, "token-a", customer)
+        assert store.delete_customer_mapping(_id("cus")) == 0
+        assert store.delete_customer_mapping(customer) == 1
+        assert store.get_customer_mapping(user) is None
+        assert store.delete_customer_mapping(customer) == 0
+        assert store.claim_customer(user, "token-b", LEASE).owned  # a fresh start
+
+    def test_row_id_names_the_mapping_until_it_is_deleted(self, store):
+        """The row id feeds the Stripe idempotency key: stable across takeovers, new after a delete."""
+        user, customer = _id("user"), _id("cus")
+        first = store.claim_customer(user, "token-a", SHORT_LEASE).mapping
+        assert first.id
+        time.sleep(AFTER_SHORT_LEASE)
+        taken_over = store.claim_customer(user, "token-b", LEASE).mapping
+        assert taken_over.id == first.id
+        store.complete_customer(user, "token-b", customer)
+        assert store.get_customer_mapping(user).id == first.id
+        store.delete_customer_mapping(customer)
+        assert store.claim_customer(user, "token-c", LEASE).mapping.id != first.id
+
+    # --- webhook events --------------------------------------------------------
+    def test_event_absent_is_none(self, store):
+        assert store.get_event(_id("evt")) is None
+
+    def test_new_event_is_claimed(self, store):
+        event_id = _id("evt")
+        claim = store.claim_event(event_id, "customer.created", "token-a", LEASE)
+        assert claim.outcome is ClaimOutcome.CLAIMED
+        event = claim.event
+        assert (event.stripe_event_id, event.event_type, event.status) == (event_id, "customer.created", "processing")
+        assert (event.attempts, event.claim_token, event.last_error, event.processed_at) == (1, "token-a", None, None)
+        assert _aware(event.lease_expires_at) and _aware(event.created_at) and _aware(event.updated_at)
+        assert store.get_event(event_id) == event
+
+    def test_event_with_a_live_lease_is_in_progress(self, store):
+        event_id = _id("evt")
+        store.claim_event(event_id, "customer.created", "token-a", LEASE)
+        claim = store.claim_event(event_id, "customer.created", "token-b", LEASE)
+        assert claim.outcome is ClaimOutcome.IN_PROGRESS
+        assert (claim.event.claim_token, claim.event.attempts) == ("token-a", 1)
+
+    def test_processed_event_stays_processed(self, store):
+        event_id = _id("evt")
+        store.claim_event(event_id, "customer.created", "token-a", SHORT_LEASE)
+        assert store.mark_event_processed(event_id, "token-a")
+        event = store.get_event(event_id)
+        assert event.status == "processed" and _aware(event.processed_at)
+        assert event.claim_token is None and event.lease_expires_at is None
+        time.sleep(AFTER_SHORT_LEASE)
+        for token in ("token-b", "token-c"):
+            claim = store.claim_event(event_id, "customer.created", token, LEASE)
+            assert claim.outcome is ClaimOutcome.PROCESSED
+            assert claim.event.attempts == 1
+        assert not store.mark_event_processed(event_id, "token-a")
+        assert not store.mark_event_failed(event_id, "token-a", "late")
+        assert store.get_event(event_id).status == "processed"
+
+    def test_failed_event_is_claimed_again_and_keeps_its_error_until_processed(self, store):
+        event_id = _id("evt")
+        store.claim_event(event_id, "invoice.payment_failed", "token-a", LEASE)
+        assert store.mark_event_failed(event_id, "token-a", "boom")
+        failed = store.get_event(event_id)
+        assert (failed.status, failed.last_error, failed.claim_token, failed.attempts) == ("failed", "boom", None, 1)
+        claim = store.claim_event(event_id, "invoice.payment_failed", "token-b", LEASE)
+        assert claim.outcome is ClaimOutcome.CLAIMED
+        assert (claim.event.attempts, claim.event.status, claim.event.last_error) == (2, "processing", "boom")
+        assert claim.event.claim_token == "token-b"
+        assert store.mark_event_processed(event_id, "token-b")
+        done = store.get_event(event_id)
+        assert (done.status, done.last_error, done.attempts) == ("processed", None, 2)
+
+    def test_expired_event_lease_is_taken_over(self, store):
+        event_id = _id("evt")
+        store.claim_event(event_id, "customer.updated", "token-a", SHORT_LEASE)
+        time.sleep(AFTER_SHORT_LEASE)
+        claim = store.claim_event(event_id, "customer.updated", "token-b", LEASE)
+        assert claim.outcome is ClaimOutcome.CLAIMED
+        assert (claim.event.attempts, claim.event.claim_token) == (2, "token-b")
+        assert not store.mark_event_processed(event_id, "token-a")  # the crashed worker lost it
+        assert store.mark_event_processed(event_id, "token-b")
+
+    def test_marks_with_another_token_are_refused(self, store):
+        event_id = _id("evt")
+        store.claim_event(event_id, "customer.created", "token-a", LEASE)
+        assert not store.mark_event_processed(event_id, "token-b")
+        assert not store.mark_event_failed(event_id, "token-b", "not mine")
+        event = store.get_event(event_id)
+        assert (event.status, event.claim_token, event.last_error) == ("processing", "token-a", None)
+
+    def test_marks_on_an_unknown_event_are_refused(self, store):
+        assert not store.mark_event_processed(_id("evt"), "token-a")
+        assert not store.mark_event_failed(_id("evt"), "token-a", "nothing")
+
+    def test_last_error_is_truncated(self, store):
+        event_id = _id("evt")
+        store.claim_event(event_id, "customer.created", "token-a", LEASE)
+        assert store.mark_event_failed(event_id, "token-a", "x" * (MAX_ERROR_LENGTH + 500))
+        assert store.get_event(event_id).last_error == "x" * MAX_ERROR_LENGTH
+
+    # --- races -----------------------------------------------------------------
+    def test_concurrent_event_claims_have_one_winner(self, store):
+        event_id = _id("evt")
+        claims = _race(RACERS, lambda i: store.claim_event(event_id, "customer.created", f"token-{i}", LEASE))
+        outcomes = [claim.outcome for claim in claims]
+        assert outcomes.count(ClaimOutcome.CLAIMED) == 1
+        assert outcomes.count(ClaimOutcome.IN_PROGRESS) == RACERS - 1
+        winner = next(claim for claim in claims if claim.outcome is ClaimOutcome.CLAIMED)
+        event = store.get_event(event_id)
+        assert (event.attempts, event.claim_token) == (1, winner.event.claim_token)
+
+    def test_concurrent_customer_claims_have_one_owner(self, store):
+        user = _id("user")
+        claims = _race(RACERS, lambda i: store.claim_customer(user, f"token-{i}", LEASE))
+        owners = [claim for claim in claims if claim.owned]
+        assert len(owners) == 1
+        assert store.get_customer_mapping(user).claim_token == owners[0].mapping.claim_token
+        assert all(claim.mapping.claim_token == owners[0].mapping.claim_token for claim in claims)
