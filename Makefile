@@ -11,7 +11,7 @@ TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_demo)
 TYPE ?= customer.created
 ID   ?=
 
-.PHONY: serve test install clean token event
+.PHONY: serve test test-live install clean token event
 
 install: $(STAMP)
 
@@ -24,7 +24,11 @@ serve: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=120 tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=120 tests --ignore=tests/live $(PYTEST_ARGS)
+
+# Real accounts from the environment or .env; each part skips when its keys are absent.
+test-live: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=120 -rs tests/live $(PYTEST_ARGS)
 
 token: $(STAMP)
 	@$(BIN)/flask --app wsgi token --user "$(TOKEN_USER)"

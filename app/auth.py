@@ -85,6 +85,11 @@ class RemoteJwks:
         self._lock = threading.Lock()
         self.fetch_count = 0
 
+    @property
+    def kids(self) -> list[str]:
+        """The key ids currently cached."""
+        return sorted(self._keys)
+
     def key_for(self, kid: str | None) -> Any:
         if not kid:
             return None
