@@ -20,7 +20,7 @@ DEV_CORS_ORIGIN = "http://localhost:3001"
 # The API version this code was written and tested against; Stripe answers in it
 # whatever the account's default version is.
 STRIPE_API_VERSION = "2026-10-28.endive"
-_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+_RATE = re.compile(r"\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*", re.IGNORECASE)
 SECRET_FIELDS = (
     "stripe_secret_key",
     "stripe_webhook_secrets",
@@ -51,7 +51,7 @@ class Config:
     stripe_webhook_tolerance: int = 300
     stripe_api_base: str | None = None
     stripe_api_version: str = STRIPE_API_VERSION
-    stripe_timeout: float = 10.0
+    stripe_timeout: float = 5.0
     stripe_max_retries: int = 2
 
     clerk_publishable_key: str | None = None
@@ -181,7 +181,7 @@ class _Reader:
         text = self.raw(name)
         if text is None:
             return default
-        if not all(_RATE.match(part) for part in text.split(";")):
+        if not all(_RATE.fullmatch(part) for part in text.split(";")):
             self.problems.append(f"{name} must look like '60/minute' (several joined by ';')")
             return default
         return text
@@ -200,7 +200,7 @@ class _Reader:
             stripe_secret_key=self.prefixed("STRIPE_SECRET_KEY", ("sk_", "rk_")),
             stripe_webhook_tolerance=self.integer("STRIPE_WEBHOOK_TOLERANCE", 300, 1, 86400),
             stripe_api_base=self.url("STRIPE_API_BASE"),
-            stripe_timeout=self.number("STRIPE_TIMEOUT", 10.0, 0.1, 120),
+            stripe_timeout=self.number("STRIPE_TIMEOUT", 5.0, 0.1, 60),
             stripe_max_retries=self.integer("STRIPE_MAX_RETRIES", 2, 0, 5),
             clerk_publishable_key=self.prefixed("CLERK_PUBLISHABLE_KEY", ("pk_test_", "pk_live_")),
             clerk_secret_key=self.prefixed("CLERK_SECRET_KEY", ("sk_test_", "sk_live_")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Mapping
 
 from flask import Flask
 from flask_cors import CORS
@@ -21,7 +22,7 @@ from app.services.catalog import BillingGateway, CatalogService
 from app.services.customers import CustomerService
 from app.services.rate_limit import RateLimiter
 from app.services.stripe_gateway import StripeGateway, build_stripe_client
-from app.services.webhook_handlers import HANDLERS
+from app.services.webhook_handlers import HANDLERS, Handler
 from app.services.webhooks import WebhookService
 from app.stores.base import Store
 from config import Config
@@ -37,14 +38,16 @@ def create_app(
     store: Store | None = None,
     gateway: BillingGateway | None = None,
     verifier: ClerkVerifier | None | object = _UNSET,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> Flask:
     """Build the app from `config` (default: the environment); collaborators may be handed in."""
     config = config or Config.from_env()
     configure_logging(config.log_level, config.secrets())
     app = Flask(__name__, instance_path=str(Path(config.instance_path).resolve()))
-    app.config.update(MAX_CONTENT_LENGTH=max(config.max_json_body, config.max_webhook_body))
     app.json.sort_keys = False
-    app.extensions["tatame"] = build_services(config, store=store, gateway=gateway, verifier=verifier)
+    app.extensions["tatame"] = build_services(
+        config, store=store, gateway=gateway, verifier=verifier, handlers=HANDLERS if handlers is None else handlers
+    )
     if config.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_hooks(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
@@ -55,7 +58,7 @@ def create_app(
     return app
 
 
-def build_services(config: Config, *, store=None, gateway=None, verifier=_UNSET) -> Services:
+def build_services(config: Config, *, store=None, gateway=None, verifier=_UNSET, handlers=HANDLERS) -> Services:
     """Build every collaborator once. Outside production, what is not configured is made locally."""
     modes: dict[str, str] = {}
     store = store or build_store(config, modes)
@@ -84,7 +87,7 @@ def build_services(config: Config, *, store=None, gateway=None, verifier=_UNSET)
         ),
         webhooks=WebhookService(
             store,
-            HANDLERS,
+            handlers,
             secrets=secrets,
             tolerance=config.stripe_webhook_tolerance,
             lease_seconds=config.webhook_lease_seconds,

@@ -24,8 +24,8 @@ def list_products():
     return ListResponse().dump(page)
 
 
-# <path:...> so that encoded slashes reach validation (a 400) instead of routing (a 404).
-@bp.get("/products/<path:product_id>")
+# <raw_id:...> takes anything (slashes, newlines) so that every bad id reaches validation: a 400, not a 404.
+@bp.get("/products/<raw_id:product_id>")
 def get_product(product_id: str):
     return ObjectResponse().dump({"data": services().catalog.get_product(validate_id(product_id))})
 
@@ -36,7 +36,7 @@ def list_prices():
     return ListResponse().dump(page)
 
 
-@bp.get("/prices/<path:price_id>")
+@bp.get("/prices/<raw_id:price_id>")
 def get_price(price_id: str):
     return ObjectResponse().dump({"data": services().catalog.get_price(validate_id(price_id))})
 

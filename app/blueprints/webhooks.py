@@ -3,6 +3,7 @@
 from flask import Blueprint, request
 
 from app.extensions import services
+from app.http import request_body
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 bp.auth = "stripe-signature"
@@ -16,6 +17,6 @@ def limit_per_address():
 @bp.post("/stripe")
 def stripe_event():
     webhooks = services().webhooks
-    event = webhooks.parse(request.get_data(cache=False), request.headers.get("Stripe-Signature"))
+    event = webhooks.parse(request_body(), request.headers.get("Stripe-Signature"))
     delivery = webhooks.process(event)
     return ({"received": True, "duplicate": True} if delivery.duplicate else {"received": True}), 200

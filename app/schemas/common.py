@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from app.services.errors import ValidationFailed
 
-STRIPE_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+STRIPE_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z")  # \Z, not $: "$" also matches before a final newline
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 

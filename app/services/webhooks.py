@@ -16,8 +16,9 @@ from app.stores.base import ClaimOutcome, Store
 
 log = logging.getLogger(__name__)
 
-EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,250}$")
-EVENT_TYPE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+){1,5}$")
+# \Z, not $: "$" also matches before a trailing newline.
+EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,250}\Z")
+EVENT_TYPE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+){1,5}\Z")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class WebhookService:
         verify_signature(payload, signature_header, self.secrets, self.tolerance)
         try:
             event = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidPayload("The webhook body is not JSON.") from None
         if not (
             isinstance(event, dict)

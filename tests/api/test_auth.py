@@ -1,4 +1,6 @@
-"""Clerk verification on every protected route: the forged-token matrix and key sources."""
+"""Clerk verification on every protected route: headers, key sources, CORS, route coverage.
+
+The forged-token battery is in test_forged_tokens.py."""
 
 import base64
 import time
@@ -12,43 +14,6 @@ from tests.conftest import KID, with_config
 
 PROTECTED = ["/stripe/products", "/stripe/prices", "/stripe/products/prod_1", "/stripe/prices/price_1"]
 UNAUTHORIZED = {"code": "UNAUTHORIZED", "message": "Missing or invalid authentication token."}
-
-
-def forged_tokens(make_token, rsa_keys, other_rsa_keys):
-    now = int(time.time())
-    good = make_token()
-    header, payload, signature = good.split(".")
-    tampered = jwt.utils.base64url_encode(
-        jwt.utils.base64url_decode(payload).replace(b"user_test_123", b"user_admin_99")).decode()
-    public_pem = rsa_keys[1].encode()
-    return {
-        "garbage": "not-a-jwt",
-        "alg_none": jwt.encode({"sub": "user_1", "exp": now + 60}, None, algorithm="none"),
-        "hs256_with_public_key": _hs256(public_pem, {"sub": "user_1", "exp": now + 60}),
-        "wrong_key": make_token(key=other_rsa_keys[0]),
-        "tampered_payload": f"{header}.{tampered}.{signature}",
-        "expired": make_token(exp=now - 10, iat=now - 70, nbf=now - 70),
-        "not_yet_valid": make_token(nbf=now + 60),
-        "issued_in_future": make_token(iat=now + 60),
-        "no_exp": make_token(exp=None),
-        "no_sub": make_token(sub=None),
-        "empty_sub": make_token(""),
-        "pending_session": make_token(sts="pending"),
-        "oversized": make_token(padding="x" * 9000),
-        "rs512": make_token(algorithm="RS512"),
-    }
-
-
-def _hs256(secret: bytes, claims):
-    # PyJWT refuses PEM keys as HMAC secrets, so forge the token by hand as an attacker would.
-    import hashlib
-    import hmac
-    import json
-
-    header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "typ": "JWT", "kid": KID}).encode())
-    body = jwt.utils.base64url_encode(json.dumps(claims).encode())
-    sig = jwt.utils.base64url_encode(hmac.new(secret, header + b"." + body, hashlib.sha256).digest())
-    return (header + b"." + body + b"." + sig).decode()
 
 
 def test_valid_token_passes(client, auth_headers, stripe_api):
@@ -65,18 +30,6 @@ def test_missing_or_malformed_header_is_401(client, header):
         response = method(path, headers=headers)
         assert response.status_code == 401, path
         assert {k: response.json["error"][k] for k in ("code", "message")} == UNAUTHORIZED
-
-
-def test_every_forged_token_gets_the_same_401(client, make_token, rsa_keys, other_rsa_keys, stripe_api):
-    bodies = set()
-    for name, token in forged_tokens(make_token, rsa_keys, other_rsa_keys).items():
-        response = client.get("/stripe/products", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401, name
-        error = dict(response.json["error"])
-        error.pop("request_id")
-        bodies.add(tuple(sorted(error.items())))
-    assert len(bodies) == 1
-    assert len(stripe_api.calls) == 0
 
 
 def test_authorized_parties_are_enforced(config, make_token):
@@ -146,7 +99,7 @@ def test_every_route_is_protected_or_deliberately_public(app, client):
         assert app.blueprints[blueprint].auth == modes[blueprint], rule
         if modes[blueprint] == "clerk":
             for method in rule.methods - {"HEAD", "OPTIONS"}:
-                path = rule.rule.replace("<path:product_id>", "prod_1").replace("<path:price_id>", "price_1")
+                path = rule.rule.replace("<raw_id:product_id>", "prod_1").replace("<raw_id:price_id>", "price_1")
                 assert client.open(path, method=method).status_code == 401, rule
         if modes[blueprint] == "stripe-signature":
             assert client.post(rule.rule, data=b"{}").status_code == 400

@@ -84,6 +84,9 @@ def test_bad_signature_is_400_and_runs_nothing(client, signed_webhook, app, case
 @pytest.mark.parametrize("body", [b"not json", b"\xff\xfe", b"[]", b'{"id": "evt_1"}',
                                   json.dumps({**make_event(), "object": "customer"}).encode(),
                                   json.dumps({**make_event(), "id": "evt_../x"}).encode(),
+                                  json.dumps({**make_event(), "id": "evt_1\n"}).encode(),
+                                  json.dumps({**make_event(), "type": "customer.created\n"}).encode(),
+                                  b"[" * 100_000,
                                   json.dumps({**make_event(), "data": {"object": "x"}}).encode()])
 def test_signed_non_event_is_invalid_payload(client, signed_webhook, body):
     response = post(client, *signed_webhook(body))
