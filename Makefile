@@ -11,7 +11,9 @@ TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_demo)
 TYPE ?= customer.created
 ID   ?=
 
-.PHONY: serve test test-live install clean token event
+DURATION ?= 20
+
+.PHONY: serve test test-live install clean token event load
 
 install: $(STAMP)
 
@@ -29,6 +31,10 @@ test: $(STAMP)
 # Real accounts from the environment or .env; each part skips when its keys are absent.
 test-live: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=120 -rs tests/live $(PYTEST_ARGS)
+
+# Mixed traffic against gunicorn for DURATION seconds, then an audit: errors, events lost or processed twice.
+load: $(STAMP)
+	$(BIN)/python -m tests.perf.load --duration $(DURATION)
 
 token: $(STAMP)
 	@$(BIN)/flask --app wsgi token --user "$(TOKEN_USER)"
