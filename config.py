@@ -199,7 +199,7 @@ class _Reader:
             log_level=(self.raw("LOG_LEVEL") or "INFO").upper(),
             stripe_secret_key=self.prefixed("STRIPE_SECRET_KEY", ("sk_", "rk_")),
             stripe_webhook_tolerance=self.integer("STRIPE_WEBHOOK_TOLERANCE", 300, 1, 86400),
-            stripe_api_base=self.url("STRIPE_API_BASE"),
+            stripe_api_base=self.url("STRIPE_API_BASE", https=production),
             stripe_timeout=self.number("STRIPE_TIMEOUT", 5.0, 0.1, 60),
             stripe_max_retries=self.integer("STRIPE_MAX_RETRIES", 2, 0, 5),
             clerk_publishable_key=self.prefixed("CLERK_PUBLISHABLE_KEY", ("pk_test_", "pk_live_")),
@@ -227,11 +227,13 @@ class _Reader:
         if self.raw("SQLITE_PATH"):
             values["sqlite_path"] = self.raw("SQLITE_PATH")
 
+        # A secret is the HMAC key: "whsec_" alone (or a short one) would let anyone sign events.
         secrets = self.listing("STRIPE_WEBHOOK_SECRET")
-        bad = [s for s in secrets if not s.startswith("whsec_")]
-        if bad:
-            self.problems.append("STRIPE_WEBHOOK_SECRET must be whsec_... values, comma-separated")
-        values["stripe_webhook_secrets"] = tuple(s for s in secrets if s.startswith("whsec_"))
+        if any(not re.fullmatch(r"whsec_[A-Za-z0-9_+/=-]{16,}", secret) for secret in secrets):
+            self.problems.append("STRIPE_WEBHOOK_SECRET must be whsec_ values (at least 16 characters after the"
+                                 " prefix), comma-separated")
+            secrets = ()
+        values["stripe_webhook_secrets"] = secrets
 
         origins = self.listing("CORS_ORIGIN")
         for origin in origins:
@@ -276,8 +278,15 @@ class _Reader:
         if text is None:
             return None
         text = text.replace("\\n", "\n")  # one-line PEMs from dashboards and .env files
-        if "-----BEGIN PUBLIC KEY-----" not in text:
-            self.problems.append(f"{name} must be a PEM public key (-----BEGIN PUBLIC KEY-----)")
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            usable = isinstance(load_pem_public_key(text.encode()), RSAPublicKey)
+        except (ValueError, TypeError):
+            usable = False
+        if not usable:
+            self.problems.append(f"{name} must be an RSA public key in PEM form (-----BEGIN PUBLIC KEY-----)")
             return None
         return text
 

@@ -7,6 +7,9 @@
 -- single transaction, and the claims take a row lock, so concurrent callers are serialized by
 -- the database. Leases are judged by the database clock (clock_timestamp()), never the app's.
 
+-- One transaction: a failure half-way leaves nothing behind (never a table without its RLS).
+BEGIN;
+
 -- --- tables ------------------------------------------------------------------------------------
 
 CREATE TABLE IF NOT EXISTS public.stripe_customer_mapping (
@@ -35,6 +38,10 @@ CREATE TABLE IF NOT EXISTS public.stripe_webhook_events (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
+
+-- Row level security first of all, before anything can be written to the tables.
+ALTER TABLE public.stripe_customer_mapping ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.stripe_webhook_events ENABLE ROW LEVEL SECURITY;
 
 -- Upgrading a seed database: its tables exist without the claim columns. A seed mapping row
 -- already has its Stripe customer (so it is active), and a seed event row was processed.
@@ -302,9 +309,6 @@ $$;
 
 -- --- access -------------------------------------------------------------------------------------
 
-ALTER TABLE public.stripe_customer_mapping ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public.stripe_webhook_events ENABLE ROW LEVEL SECURITY;
-
 -- Supabase grants anon/authenticated everything in public by default; take it back. The roles
 -- may not exist on a plain PostgreSQL, hence the checks.
 DO $$
@@ -347,3 +351,5 @@ $$;
 
 -- PostgREST caches the schema: tell it the functions changed (a no-op where nobody listens).
 NOTIFY pgrst, 'reload schema';
+
+COMMIT;

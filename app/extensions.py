@@ -30,12 +30,16 @@ class Services:
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it, for the banner
 
     def readiness(self) -> tuple[bool, dict]:
-        """Whether the store answers; Stripe and Clerk are not probed (they are not ours to fix)."""
+        """Whether the store (and Redis, when configured) answers; Stripe and Clerk are not probed."""
+        checks = {}
         try:
             self.store.ping()
+            checks["store"] = "ok"
         except StoreUnavailable:
-            return False, {"store": "unreachable"}
-        return True, {"store": "ok"}
+            checks["store"] = "unreachable"
+        if self.config.redis_url:
+            checks["redis"] = "ok" if self.rate_limiter.healthy() else "unreachable"
+        return all(value == "ok" for value in checks.values()), checks
 
 
 def services() -> Services:

@@ -157,8 +157,10 @@ class FakeStripe:
                         customer = {"id": f"cus_fake_{next(fake._ids)}", "object": "customer",
                                     "metadata": {"clerk_user_id": body["metadata[clerk_user_id]"][0]}}
                         fake.customers[customer["id"]] = customer
-                        fake.by_key[key] = customer
-                    customer = fake.by_key[key]
+                        fake.by_key[key] = (customer, body)
+                    customer, first_body = fake.by_key[key]
+                if first_body != body:  # Stripe refuses a key reused with other parameters
+                    return self._send(400, {"error": {"type": "idempotency_error"}})
                 self._send(200, customer)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -5,7 +5,7 @@ from flask import Blueprint, g, request
 from app.auth import protect_with_clerk
 from app.extensions import services
 from app.schemas.catalog import ListResponse, ObjectResponse, PriceListQuery, ProductListQuery
-from app.schemas.common import load, load_query, validate_id
+from app.schemas.common import NoQuery, load, load_query, validate_id
 from app.schemas.customer import CustomerBody, CustomerResponse
 from app.http import json_body
 
@@ -27,6 +27,7 @@ def list_products():
 # <raw_id:...> takes anything (slashes, newlines) so that every bad id reaches validation: a 400, not a 404.
 @bp.get("/products/<raw_id:product_id>")
 def get_product(product_id: str):
+    load_query(NoQuery(), request.args)
     return ObjectResponse().dump({"data": services().catalog.get_product(validate_id(product_id))})
 
 
@@ -38,11 +39,13 @@ def list_prices():
 
 @bp.get("/prices/<raw_id:price_id>")
 def get_price(price_id: str):
+    load_query(NoQuery(), request.args)
     return ObjectResponse().dump({"data": services().catalog.get_price(validate_id(price_id))})
 
 
 @bp.post("/customer")
 def get_or_create_customer():
+    load_query(NoQuery(), request.args)
     body = load(CustomerBody(), json_body())
     customer, created = services().customers.get_or_create(g.clerk_user_id, **body)
     return CustomerResponse().dump({"data": customer, "created": created}), 201 if created else 200

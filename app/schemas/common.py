@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.services.errors import ValidationFailed
 
@@ -26,6 +26,13 @@ class StrictBoolean(fields.Boolean):
 
     truthy = {"true"}
     falsy = {"false"}
+
+
+class NoQuery(Schema):
+    """For routes that take no query parameters: any one is a typo worth a 400."""
+
+    class Meta:
+        unknown = RAISE
 
 
 def stripe_id(**kwargs) -> fields.String:

@@ -53,7 +53,18 @@ class CustomerService:
         self._sleep = sleep
 
     def get_or_create(self, clerk_user_id: str, *, email: str | None = None, name: str | None = None):
-        """Return (customer, created): the user's Stripe customer, creating it the first time."""
+        """Return (customer, created): the user's Stripe customer, creating it the first time.
+
+        `email` and `name` fill in a customer that has none; they never replace what Stripe has.
+        """
+        customer, created = self._get_or_create(clerk_user_id)
+        missing = {field: value for field, value in (("email", email), ("name", name))
+                   if value and not customer.get(field)}
+        if missing:
+            customer = self.gateway.update_customer(customer["id"], missing)
+        return customer, created
+
+    def _get_or_create(self, clerk_user_id: str) -> tuple[dict, bool]:
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.wait_seconds
         while True:
@@ -69,21 +80,25 @@ class CustomerService:
             else:
                 claim = self.store.claim_customer(clerk_user_id, token, self.lease_seconds)
             if claim.owned:
-                return self._create(claim.mapping, token, email, name)
+                # A pending row seen before our claim was abandoned by a request that may have
+                # created the customer already: look for it before creating one.
+                takeover = mapping is not None and mapping.status == "pending"
+                return self._create(claim.mapping, token, takeover)
             if not claim.mapping.is_active and time.monotonic() >= deadline:
                 raise CustomerInProgress("The customer is being created; try again shortly.")
             if not claim.mapping.is_active:
                 self._sleep(self.poll_seconds)
 
-    def _create(self, mapping: CustomerMapping, token: str, email: str | None, name: str | None):
+    def _create(self, mapping: CustomerMapping, token: str, takeover: bool) -> tuple[dict, bool]:
         clerk_user_id = mapping.clerk_user_id
-        params: dict = {"metadata": {"clerk_user_id": clerk_user_id}}
-        if email:
-            params["email"] = email
-        if name:
-            params["name"] = name
         try:
-            customer = self.gateway.create_customer(params, idempotency_key(mapping))
+            customer = self.gateway.find_customer(clerk_user_id) if takeover else None
+            if customer is None:
+                # The same parameters on every attempt: Stripe refuses an idempotency key reused
+                # with others, and a takeover must be able to replay the first attempt exactly.
+                customer = self.gateway.create_customer(
+                    {"metadata": {"clerk_user_id": clerk_user_id}}, idempotency_key(mapping)
+                )
         except BaseException:
             self.store.release_customer_claim(clerk_user_id, token)
             raise

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import NotFound, UpstreamError, ValidationFailed
 
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalog.json"
 
@@ -37,10 +37,15 @@ class OfflineGateway:
         self._db_path = customers_db
         self._local = threading.local()
         Path(customers_db).parent.mkdir(parents=True, exist_ok=True)
-        self._db().execute(
+        db = self._db()
+        db.execute(
             "CREATE TABLE IF NOT EXISTS customers (id TEXT PRIMARY KEY, idempotency_key TEXT UNIQUE,"
             " body TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)"
         )
+        try:  # files made before idempotency keys remembered their parameters
+            db.execute("ALTER TABLE customers ADD COLUMN params TEXT")
+        except sqlite3.OperationalError:
+            pass
 
     # --- catalog -------------------------------------------------------------
     def list_products(self, params: dict) -> dict:
@@ -102,11 +107,32 @@ class OfflineGateway:
             "phone": None, "preferred_locales": [], "shipping": None, "tax_exempt": "none",
         }
         db = self._db()
-        # Like Stripe: the same idempotency key gives back the first answer.
-        db.execute("INSERT OR IGNORE INTO customers (id, idempotency_key, body) VALUES (?, ?, ?)",
-                   (customer["id"], idempotency_key, json.dumps(customer)))
-        row = db.execute("SELECT body FROM customers WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
-        return json.loads(row[0])
+        # Like Stripe: the same idempotency key gives back the first answer, and only for the same parameters.
+        sent = json.dumps(params, sort_keys=True)
+        db.execute("INSERT OR IGNORE INTO customers (id, idempotency_key, body, params) VALUES (?, ?, ?, ?)",
+                   (customer["id"], idempotency_key, json.dumps(customer), sent))
+        body, first = db.execute("SELECT body, params FROM customers WHERE idempotency_key = ?",
+                                 (idempotency_key,)).fetchone()
+        if first is not None and first != sent:
+            raise UpstreamError("The payment service rejected the request.")  # Stripe's idempotency_error
+        return json.loads(body)
+
+    def update_customer(self, customer_id: str, params: dict) -> dict:
+        customer = self.get_customer(customer_id)
+        if customer is None:
+            raise NotFound("No such customer.")
+        customer.update({k: v for k, v in params.items() if k != "metadata"})
+        customer["metadata"] = {**customer["metadata"], **params.get("metadata", {})}
+        self._db().execute("UPDATE customers SET body = ? WHERE id = ?", (json.dumps(customer), customer_id))
+        return customer
+
+    def find_customer(self, clerk_user_id: str) -> dict | None:
+        """The oldest live customer whose metadata names this Clerk user."""
+        for body, in self._db().execute("SELECT body FROM customers WHERE deleted = 0 ORDER BY rowid"):
+            customer = json.loads(body)
+            if customer["metadata"].get("clerk_user_id") == clerk_user_id:
+                return customer
+        return None
 
     def get_customer(self, customer_id: str) -> dict | None:
         row = self._db().execute("SELECT body, deleted FROM customers WHERE id = ?", (customer_id,)).fetchone()

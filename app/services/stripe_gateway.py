@@ -81,6 +81,20 @@ class StripeGateway:
                 params=params, options={"idempotency_key": idempotency_key}
             ).to_dict()
 
+    def update_customer(self, customer_id: str, params: dict) -> dict:
+        with _stripe_errors("customer"):
+            return self.client.v1.customers.update(customer_id, params=params).to_dict()
+
+    def find_customer(self, clerk_user_id: str) -> dict | None:
+        """The oldest live customer whose metadata names this Clerk user (Stripe's search: metadata, never email)."""
+        quoted = clerk_user_id.replace("\\", "\\\\").replace("'", "\\'")
+        with _stripe_errors("customer"):
+            found = self.client.v1.customers.search(
+                params={"query": f"metadata['clerk_user_id']:'{quoted}'", "limit": 10}
+            ).to_dict()
+        live = [c for c in found.get("data", []) if not c.get("deleted")]
+        return min(live, key=lambda c: c.get("created", 0)) if live else None
+
     def get_customer(self, customer_id: str) -> dict | None:
         """The customer, or None when Stripe no longer has it (deleted or unknown)."""
         try:

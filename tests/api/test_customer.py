@@ -1,62 +1,14 @@
 """POST /stripe/customer: get-or-create, one Stripe customer per Clerk user."""
 
-import itertools
-import json
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qs
 
 import pytest
 import responses
 
 from tests import stripe_fakes as fake
-
-
-class FakeStripeCustomers:
-    """Stripe's customers endpoint, with idempotency keys and deletion, counting creations."""
-
-    def __init__(self, mock: responses.RequestsMock, create_delay: float = 0.0):
-        self.customers: dict[str, dict] = {}
-        self.by_key: dict[str, dict] = {}
-        self.creations = 0
-        self.keys: list[str] = []
-        self.delay = create_delay
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        mock.add_callback(responses.POST, fake.url("/v1/customers"), callback=self.create)
-        mock.add_callback(responses.GET, re.compile(r"https://api\.stripe\.com/v1/customers/[^/?]+(\?.*)?$"),
-                          callback=self.retrieve)
-
-    def create(self, request):
-        key = request.headers.get("Idempotency-Key")
-        time.sleep(self.delay)
-        with self._lock:
-            self.keys.append(key)
-            if key in self.by_key:
-                return 200, {}, json.dumps(self.by_key[key])
-            form = parse_qs(request.body)
-            customer = fake.customer(
-                f"cus_test_{next(self._ids)}",
-                clerk_user_id=form["metadata[clerk_user_id]"][0],
-                email=form.get("email", [None])[0],
-                name=form.get("name", [None])[0],
-            )
-            self.creations += 1
-            self.customers[customer["id"]] = customer
-            self.by_key[key] = customer
-            return 200, {}, json.dumps(customer)
-
-    def retrieve(self, request):
-        customer_id = request.path_url.split("/")[-1].split("?")[0]
-        customer = self.customers.get(customer_id)
-        if customer is None:
-            return 404, {}, json.dumps({"error": {"type": "invalid_request_error", "code": "resource_missing"}})
-        return 200, {}, json.dumps(customer)
-
-    def delete(self, customer_id):
-        self.customers[customer_id] = {"id": customer_id, "object": "customer", "deleted": True}
+from tests.stripe_fakes import FakeStripeCustomers
 
 
 @pytest.fixture
@@ -67,7 +19,7 @@ def stripe_customers(stripe_api):
 def test_first_call_creates_then_returns_the_same(client, auth_headers, stripe_customers):
     first = client.post("/stripe/customer", json={"email": "ana@example.com", "name": "Ana"}, headers=auth_headers())
     assert first.status_code == 201
-    assert first.json["created"] is True
+    assert first.json["created"] is True and first.json["data"]["name"] == "Ana"
     assert first.json["data"]["email"] == "ana@example.com"
     assert first.json["data"]["metadata"] == {"clerk_user_id": "user_test_123"}
     second = client.post("/stripe/customer", headers=auth_headers())
@@ -101,11 +53,50 @@ def test_deleted_customer_is_replaced(client, auth_headers, stripe_customers, ap
     assert len(set(stripe_customers.keys)) == 2  # a new idempotency key for the replacement
 
 
+def test_email_and_name_fill_in_but_never_overwrite(client, auth_headers, stripe_customers):
+    first = client.post("/stripe/customer", headers=auth_headers())
+    assert first.status_code == 201 and first.json["data"]["email"] is None
+    filled = client.post("/stripe/customer", json={"email": "ana@example.com", "name": "Ana"}, headers=auth_headers())
+    assert filled.status_code == 200 and filled.json["data"]["email"] == "ana@example.com"
+    other = client.post("/stripe/customer", json={"email": "other@example.com"}, headers=auth_headers())
+    assert other.json["data"]["email"] == "ana@example.com"
+    assert stripe_customers.creations == 1
+
+
+def test_takeover_with_another_body_gets_the_first_attempts_customer(app, auth_headers, stripe_customers):
+    """A worker created the customer, then died before recording it; the next request sends other fields."""
+    from app.services.customers import idempotency_key
+
+    store = app.extensions["tatame"].store
+    claim = store.claim_customer("user_test_123", "dead-worker", 0.05)
+    gateway = app.extensions["tatame"].gateway
+    orphan = gateway.create_customer({"metadata": {"clerk_user_id": "user_test_123"}}, idempotency_key(claim.mapping))
+    time.sleep(0.1)
+    response = app.test_client().post("/stripe/customer", json={"email": "late@example.com"}, headers=auth_headers())
+    assert response.status_code == 201, response.json
+    assert response.json["data"]["id"] == orphan["id"] and response.json["data"]["email"] == "late@example.com"
+    assert stripe_customers.creations == 1 and stripe_customers.searches == 1
+
+
+def test_takeover_long_after_finds_the_customer_by_metadata(app, auth_headers, stripe_customers):
+    """Past Stripe's 24 h idempotency window a replay would make a second customer: search first."""
+    store = app.extensions["tatame"].store
+    store.claim_customer("user_test_123", "dead-worker", 0.05)
+    orphan = app.extensions["tatame"].gateway.create_customer(
+        {"metadata": {"clerk_user_id": "user_test_123"}}, "a-key-stripe-has-forgotten")
+    time.sleep(0.1)
+    response = app.test_client().post("/stripe/customer", headers=auth_headers())
+    assert response.status_code == 201 and response.json["data"]["id"] == orphan["id"]
+    assert stripe_customers.creations == 1
+
+
 def test_stripe_failure_frees_the_claim_for_a_retry(client, auth_headers, stripe_api):
     stripe_api.add(responses.POST, fake.url("/v1/customers"), status=500, json={"error": {"type": "api_error"}})
     failed = client.post("/stripe/customer", headers=auth_headers())
     assert failed.status_code == 502
     stripe_api.replace(responses.POST, fake.url("/v1/customers"), json=fake.customer())
+    # A 500 may hide a customer Stripe made after all: the retry looks for it first.
+    stripe_api.add(responses.GET, fake.url("/v1/customers/search"), json={"object": "search_result", "data": []})
     retried = client.post("/stripe/customer", headers=auth_headers())
     assert retried.status_code == 201
 

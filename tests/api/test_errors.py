@@ -98,3 +98,26 @@ def test_webhook_rate_limit_is_per_address(config, signed_webhook):
     assert statuses == [200, 200, 429]
     other = client.post("/webhooks/stripe", environ_base={"REMOTE_ADDR": "10.9.9.9"}, data=b"{}")
     assert other.status_code == 400
+
+
+def test_junk_deliveries_cannot_starve_signed_ones(config, signed_webhook):
+    from tests.conftest import make_event
+
+    client = create_app(with_config(config, rate_limit_enabled=True, rate_limit_webhook="3/minute")).test_client()
+    junk = [client.post("/webhooks/stripe", data=b"{}", headers={"Stripe-Signature": "t=1,v1=00"}).status_code
+            for _ in range(5)]
+    assert junk == [400, 400, 400, 429, 429]
+    body, headers = signed_webhook(make_event())
+    assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+
+
+def test_redis_outage_lets_requests_through_and_fails_readiness(config, auth_headers, signed_webhook):
+    from tests.conftest import make_event
+    from tests.servers import free_port
+
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    client = create_app(with_config(config, rate_limit_enabled=True, redis_url=dead_redis)).test_client()
+    body, headers = signed_webhook(make_event())
+    assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503 and ready.json["error"]["details"] == {"store": "ok", "redis": "unreachable"}

@@ -10,7 +10,7 @@ PK = "pk_live_" + base64.b64encode(b"clerk.tatame.example$").decode()
 PRODUCTION = {
     "APP_ENV": "production",
     "STRIPE_SECRET_KEY": "sk_test_fake_key_for_tests_only",
-    "STRIPE_WEBHOOK_SECRET": "whsec_fake_a,whsec_fake_b",
+    "STRIPE_WEBHOOK_SECRET": "whsec_fake_secret_number_a,whsec_fake_secret_number_b",
     "CLERK_PUBLISHABLE_KEY": PK,
     "SUPABASE_URL": "https://project.supabase.example",
     "SUPABASE_SERVICE_ROLE_KEY": "fake-service-role-key",
@@ -28,7 +28,7 @@ def test_development_defaults():
 
 def test_production_with_everything_starts():
     config = Config.from_env(PRODUCTION)
-    assert config.stripe_webhook_secrets == ("whsec_fake_a", "whsec_fake_b")
+    assert config.stripe_webhook_secrets == ("whsec_fake_secret_number_a", "whsec_fake_secret_number_b")
     assert config.cors_origins == ("https://app.tatame.example", "https://www.tatame.example")
     assert config.uses_supabase
 
@@ -49,7 +49,10 @@ def test_production_refuses_a_missing_value_and_names_it(missing):
      ("STRIPE_WEBHOOK_SECRET", "secret"), ("SUPABASE_URL", "http://plain.example"), ("CORS_ORIGIN", "*"),
      ("CORS_ORIGIN", "app.example.com"), ("RATE_LIMIT_ENABLED", "maybe"), ("RATE_LIMIT_USER", "lots"),
      ("CLERK_PUBLISHABLE_KEY", "pk_test_garbage"), ("CLERK_JWT_KEY", "not a pem"), ("APP_ENV", "staging"),
-     ("REDIS_URL", "http://redis"), ("CLERK_JWKS_URL", "ftp://x")],
+     ("REDIS_URL", "http://redis"), ("CLERK_JWKS_URL", "ftp://x"), ("STRIPE_WEBHOOK_SECRET", "whsec_"),
+     ("STRIPE_WEBHOOK_SECRET", "whsec_short"), ("STRIPE_WEBHOOK_SECRET", "whsec_fake_secret_number_a,whsec_"),
+     ("STRIPE_API_BASE", "http://stripe-proxy.example"),
+     ("CLERK_JWT_KEY", "-----BEGIN PUBLIC KEY-----\\nnot really a key\\n-----END PUBLIC KEY-----")],
 )
 def test_production_refuses_a_malformed_value_and_names_it(name, value):
     with pytest.raises(ConfigError) as error:

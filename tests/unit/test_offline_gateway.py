@@ -91,3 +91,23 @@ def test_deleted_customer_is_gone(gateway):
     assert gateway.delete_customer(customer["id"])
     assert gateway.get_customer(customer["id"]) is None
     assert gateway.get_customer("cus_unknown") is None
+
+
+def test_idempotency_key_reused_with_other_parameters_is_refused(gateway):
+    from app.services.errors import UpstreamError
+
+    gateway.create_customer({"metadata": {"clerk_user_id": "u"}}, "key")
+    with pytest.raises(UpstreamError):
+        gateway.create_customer({"metadata": {"clerk_user_id": "u"}, "email": "a@example.com"}, "key")
+
+
+def test_update_and_find_by_metadata(gateway):
+    first = gateway.create_customer({"metadata": {"clerk_user_id": "u1"}}, "k1")
+    gateway.create_customer({"metadata": {"clerk_user_id": "u2"}}, "k2")
+    updated = gateway.update_customer(first["id"], {"email": "a@example.com", "name": "Ana"})
+    assert updated["email"] == "a@example.com" and gateway.get_customer(first["id"])["name"] == "Ana"
+    assert gateway.find_customer("u1")["id"] == first["id"]
+    gateway.delete_customer(first["id"])
+    assert gateway.find_customer("u1") is None and gateway.find_customer("nobody") is None
+    with pytest.raises(NotFound):
+        gateway.update_customer(first["id"], {"name": "x"})

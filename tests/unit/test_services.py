@@ -44,14 +44,25 @@ class MemoryGateway:
                 raise UpstreamError("down")
             if idempotency_key not in self.by_key:
                 self.creates += 1
-                customer = {"id": f"cus_{self.creates}", "object": "customer", **params}
+                customer = {"id": f"cus_{self.creates}", "object": "customer", "email": None, "name": None, **params}
                 self.customers[customer["id"]] = customer
-                self.by_key[idempotency_key] = customer
-            return self.by_key[idempotency_key]
+                self.by_key[idempotency_key] = (customer, params)
+            customer, first_params = self.by_key[idempotency_key]
+            if first_params != params:
+                raise UpstreamError("idempotency_error")  # as Stripe refuses a key reused with other parameters
+            return customer
+
+    def update_customer(self, customer_id, params):
+        self.customers[customer_id].update(params)
+        return self.customers[customer_id]
 
     def get_customer(self, customer_id):
         customer = self.customers.get(customer_id)
         return None if customer is None or customer.get("deleted") else customer
+
+    def find_customer(self, clerk_user_id):
+        return next((c for c in self.customers.values() if not c.get("deleted")
+                     and c["metadata"]["clerk_user_id"] == clerk_user_id), None)
 
 
 @pytest.fixture

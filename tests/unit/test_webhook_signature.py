@@ -42,7 +42,8 @@ def test_missing(header):
 @pytest.mark.parametrize(
     "header",
     ["t=abc,v1=00", "v1=00", "t=1", "t=,v1=", "x" * 5000, "t=99999999999999999999,v1=00",
-     "t=1700000000,v0=" + "0" * 64],
+     "t=1700000000,v0=" + "0" * 64, "t=\u00b2,v1=" + "0" * 64, "t=1700000000,v1=\u00e9" + "0" * 63,
+     "t=\u0661\u0667,v1=" + "0" * 64, "t=1700000000,v1=" + "Z" * 64],
 )
 def test_malformed(header):
     with pytest.raises(InvalidSignature):
