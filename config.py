@@ -69,6 +69,8 @@ class Config:
     sqlite_path: str = str(BASE_DIR / "instance" / "tatame.sqlite3")
 
     redis_url: str | None = field(default=None, repr=False)
+    catalog_cache_ttl: int = 300       # seconds a catalog answer is served without asking Stripe; 0: off
+    catalog_stale_ttl: int = 86400     # how long a copy is kept to answer from when Stripe fails
     rate_limit_enabled: bool = True
     rate_limit_user: str = "60/minute"
     rate_limit_webhook: str = "1000/minute"
@@ -210,6 +212,8 @@ class _Reader:
             supabase_url=self.url("SUPABASE_URL", https=production),
             supabase_service_role_key=self.raw("SUPABASE_SERVICE_ROLE_KEY"),
             redis_url=self.redis("REDIS_URL"),
+            catalog_cache_ttl=self.integer("CATALOG_CACHE_TTL", 300, 0, 86400),
+            catalog_stale_ttl=self.integer("CATALOG_STALE_TTL", 86400, 0, 30 * 86400),
             rate_limit_enabled=self.boolean("RATE_LIMIT_ENABLED", True),
             rate_limit_user=self.rate("RATE_LIMIT_USER", "60/minute"),
             rate_limit_webhook=self.rate("RATE_LIMIT_WEBHOOK", "1000/minute"),

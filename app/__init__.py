@@ -19,6 +19,7 @@ from app.extensions import Services
 from app.http import register_request_hooks
 from app.logs import configure_logging
 from app.services.catalog import BillingGateway, CatalogService
+from app.services.catalog_cache import CatalogCache
 from app.services.customers import CustomerService
 from app.services.rate_limit import RateLimiter
 from app.services.stripe_gateway import StripeGateway, build_stripe_client
@@ -76,18 +77,23 @@ def build_services(config: Config, *, store=None, gateway=None, verifier=_UNSET,
     modes["webhooks"] = f"{len(secrets)} configured secret(s)"
     if not secrets and dev is not None:
         secrets, modes["webhooks"] = (dev.webhook_secret,), "development secret"
+    catalog = CatalogService(gateway, CatalogCache.build(
+        redis_url=config.redis_url, instance_path=config.instance_path,
+        ttl=config.catalog_cache_ttl, stale_ttl=config.catalog_stale_ttl,
+    ))
     return Services(
         config=config,
         store=store,
         gateway=gateway,
         verifier=verifier,
-        catalog=CatalogService(gateway),
+        catalog=catalog,
         customers=CustomerService(
             store, gateway, lease_seconds=config.customer_lease_seconds, wait_seconds=config.customer_wait_seconds
         ),
         webhooks=WebhookService(
             store,
             handlers,
+            catalog=catalog,
             secrets=secrets,
             tolerance=config.stripe_webhook_tolerance,
             lease_seconds=config.webhook_lease_seconds,

@@ -45,6 +45,17 @@ def _checkout(customer_id: str, completed: bool) -> dict:
             "client_reference_id": "user_demo", "livemode": False, "created": int(time.time())}
 
 
+def _product(active: bool) -> dict:
+    return {"id": "prod_demo_unlimited", "object": "product", "active": active, "name": "Unlimited Jiu-Jitsu",
+            "default_price": "price_demo_unlimited_monthly", "livemode": False, "updated": int(time.time())}
+
+
+def _price(active: bool) -> dict:
+    return {"id": "price_demo_unlimited_monthly", "object": "price", "active": active, "currency": "brl",
+            "unit_amount": 24900, "product": "prod_demo_unlimited", "type": "recurring",
+            "recurring": {"interval": "month", "interval_count": 1}, "livemode": False}
+
+
 OBJECTS = {
     "customer.created": lambda c: _customer(c),
     "customer.updated": lambda c: _customer(c),
@@ -56,6 +67,12 @@ OBJECTS = {
     "invoice.payment_failed": lambda c: _invoice(c, False),
     "checkout.session.completed": lambda c: _checkout(c, True),
     "checkout.session.expired": lambda c: _checkout(c, False),
+    "product.created": lambda c: _product(True),
+    "product.updated": lambda c: _product(True),
+    "product.deleted": lambda c: _product(False),
+    "price.created": lambda c: _price(True),
+    "price.updated": lambda c: _price(True),
+    "price.deleted": lambda c: _price(False),
 }
 
 

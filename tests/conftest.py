@@ -122,5 +122,15 @@ def signed_webhook():
     return sign
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A throwaway redis-server (Debian's package); skipped without it, unless TATAME_REQUIRE_REDIS=1."""
+    from tests.servers import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
 def with_config(config: Config, **changes) -> Config:
     return replace(config, **changes)

@@ -21,26 +21,28 @@ def limit_per_user():
 @bp.get("/products")
 def list_products():
     page = services().catalog.list_products(**load_query(ProductListQuery(), request.args))
-    return ListResponse().dump(page)
+    return ListResponse().dump(page), 200, {"X-Cache": page.cache}
 
 
 # <raw_id:...> takes anything (slashes, newlines) so that every bad id reaches validation: a 400, not a 404.
 @bp.get("/products/<raw_id:product_id>")
 def get_product(product_id: str):
     load_query(NoQuery(), request.args)
-    return ObjectResponse().dump({"data": services().catalog.get_product(validate_id(product_id))})
+    item = services().catalog.get_product(validate_id(product_id))
+    return ObjectResponse().dump(item), 200, {"X-Cache": item.cache}
 
 
 @bp.get("/prices")
 def list_prices():
     page = services().catalog.list_prices(**load_query(PriceListQuery(), request.args))
-    return ListResponse().dump(page)
+    return ListResponse().dump(page), 200, {"X-Cache": page.cache}
 
 
 @bp.get("/prices/<raw_id:price_id>")
 def get_price(price_id: str):
     load_query(NoQuery(), request.args)
-    return ObjectResponse().dump({"data": services().catalog.get_price(validate_id(price_id))})
+    item = services().catalog.get_price(validate_id(price_id))
+    return ObjectResponse().dump(item), 200, {"X-Cache": item.cache}
 
 
 @bp.post("/customer")

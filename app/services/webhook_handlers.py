@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from app.services.catalog import CatalogService
 from app.stores.base import Store
 
 log = logging.getLogger("app.webhooks")
@@ -19,6 +20,7 @@ log = logging.getLogger("app.webhooks")
 @dataclass(frozen=True)
 class HandlerContext:
     store: Store
+    catalog: CatalogService
 
 
 Handler = Callable[[dict, HandlerContext], None]
@@ -57,6 +59,14 @@ def customer_deleted(event: dict, ctx: HandlerContext) -> None:
     """The customer is gone in Stripe: forget the user's mapping, so the next request creates a new one."""
     removed = ctx.store.delete_customer_mapping(event["data"]["object"]["id"])
     _seen(event, mappings_removed=removed)
+
+
+@handles("product.created", "product.updated", "product.deleted",
+         "price.created", "price.updated", "price.deleted")
+def catalog_changed(event: dict, ctx: HandlerContext) -> None:
+    """A change in the Stripe dashboard: every instance's cached catalog goes at once."""
+    ctx.catalog.invalidate()
+    _seen(event)
 
 
 @handles("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted")

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping
 
+from app.services.catalog import CatalogService
 from app.services.errors import EventFailed, EventInProgress, InvalidPayload
 from app.services.webhook_handlers import Handler, HandlerContext
 from app.services.webhook_signature import verify_signature
@@ -37,11 +38,12 @@ class WebhookService:
         store: Store,
         handlers: Mapping[str, Handler],
         *,
+        catalog: CatalogService,
         secrets: tuple[str, ...],
         tolerance: int = 300,
         lease_seconds: float = 60.0,
     ):
-        self.store, self.handlers = store, handlers
+        self.store, self.handlers, self.catalog = store, handlers, catalog
         self.secrets, self.tolerance, self.lease_seconds = secrets, tolerance, lease_seconds
 
     def parse(self, payload: bytes, signature_header: str | None) -> dict:
@@ -74,7 +76,7 @@ class WebhookService:
         handler = self.handlers.get(event_type)
         try:
             if handler is not None:
-                handler(event, HandlerContext(store=self.store))
+                handler(event, HandlerContext(store=self.store, catalog=self.catalog))
             else:
                 log.info("stripe event recorded without a handler",
                          extra={"event_id": event_id, "event_type": event_type})

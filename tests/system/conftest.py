@@ -3,19 +3,12 @@
 import pytest
 
 from tests.conftest import STRIPE_KEY, WEBHOOK_SECRET
-from tests.servers import FakeStripe, Gunicorn, RedisServer
+from tests.servers import FakeStripe, Gunicorn
 
 
 @pytest.fixture
 def fake_stripe():
     server = FakeStripe(create_delay=0.2)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
 

@@ -70,9 +70,14 @@ def store(tmp_path):
     return SQLiteStore(str(tmp_path / "db.sqlite3"))
 
 
-def test_catalog_drops_unset_filters_and_pages():
+def test_catalog_drops_unset_filters_and_pages(tmp_path):
+    from cachelib import SimpleCache
+
+    from app.services.catalog_cache import CatalogCache, FileVersion
+
     gateway = MemoryGateway()
-    page = CatalogService(gateway).list_products(active=True, limit=10, starting_after=None)
+    catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(tmp_path / "v")))
+    page = catalog.list_products(active=True, limit=10, starting_after=None)
     assert gateway.params == [{"active": True, "limit": 10}]
     assert page.count == 1 and page.has_more is True
 
@@ -143,7 +148,12 @@ def test_many_threads_one_customer(store):
 
 
 def webhook_service(store, handlers):
-    return WebhookService(store, handlers, secrets=(SECRET,), tolerance=300, lease_seconds=30)
+    from cachelib import SimpleCache
+
+    from app.services.catalog_cache import CatalogCache, FileVersion
+
+    catalog = CatalogService(MemoryGateway(), CatalogCache(SimpleCache(), FileVersion(store.path + ".version")))
+    return WebhookService(store, handlers, catalog=catalog, secrets=(SECRET,), tolerance=300, lease_seconds=30)
 
 
 def test_webhook_handler_runs_once_and_failures_are_retried(store):
