@@ -13,7 +13,7 @@ ID   ?=
 
 DURATION ?= 20
 
-.PHONY: serve test test-live install clean token event load
+.PHONY: serve test test-live install clean token event load bench
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ test-live: $(STAMP)
 # Mixed traffic against gunicorn for DURATION seconds, then an audit: errors, events lost or processed twice.
 load: $(STAMP)
 	$(BIN)/python -m tests.perf.load --duration $(DURATION)
+
+# (a) bare Flask, (b) GET /, (c) catalog with a warm cache, (d) webhooks: req/s, p50/p99, memory, start-up.
+bench: $(STAMP)
+	$(BIN)/python -m tests.perf.bench
 
 token: $(STAMP)
 	@$(BIN)/flask --app wsgi token --user "$(TOKEN_USER)"

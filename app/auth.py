@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import jwt
 import requests
+from cachetools import TLRUCache
 from flask import Blueprint, current_app, g, request
 
 from app.errors import ApiError, Unauthorized
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_TOKEN_BYTES = 8192
 LEEWAY_SECONDS = 5
+VERIFIED_MAX_TOKENS = 4096
+VERIFIED_MAX_SECONDS = 300
 
 
 class InvalidToken(Exception):
@@ -125,14 +128,36 @@ class RemoteJwks:
 
 
 class ClerkVerifier:
-    """Checks a Clerk session token and returns its claims."""
+    """Checks a Clerk session token and returns its claims.
+
+    A token that passed every check is remembered until its `exp` (at most VERIFIED_MAX_SECONDS):
+    apps send the same session token for a minute, and an RS256 check per request would be
+    most of what a cached catalog read costs. Only successes are remembered, keyed by the
+    whole token, so a forged or altered token is always checked in full.
+    """
 
     def __init__(self, keys: KeySource, *, issuer: str | None = None, authorized_parties=()):
         self.keys = keys
         self.issuer = issuer
         self.authorized_parties = tuple(authorized_parties)
+        self._verified: TLRUCache = TLRUCache(
+            maxsize=VERIFIED_MAX_TOKENS,
+            ttu=lambda _token, claims, now: min(claims["exp"], now + VERIFIED_MAX_SECONDS),
+            timer=time.time,
+        )
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str) -> dict:
+        with self._verified_lock:
+            claims = self._verified.get(token)
+        if claims is not None:
+            return claims
+        claims = self._check(token)
+        with self._verified_lock:
+            self._verified[token] = claims
+        return claims
+
+    def _check(self, token: str) -> dict:
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("empty or oversized token")
         try:
@@ -161,6 +186,8 @@ class ClerkVerifier:
             raise InvalidToken("session is pending")
         if self.authorized_parties and claims.get("azp") not in self.authorized_parties:
             raise InvalidToken(f"azp {claims.get('azp')!r} not authorized")
+        if not isinstance(claims["exp"], (int, float)):
+            raise InvalidToken("exp is not a number")
         return claims
 
 

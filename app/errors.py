@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.services import errors as domain
@@ -56,7 +56,7 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     body = {"code": code, "message": message}
     if details:
         body["details"] = details
-    body["request_id"] = g.get("request_id")
+    body["request_id"] = request.environ.get("tatame.request_id")
     response = jsonify({"error": body})
     response.status_code = status
     for name, value in (headers or {}).items():

@@ -1,4 +1,8 @@
-"""Request plumbing shared by the blueprints: request ids, body limits, JSON bodies, headers."""
+"""Request plumbing shared by the blueprints: request ids and headers, body limits, JSON bodies.
+
+The per-request work here runs on every request, so it sits as low as it can: request ids and
+the default headers in a small WSGI middleware, body limits in the request class.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ import json
 import re
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, Request, request
 from werkzeug.routing import BaseConverter
 
 from app.errors import ApiError
 from app.services.errors import ValidationFailed
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_KEY = "tatame.request_id"
 
 
 class RawIdConverter(BaseConverter):
@@ -22,30 +27,54 @@ class RawIdConverter(BaseConverter):
     regex = r"[\s\S]+"
 
 
-def register_request_hooks(app: Flask, *, max_json_body: int, max_webhook_body: int) -> None:
-    """Request ids on every response, per-route body limits, and safe default headers."""
+class RequestIdMiddleware:
+    """Gives every request an id (the client's, when sane) and every response the default headers."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = given if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        environ[REQUEST_ID_KEY] = request_id
+
+        def start(status, headers, exc_info=None):
+            headers.append(("X-Request-ID", request_id))
+            headers.append(("X-Content-Type-Options", "nosniff"))
+            if not any(name.lower() == "cache-control" for name, _ in headers):
+                headers.append(("Cache-Control", "no-store"))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+
+def current_request_id() -> str | None:
+    return request.environ.get(REQUEST_ID_KEY)
+
+
+class ApiRequest(Request):
+    """A request whose body limit depends on the route: webhooks may be larger than JSON calls."""
+
+    json_limit = 64 * 1024
+    webhook_limit = 1024 * 1024
+
+    @property
+    def body_limit(self) -> int:
+        return self.webhook_limit if self.path.startswith("/webhooks/") else self.json_limit
+
+    @property
+    def max_content_length(self) -> int:
+        # Werkzeug refuses a Content-Length over this with a 413, and cuts a streamed (chunked)
+        # body here without a word: one byte more lets request_body() tell "the limit" from "over".
+        return self.body_limit + 1
+
+
+def register_request_handling(app: Flask, *, max_json_body: int, max_webhook_body: int) -> None:
+    """Request ids and default headers on every response, per-route body limits, the raw-id converter."""
     app.url_map.converters["raw_id"] = RawIdConverter
-
-    @app.before_request
-    def assign_request_id():
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-
-    @app.before_request
-    def limit_body():
-        g.body_limit = limit = max_webhook_body if request.blueprint == "webhooks" else max_json_body
-        # Werkzeug cuts a streamed (chunked) body at max_content_length without a word; one byte
-        # more lets request_body() tell "exactly the limit" from "over it".
-        request.max_content_length = limit + 1
-        if request.content_length is not None and request.content_length > limit:
-            raise too_large(limit)
-
-    @app.after_request
-    def finish(response):
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.request_class = type("TatameRequest", (ApiRequest,), {"json_limit": max_json_body,
+                                                              "webhook_limit": max_webhook_body})
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
 
 
 def too_large(limit: int) -> ApiError:
@@ -54,9 +83,12 @@ def too_large(limit: int) -> ApiError:
 
 def request_body() -> bytes:
     """The raw body; over the route's limit (streamed bodies included) is a 413."""
+    limit = request.body_limit
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
     data = request.get_data(cache=True)
-    if len(data) > g.body_limit:
-        raise too_large(g.body_limit)
+    if len(data) > limit:
+        raise too_large(limit)
     return data
 
 

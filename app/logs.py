@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from flask import g, has_request_context
+from flask import has_request_context, request
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -25,7 +25,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if has_request_context():
-            entry["request_id"] = g.get("request_id")
+            entry["request_id"] = request.environ.get("tatame.request_id")
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -113,6 +113,7 @@ class FakeStripe:
 
     def __init__(self, create_delay: float = 0.0):
         self.create_delay = create_delay
+        self.catalog: list[dict] = []  # what /v1/products lists
         self.customers: dict[str, dict] = {}
         self.by_key: dict[str, dict] = {}
         self.creations = 0
@@ -143,7 +144,8 @@ class FakeStripe:
                         return self._send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
                     return self._send(200, customer)
                 if path in ("/v1/products", "/v1/prices"):
-                    return self._send(200, {"object": "list", "data": [], "has_more": False, "url": path})
+                    data = fake.catalog if path == "/v1/products" else []
+                    return self._send(200, {"object": "list", "data": data, "has_more": False, "url": path})
                 self._send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
 
             def do_POST(self):

@@ -11,6 +11,10 @@ from app.http import json_body
 
 bp = protect_with_clerk(Blueprint("stripe", __name__, url_prefix="/stripe"))
 
+# Schemas hold no per-request state: build each once (a Schema() costs more than a cached read).
+PRODUCT_QUERY, PRICE_QUERY, NO_QUERY = ProductListQuery(), PriceListQuery(), NoQuery()
+LIST, OBJECT, CUSTOMER_BODY, CUSTOMER = ListResponse(), ObjectResponse(), CustomerBody(), CustomerResponse()
+
 
 @bp.before_request
 def limit_per_user():
@@ -20,34 +24,34 @@ def limit_per_user():
 
 @bp.get("/products")
 def list_products():
-    page = services().catalog.list_products(**load_query(ProductListQuery(), request.args))
-    return ListResponse().dump(page), 200, {"X-Cache": page.cache}
+    page = services().catalog.list_products(**load_query(PRODUCT_QUERY, request.args))
+    return LIST.dump(page), 200, {"X-Cache": page.cache}
 
 
 # <raw_id:...> takes anything (slashes, newlines) so that every bad id reaches validation: a 400, not a 404.
 @bp.get("/products/<raw_id:product_id>")
 def get_product(product_id: str):
-    load_query(NoQuery(), request.args)
+    load_query(NO_QUERY, request.args)
     item = services().catalog.get_product(validate_id(product_id))
-    return ObjectResponse().dump(item), 200, {"X-Cache": item.cache}
+    return OBJECT.dump(item), 200, {"X-Cache": item.cache}
 
 
 @bp.get("/prices")
 def list_prices():
-    page = services().catalog.list_prices(**load_query(PriceListQuery(), request.args))
-    return ListResponse().dump(page), 200, {"X-Cache": page.cache}
+    page = services().catalog.list_prices(**load_query(PRICE_QUERY, request.args))
+    return LIST.dump(page), 200, {"X-Cache": page.cache}
 
 
 @bp.get("/prices/<raw_id:price_id>")
 def get_price(price_id: str):
-    load_query(NoQuery(), request.args)
+    load_query(NO_QUERY, request.args)
     item = services().catalog.get_price(validate_id(price_id))
-    return ObjectResponse().dump(item), 200, {"X-Cache": item.cache}
+    return OBJECT.dump(item), 200, {"X-Cache": item.cache}
 
 
 @bp.post("/customer")
 def get_or_create_customer():
-    load_query(NoQuery(), request.args)
-    body = load(CustomerBody(), json_body())
+    load_query(NO_QUERY, request.args)
+    body = load(CUSTOMER_BODY, json_body())
     customer, created = services().customers.get_or_create(g.clerk_user_id, **body)
-    return CustomerResponse().dump({"data": customer, "created": created}), 201 if created else 200
+    return CUSTOMER.dump({"data": customer, "created": created}), 201 if created else 200

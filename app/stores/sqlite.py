@@ -74,9 +74,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _parse(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return None if text is None else datetime.fromisoformat(text)  # "...Z" → aware UTC
 
 
 def _lease(seconds: float) -> tuple[str, str]:
@@ -97,6 +95,7 @@ class SQLiteStore:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        self._write_lock = threading.Lock()
         if path == ":memory:":
             raise ValueError("SQLiteStore needs a file: each thread opens its own connection")
         if path:
@@ -136,8 +135,13 @@ class SQLiteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that holds SQLite's write lock from its first statement."""
-        with self._connection() as conn:
+        """A write transaction that holds SQLite's write lock from its first statement.
+
+        Threads of one process queue on a mutex first: SQLite's own busy handler waits by
+        sleeping in growing steps (up to 100 ms), which under load turns into long tails.
+        Between processes, SQLite's lock (and busy timeout) still settles who writes.
+        """
+        with self._write_lock, self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -148,6 +152,13 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    def _write_one(self, sql: str, params: tuple) -> sqlite3.Cursor:
+        """One statement, atomic on its own (autocommit), queued behind this process's writers."""
+        with self._write_lock, self._connection() as conn:
+            cursor = conn.execute(sql, params)
+            cursor.fetchall()  # step a RETURNING statement to its end, so that it commits now
+            return cursor
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -219,30 +230,26 @@ class SQLiteStore:
             return CustomerClaim(self._customer(self._select_customer(conn, clerk_user_id)), owned=True)
 
     def complete_customer(self, clerk_user_id, token, stripe_customer_id) -> bool:
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE stripe_customer_mapping SET status = 'active', stripe_customer_id = ?,"
-                " claim_token = NULL, lease_expires_at = NULL, updated_at = ?"
-                " WHERE clerk_user_id = ? AND claim_token = ? AND status = 'pending'",
-                (stripe_customer_id, _iso(_now()), clerk_user_id, token),
-            )
-            return cursor.rowcount == 1
+        cursor = self._write_one(
+            "UPDATE stripe_customer_mapping SET status = 'active', stripe_customer_id = ?,"
+            " claim_token = NULL, lease_expires_at = NULL, updated_at = ?"
+            " WHERE clerk_user_id = ? AND claim_token = ? AND status = 'pending'",
+            (stripe_customer_id, _iso(_now()), clerk_user_id, token),
+        )
+        return cursor.rowcount == 1
 
     def release_customer_claim(self, clerk_user_id, token) -> None:
         now_text = _iso(_now())
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE stripe_customer_mapping SET lease_expires_at = ?, updated_at = ?"
-                " WHERE clerk_user_id = ? AND claim_token = ? AND status = 'pending'",
-                (now_text, now_text, clerk_user_id, token),
-            )
+        self._write_one(
+            "UPDATE stripe_customer_mapping SET lease_expires_at = ?, updated_at = ?"
+            " WHERE clerk_user_id = ? AND claim_token = ? AND status = 'pending'",
+            (now_text, now_text, clerk_user_id, token),
+        )
 
     def delete_customer_mapping(self, stripe_customer_id) -> int:
-        with self._write() as conn:
-            cursor = conn.execute(
-                "DELETE FROM stripe_customer_mapping WHERE stripe_customer_id = ?", (stripe_customer_id,)
-            )
-            return cursor.rowcount
+        cursor = self._write_one("DELETE FROM stripe_customer_mapping WHERE stripe_customer_id = ?",
+                                 (stripe_customer_id,))
+        return cursor.rowcount
 
     # --- webhook events ----------------------------------------------------
     @staticmethod
@@ -272,10 +279,23 @@ class SQLiteStore:
             return self._event(self._select_event(conn, event_id))
 
     def claim_event(self, event_id, event_type, token, lease_seconds) -> EventClaim:
+        # The common case, a new event, is one atomic statement: insert unless it exists.
+        with self._write_lock, self._connection() as conn:
+            now_text, lease_text = _lease(lease_seconds)
+            inserted = conn.execute(
+                "INSERT INTO stripe_webhook_events (id, stripe_event_id, event_type, status, attempts,"
+                " claim_token, lease_expires_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'processing', 1, ?, ?, ?, ?)"
+                f" ON CONFLICT (stripe_event_id) DO NOTHING RETURNING {_EVENT_COLUMNS}",
+                (_new_id(), event_id, event_type, token, lease_text, now_text, now_text),
+            ).fetchall()
+        if inserted:
+            return EventClaim(ClaimOutcome.CLAIMED, self._event(inserted[0]))
+        # It exists: read, decide and maybe take it over, in one write transaction.
         with self._write() as conn:
             now_text, lease_text = _lease(lease_seconds)  # read the clock once we hold the lock
             row = self._select_event(conn, event_id)
-            if row is None:
+            if row is None:  # deleted in between (by hand): claim it afresh
                 conn.execute(
                     "INSERT INTO stripe_webhook_events (id, stripe_event_id, event_type, status, attempts,"
                     " claim_token, lease_expires_at, created_at, updated_at)"
@@ -296,22 +316,20 @@ class SQLiteStore:
 
     def mark_event_processed(self, event_id, token) -> bool:
         now_text = _iso(_now())
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE stripe_webhook_events SET status = 'processed', processed_at = ?, last_error = NULL,"
-                " claim_token = NULL, lease_expires_at = NULL, updated_at = ?"
-                " WHERE stripe_event_id = ? AND claim_token = ? AND status = 'processing'",
-                (now_text, now_text, event_id, token),
-            )
-            return cursor.rowcount == 1
+        cursor = self._write_one(
+            "UPDATE stripe_webhook_events SET status = 'processed', processed_at = ?, last_error = NULL,"
+            " claim_token = NULL, lease_expires_at = NULL, updated_at = ?"
+            " WHERE stripe_event_id = ? AND claim_token = ? AND status = 'processing'",
+            (now_text, now_text, event_id, token),
+        )
+        return cursor.rowcount == 1
 
     def mark_event_failed(self, event_id, token, error) -> bool:
         now_text = _iso(_now())
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE stripe_webhook_events SET status = 'failed', last_error = ?,"
-                " claim_token = NULL, lease_expires_at = NULL, updated_at = ?"
-                " WHERE stripe_event_id = ? AND claim_token = ? AND status = 'processing'",
-                (error[:MAX_ERROR_LENGTH], now_text, event_id, token),
-            )
-            return cursor.rowcount == 1
+        cursor = self._write_one(
+            "UPDATE stripe_webhook_events SET status = 'failed', last_error = ?,"
+            " claim_token = NULL, lease_expires_at = NULL, updated_at = ?"
+            " WHERE stripe_event_id = ? AND claim_token = ? AND status = 'processing'",
+            (error[:MAX_ERROR_LENGTH], now_text, event_id, token),
+        )
+        return cursor.rowcount == 1

@@ -42,13 +42,21 @@ def test_json_api_headers(client):
 
 
 class DownStore(SQLiteStore):
+    """A real store whose database has gone away."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.down = True
+
     def _connection(self):
-        raise StoreUnavailable("connection refused")
+        if getattr(self, "down", False):
+            raise StoreUnavailable("connection refused")
+        return super()._connection()
 
 
 def test_readiness_reports_the_store(client, config):
     assert client.get("/health/ready").json == {"status": "ok", "checks": {"store": "ok"}}
-    down = create_app(config, store=DownStore.__new__(DownStore)).test_client()
+    down = create_app(config, store=DownStore(config.sqlite_path)).test_client()
     response = down.get("/health/ready")
     assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
     assert response.json["error"]["details"] == {"store": "unreachable"}
@@ -58,7 +66,7 @@ def test_readiness_reports_the_store(client, config):
 def test_store_down_is_503_for_webhooks(config, signed_webhook):
     from tests.conftest import make_event
 
-    down = create_app(config, store=DownStore.__new__(DownStore)).test_client()
+    down = create_app(config, store=DownStore(config.sqlite_path)).test_client()
     body, headers = signed_webhook(make_event())
     response = down.post("/webhooks/stripe", data=body, headers=headers)
     assert_envelope(response, 503, "SERVICE_UNAVAILABLE")

@@ -41,7 +41,7 @@ def test_key_set_is_fetched_once_per_ttl(clerk, rsa_keys, make_token):
         verifier.verify(make_token())
     assert keys.fetch_count == 1
     clock.now += 301
-    verifier.verify(make_token())
+    verifier.verify(make_token("user_with_a_new_token"))  # a token not verified before needs the keys
     assert keys.fetch_count == 2
 
 
@@ -82,7 +82,7 @@ def test_fetch_failure_keeps_serving_cached_keys(clerk, rsa_keys, make_token):
     ClerkVerifier(keys).verify(make_token())
     clerk.replace(responses.GET, JWKS_URL, status=503)
     clock.now += 400
-    assert ClerkVerifier(keys).verify(make_token())["sub"] == "user_test_123"
+    assert ClerkVerifier(keys).verify(make_token("user_new"))["sub"] == "user_new"
 
 
 def test_no_key_set_at_all_is_unavailable(clerk, make_token):
@@ -117,3 +117,32 @@ def test_api_returns_502_when_clerk_is_down_and_nothing_is_cached(config, clerk,
     app = create_app(with_config(config, clerk_jwt_key=None, clerk_jwks_url=JWKS_URL))
     response = app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {make_token()}"})
     assert response.status_code == 502 and response.json["error"]["code"] == "SERVICE_ERROR"
+
+
+class CountingKeys:
+    """A key source that counts how often a signature check needed a key."""
+
+    def __init__(self, key):
+        self.key, self.lookups = key, 0
+
+    def key_for(self, kid):
+        self.lookups += 1
+        return self.key
+
+
+def test_verified_tokens_are_remembered_until_they_expire(rsa_keys, make_token):
+    import time as time_module
+
+    keys = CountingKeys(rsa_keys[0].public_key())
+    verifier = ClerkVerifier(keys)
+    token = make_token(exp=int(time_module.time()) + 2)
+    for _ in range(100):
+        assert verifier.verify(token)["sub"] == "user_test_123"
+    assert keys.lookups == 1
+    late = make_token("user_late", exp=int(time_module.time()) - 2)  # past exp, inside the 5 s leeway
+    verifier.verify(late)
+    verifier.verify(late)
+    assert keys.lookups == 3  # accepted, but never remembered past its exp
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(InvalidToken):
+        verifier.verify(forged)
