@@ -24,7 +24,7 @@ class PriceListQuery(ProductListQuery):
 class ListResponse(Schema):
     """`{"data": [...], "count": n, "has_more": bool}`: objects exactly as Stripe returns them."""
 
-    data = fields.List(fields.Raw())
+    data = fields.Raw()  # a list of Stripe objects, passed through as they are
     count = fields.Integer()
     has_more = fields.Boolean()
 
