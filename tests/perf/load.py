@@ -14,6 +14,7 @@ import collections
 import json
 import random
 import re
+import runpy
 import sqlite3
 import statistics
 import sys
@@ -129,9 +130,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py's")
     args = parser.parse_args()
 
+    if args.workers is None:
+        args.workers = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))["workers"]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
