@@ -175,19 +175,26 @@ class FakeStripe:
 
 
 def parallel(count: int, action) -> list:
-    """Run `action(i)` in `count` threads released together; return the results in order."""
+    """Run `action(i)` in `count` threads released together; return the results in order.
+
+    An exception in any thread fails the test, in the test's own thread."""
     barrier = threading.Barrier(count)
     results: list = [None] * count
+    errors: list[BaseException] = []
 
-    def run(i):
-        barrier.wait(10)
-        results[i] = action(i)
+    def run(i: int) -> None:
+        try:
+            barrier.wait(10)
+            results[i] = action(i)
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
+    assert not errors, errors
     return results
 
 

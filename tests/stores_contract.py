@@ -16,12 +16,12 @@ do not matter):
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
 from app.stores.base import ClaimOutcome
+from tests.servers import parallel
 
 LEASE = 30.0
 SHORT_LEASE = 0.05
@@ -32,28 +32,6 @@ MAX_ERROR_LENGTH = 2000
 
 def _id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
-
-
-def _race(count: int, action):
-    """Run `action(i)` in `count` threads released at the same moment; return the results."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = action(i)
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors, errors
-    return results
 
 
 def _aware(moment: datetime | None) -> bool:
@@ -277,7 +255,7 @@ class StoreContract:
     # --- races -----------------------------------------------------------------
     def test_concurrent_event_claims_have_one_winner(self, store):
         event_id = _id("evt")
-        claims = _race(RACERS, lambda i: store.claim_event(event_id, "customer.created", f"token-{i}", LEASE))
+        claims = parallel(RACERS, lambda i: store.claim_event(event_id, "customer.created", f"token-{i}", LEASE))
         outcomes = [claim.outcome for claim in claims]
         assert outcomes.count(ClaimOutcome.CLAIMED) == 1
         assert outcomes.count(ClaimOutcome.IN_PROGRESS) == RACERS - 1
@@ -287,7 +265,7 @@ class StoreContract:
 
     def test_concurrent_customer_claims_have_one_owner(self, store):
         user = _id("user")
-        claims = _race(RACERS, lambda i: store.claim_customer(user, f"token-{i}", LEASE))
+        claims = parallel(RACERS, lambda i: store.claim_customer(user, f"token-{i}", LEASE))
         owners = [claim for claim in claims if claim.owned]
         assert len(owners) == 1
         assert store.get_customer_mapping(user).claim_token == owners[0].mapping.claim_token

@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+from tests.servers import parallel
+
 LEASE = 30
 SHORT_LEASE = 0.05
 AFTER_SHORT_LEASE = 0.15
@@ -154,23 +156,7 @@ def test_a_retry_keeps_the_first_event_type(conn):
 
 def race(connect_as, action):
     connections = [connect_as("service_role") for _ in range(RACERS)]
-    barrier = threading.Barrier(RACERS)
-    results, errors = [None] * RACERS, []
-
-    def run(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = action(connections[i], i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors, errors
-    return results
+    return parallel(RACERS, lambda i: action(connections[i], i))
 
 
 def test_concurrent_event_claims_one_winner(db, connect_as):
