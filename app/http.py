@@ -76,6 +76,12 @@ def register_request_handling(app: Flask, *, max_json_body: int, max_webhook_bod
                                                               "webhook_limit": max_webhook_body})
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
 
+    @app.before_request
+    def refuse_oversized_bodies():
+        # Also on routes that never read a body: an oversized one is a 413 everywhere.
+        if request.content_length is not None and request.content_length > request.body_limit:
+            raise too_large(request.body_limit)
+
 
 def too_large(limit: int) -> ApiError:
     return ApiError(413, "PAYLOAD_TOO_LARGE", f"The request body is over {limit} bytes.")

@@ -73,6 +73,7 @@ class FakeStripeCustomers:
         self.creations = 0
         self.keys: list[str] = []
         self.searches = 0
+        self.search_lags = False
         self.delay = create_delay
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -106,6 +107,8 @@ class FakeStripeCustomers:
 
     def retrieve(self, request):
         customer = self.customers.get(self._id(request))
+        if customer is not None and customer.get("deleted"):
+            return 200, {}, json.dumps({"id": customer["id"], "object": "customer", "deleted": True})
         if customer is None:
             return 404, {}, json.dumps({"error": {"type": "invalid_request_error", "code": "resource_missing"}})
         return 200, {}, json.dumps(customer)
@@ -119,9 +122,10 @@ class FakeStripeCustomers:
         self.searches += 1
         query = parse_qs(request.path_url.split("?", 1)[1])["query"][0]
         user = re.fullmatch(r"metadata\['clerk_user_id'\]:'(.*)'", query).group(1)
-        found = [c for c in self.customers.values()
-                 if not c.get("deleted") and c["metadata"].get("clerk_user_id") == user]
+        # Stripe's index is eventually consistent: with search_lags it still lists deleted customers.
+        found = [{k: v for k, v in c.items() if k != "deleted"} for c in self.customers.values()
+                 if (self.search_lags or not c.get("deleted")) and c.get("metadata", {}).get("clerk_user_id") == user]
         return 200, {}, json.dumps({"object": "search_result", "data": found, "has_more": False})
 
     def delete(self, customer_id):
-        self.customers[customer_id] = {"id": customer_id, "object": "customer", "deleted": True}
+        self.customers[customer_id] = {**self.customers[customer_id], "deleted": True}

@@ -17,6 +17,8 @@ import os
 import tempfile
 import threading
 import uuid
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 HIT, MISS, STALE = "HIT", "MISS", "STALE"
 VERSION_KEY = "catalog:version"
+FAILURE_MEMO_SECONDS = 5    # after Stripe fails on a key, answer from the stale copy this long
+LEADER_WAIT_SECONDS = 30    # longer than one Stripe call with its retries
 
 
 class CatalogVersion(Protocol):
@@ -72,11 +76,15 @@ class RedisVersion:
 class CatalogCache:
     """get_or_load(key, loader) → (value, HIT | MISS | STALE); invalidate() drops every entry."""
 
-    def __init__(self, backend: BaseCache, version: CatalogVersion, *, ttl: int = 300, stale_ttl: int = 86400):
+    def __init__(self, backend: BaseCache, version: CatalogVersion, *, ttl: int = 300, stale_ttl: int = 86400,
+                 stale_backend: BaseCache | None = None):
         self.backend, self.version = backend, version
+        # In memory the stale copies get a store of their own: sharing one size cap, long-lived
+        # stale copies would push out the fresh ones.
+        self.stale = stale_backend or backend
         self.ttl, self.stale_ttl = ttl, stale_ttl
-        self._locks: dict[str, list] = {}  # key -> [lock, holders and waiters]
-        self._locks_guard = threading.Lock()
+        self._inflight: dict[str, Future] = {}  # key -> the one load under way for it in this process
+        self._guard = threading.Lock()
 
     @classmethod
     def build(cls, *, redis_url: str | None, instance_path: str, ttl: int, stale_ttl: int) -> "CatalogCache":
@@ -86,45 +94,69 @@ class CatalogCache:
             client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
             backend = RedisCache(client, key_prefix="tatame:", default_timeout=ttl)
             return cls(backend, RedisVersion(backend), ttl=ttl, stale_ttl=stale_ttl)
-        backend = SimpleCache(threshold=2000, default_timeout=ttl)
-        backend.serializer = _InProcess()
-        return cls(backend, FileVersion(Path(instance_path) / "catalog-version"), ttl=ttl, stale_ttl=stale_ttl)
+        fresh, stale = SimpleCache(threshold=2000, default_timeout=ttl), SimpleCache(threshold=2000)
+        fresh.serializer = stale.serializer = _InProcess()
+        return cls(fresh, FileVersion(Path(instance_path) / "catalog-version"), ttl=ttl, stale_ttl=stale_ttl,
+                   stale_backend=stale)
 
     @property
     def enabled(self) -> bool:
         return self.ttl > 0
 
     def get_or_load(self, key: Any, loader: Callable[[], Any]) -> tuple[Any, str]:
-        """The cached value for `key`, or `loader()` (one call per miss per process, however many wait)."""
+        """The cached value for `key`, or `loader()`: one call per miss per process, however many wait."""
         if not self.enabled:
             return loader(), MISS
+        version = self._safe(self.version.current)
+        if version is None:  # which entries are current is unknown: trust none
+            return loader(), MISS
         name = json.dumps(key, sort_keys=True, separators=(",", ":"))
-        fresh_key = f"catalog:{self._safe(self.version.current, '0')}:{name}"
+        fresh_key = f"catalog:{version}:{name}"
         value = self._safe(lambda: self.backend.get(fresh_key))
         if value is not None:
             return value, HIT
-        with self._lock(fresh_key):
-            value = self._safe(lambda: self.backend.get(fresh_key))
-            if value is not None:
-                return value, HIT
+        if self._safe(lambda: self.backend.get(f"catalog:failed:{name}")):
+            # Stripe failed on this a moment ago: do not queue every request behind another attempt.
+            return self._stale_or_raise(name, UpstreamError("The payment service is unavailable."))
+        with self._guard:
+            leader = self._inflight.get(fresh_key)
+            if leader is None:
+                future = self._inflight[fresh_key] = Future()
+        if leader is not None:
             try:
-                value = loader()
-            except UpstreamError:
-                stale = self._safe(lambda: self.backend.get(f"catalog:stale:{name}"))
-                if stale is None:
-                    raise
-                log.warning("Stripe failed; serving a stale catalog copy")
-                return stale, STALE
+                return leader.result(timeout=LEADER_WAIT_SECONDS), HIT  # loaded for us
+            except UpstreamError as exc:
+                return self._stale_or_raise(name, exc)
+            except FutureTimeout:
+                return self._stale_or_raise(name, UpstreamError("The payment service is unavailable."))
+        try:
+            value = loader()
+        except BaseException as exc:
+            future.set_exception(exc)
+            if not isinstance(exc, UpstreamError):
+                raise
+            self._safe(lambda: self.backend.set(f"catalog:failed:{name}", True, timeout=FAILURE_MEMO_SECONDS))
+            return self._stale_or_raise(name, exc)
+        else:
+            future.set_result(value)
             self._safe(lambda: self.backend.set(fresh_key, value, timeout=self.ttl))
-            self._safe(lambda: self.backend.set(f"catalog:stale:{name}", value, timeout=self.stale_ttl))
+            if self.stale_ttl:
+                self._safe(lambda: self.stale.set(f"catalog:stale:{name}", value, timeout=self.stale_ttl))
             return value, MISS
+        finally:
+            with self._guard:
+                self._inflight.pop(fresh_key, None)
 
     def invalidate(self) -> None:
         """Every reader, in every worker sharing the version, misses from now on."""
         self.version.bump()
 
-    def _lock(self, key: str) -> "_KeyLock":
-        return _KeyLock(self, key)
+    def _stale_or_raise(self, name: str, error: UpstreamError) -> tuple[Any, str]:
+        stale = self._safe(lambda: self.stale.get(f"catalog:stale:{name}")) if self.stale_ttl else None
+        if stale is None:
+            raise error
+        log.warning("Stripe failed; serving a stale catalog copy")
+        return stale, STALE
 
     @staticmethod
     def _safe(call: Callable[[], Any], default: Any = None) -> Any:
@@ -147,24 +179,3 @@ class _InProcess:
     @staticmethod
     def loads(value: Any) -> Any:
         return value
-
-
-class _KeyLock:
-    """One lock per key while someone loads or waits for it; forgotten when nobody does."""
-
-    def __init__(self, cache: CatalogCache, key: str):
-        self.cache, self.key = cache, key
-
-    def __enter__(self) -> None:
-        with self.cache._locks_guard:
-            entry = self.cache._locks.setdefault(self.key, [threading.Lock(), 0])
-            entry[1] += 1
-        entry[0].acquire()
-        self.entry = entry
-
-    def __exit__(self, *exc) -> None:
-        self.entry[0].release()
-        with self.cache._locks_guard:
-            self.entry[1] -= 1
-            if self.entry[1] == 0:
-                self.cache._locks.pop(self.key, None)

@@ -16,7 +16,7 @@ import uuid
 from typing import Callable
 
 from app.services.catalog import BillingGateway
-from app.services.errors import CustomerInProgress
+from app.services.errors import CustomerInProgress, UpstreamError
 from app.stores.base import CustomerMapping, Store
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,24 @@ class CustomerService:
             if not claim.mapping.is_active:
                 self._sleep(self.poll_seconds)
 
+    def _find_live(self, clerk_user_id: str) -> dict | None:
+        """A customer an abandoned attempt made, confirmed live; None when search cannot say.
+
+        Search is a safety net for attempts older than Stripe's idempotency window, nothing more:
+        when it fails the idempotent create still replays what a recent attempt made, and what it
+        finds is confirmed by a retrieve, because its index may still list a deleted customer.
+        """
+        try:
+            found = self.gateway.find_customer(clerk_user_id)
+            return self.gateway.get_customer(found["id"]) if found else None
+        except UpstreamError:
+            log.warning("customer search failed; replaying the idempotent create instead")
+            return None
+
     def _create(self, mapping: CustomerMapping, token: str, takeover: bool) -> tuple[dict, bool]:
         clerk_user_id = mapping.clerk_user_id
         try:
-            customer = self.gateway.find_customer(clerk_user_id) if takeover else None
+            customer = self._find_live(clerk_user_id) if takeover else None
             if customer is None:
                 # The same parameters on every attempt: Stripe refuses an idempotency key reused
                 # with others, and a takeover must be able to replay the first attempt exactly.

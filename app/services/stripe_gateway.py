@@ -86,7 +86,9 @@ class StripeGateway:
             return self.client.v1.customers.update(customer_id, params=params).to_dict()
 
     def find_customer(self, clerk_user_id: str) -> dict | None:
-        """The oldest live customer whose metadata names this Clerk user (Stripe's search: metadata, never email)."""
+        """The oldest customer whose metadata names this Clerk user (Stripe's search: metadata, never email).
+
+        Search is eventually consistent: callers confirm what it returns with get_customer."""
         quoted = clerk_user_id.replace("\\", "\\\\").replace("'", "\\'")
         with _stripe_errors("customer"):
             found = self.client.v1.customers.search(

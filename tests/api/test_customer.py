@@ -157,3 +157,31 @@ def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers
     assert statuses == [200] * 19 + [201]
     assert stripe.creations == 1 and len(stripe.keys) == 1
     assert len({r.json["data"]["id"] for r in results}) == 1
+
+
+def test_takeover_when_search_fails_replays_the_create(app, auth_headers, stripe_api):
+    """Search is not offered everywhere and can fail: the idempotent create still finds the customer."""
+    from app.services.customers import idempotency_key
+
+    stripe = FakeStripeCustomers(stripe_api)
+    stripe_api.replace(responses.GET, fake.url("/v1/customers/search"), status=500,
+                       json={"error": {"type": "api_error"}})
+    claim = app.extensions["tatame"].store.claim_customer("user_test_123", "dead-worker", 0.05)
+    orphan = app.extensions["tatame"].gateway.create_customer(
+        {"metadata": {"clerk_user_id": "user_test_123"}}, idempotency_key(claim.mapping))
+    time.sleep(0.1)
+    response = app.test_client().post("/stripe/customer", headers=auth_headers())
+    assert response.status_code == 201 and response.json["data"]["id"] == orphan["id"]
+    assert stripe.creations == 1
+
+
+def test_takeover_never_records_a_customer_search_still_lists_after_deletion(app, auth_headers, stripe_api):
+    stripe = FakeStripeCustomers(stripe_api)
+    deleted = app.extensions["tatame"].gateway.create_customer(
+        {"metadata": {"clerk_user_id": "user_test_123"}}, "an-old-key")
+    stripe.customers[deleted["id"]] = {**deleted, "deleted": True}
+    stripe.search_lags = True  # the index still lists it
+    app.extensions["tatame"].store.claim_customer("user_test_123", "dead-worker", 0.05)
+    time.sleep(0.1)
+    response = app.test_client().post("/stripe/customer", headers=auth_headers())
+    assert response.status_code == 201 and response.json["data"]["id"] != deleted["id"]

@@ -86,6 +86,13 @@ def test_body_limit_on_the_json_api(client, auth_headers, stripe_api, size, stat
     assert response.status_code == status
 
 
+@pytest.mark.parametrize("method, path", [("GET", "/stripe/products"), ("GET", "/"), ("POST", "/stripe/customer"),
+                                          ("GET", "/stripe/prices/price_1")])
+def test_oversized_bodies_are_413_on_every_route(client, auth_headers, stripe_api, method, path):
+    response = client.open(path, method=method, data=b"x" * (65 * 1024), headers=auth_headers())
+    assert response.status_code == 413 and response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
 def test_chunked_body_over_the_limit_is_413(client, auth_headers):
     import io
 

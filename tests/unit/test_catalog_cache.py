@@ -26,7 +26,7 @@ class Loader:
 
 @pytest.fixture
 def cache(tmp_path):
-    return CatalogCache(SimpleCache(), FileVersion(tmp_path / "catalog-version"), ttl=60, stale_ttl=600)
+    return CatalogCache.build(redis_url=None, instance_path=str(tmp_path), ttl=60, stale_ttl=600)
 
 
 def test_miss_then_hit(cache):
@@ -53,7 +53,7 @@ def test_concurrent_misses_make_one_upstream_call(cache):
         thread.join()
     assert loader.calls == 1
     assert sorted(source for _, source in results) == [HIT] * 19 + [MISS]
-    assert cache._locks == {}  # nothing left behind
+    assert cache._inflight == {}  # nothing left behind
 
 
 def test_invalidation_reaches_every_worker_sharing_the_version(tmp_path):
@@ -137,3 +137,75 @@ def test_redis_backend_is_shared_by_instances(redis_server):
     b.invalidate()
     assert a.get_or_load("k", loader)[1] == MISS
     assert loader.calls == 2
+
+
+def test_an_outage_costs_one_stripe_call_however_many_wait(cache):
+    cache.get_or_load("k", Loader("cached"))
+    cache.invalidate()
+    failing = Loader(UpstreamError("down"), delay=0.2)
+    barrier = threading.Barrier(6)
+    results = []
+
+    def read():
+        barrier.wait()
+        results.append(cache.get_or_load("k", failing))
+
+    threads = [threading.Thread(target=read) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failing.calls == 1 and results == [("cached", STALE)] * 6
+    # and for a few seconds after, requests go straight to the copy instead of waiting on Stripe again
+    assert cache.get_or_load("k", failing) == ("cached", STALE) and failing.calls == 1
+
+
+def test_a_loader_error_reaches_every_waiter(cache):
+    failing = Loader(NotFound("no such product"), delay=0.1)
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def read():
+        barrier.wait()
+        try:
+            cache.get_or_load("k", failing)
+        except NotFound as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 4 and failing.calls == 1
+
+
+def test_many_distinct_keys_do_not_push_out_fresh_entries(cache):
+    for i in range(2500):  # more keys than either store keeps
+        cache.get_or_load(["products", {"limit": i}], Loader(i))
+    loader = Loader("new")
+    sources = [cache.get_or_load("a-new-key", loader)[1] for _ in range(3)]
+    assert sources == [MISS, HIT, HIT] and loader.calls == 1
+
+
+def test_stale_ttl_zero_keeps_no_copies(tmp_path):
+    cache = CatalogCache.build(redis_url=None, instance_path=str(tmp_path), ttl=60, stale_ttl=0)
+    cache.get_or_load("k", Loader("cached"))
+    cache.invalidate()
+    with pytest.raises(UpstreamError):
+        cache.get_or_load("k", Loader(UpstreamError("down")))
+
+
+class UnreadableVersion:
+    def current(self):
+        raise ConnectionError("redis is gone")
+
+    def bump(self):
+        pass
+
+
+def test_an_unreadable_version_trusts_no_entry(tmp_path):
+    backend = SimpleCache()
+    backend.set("catalog:0:\"k\"", "old")  # what an older version left
+    cache = CatalogCache(backend, UnreadableVersion(), ttl=60)
+    assert cache.get_or_load("k", Loader("fresh")) == ("fresh", MISS)
