@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
@@ -312,8 +312,3 @@ def clerk_frontend_api(publishable_key: str) -> str | None:
     if not decoded.endswith("$") or not re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,}", decoded[:-1]):
         return None
     return decoded[:-1]
-
-
-def config_names() -> list[str]:
-    """The Config's field names, for docs and tests."""
-    return [f.name for f in fields(Config)]

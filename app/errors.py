@@ -11,6 +11,7 @@ from app.services import errors as domain
 from app.stores.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
+REQUEST_ID_KEY = "tatame.request_id"  # where the request-id middleware (app/http.py) leaves the id
 
 
 class ApiError(Exception):
@@ -56,7 +57,7 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     body = {"code": code, "message": message}
     if details:
         body["details"] = details
-    body["request_id"] = request.environ.get("tatame.request_id")
+    body["request_id"] = request.environ.get(REQUEST_ID_KEY)
     response = jsonify({"error": body})
     response.status_code = status
     for name, value in (headers or {}).items():

@@ -13,11 +13,10 @@ import uuid
 from flask import Flask, Request, request
 from werkzeug.routing import BaseConverter
 
-from app.errors import ApiError
+from app.errors import REQUEST_ID_KEY, ApiError
 from app.services.errors import ValidationFailed
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-REQUEST_ID_KEY = "tatame.request_id"
 
 
 class RawIdConverter(BaseConverter):
@@ -46,10 +45,6 @@ class RequestIdMiddleware:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
-
-
-def current_request_id() -> str | None:
-    return request.environ.get(REQUEST_ID_KEY)
 
 
 class ApiRequest(Request):

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 from flask import has_request_context, request
 
+from app.errors import REQUEST_ID_KEY
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -25,7 +27,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if has_request_context():
-            entry["request_id"] = request.environ.get("tatame.request_id")
+            entry["request_id"] = request.environ.get(REQUEST_ID_KEY)
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
