@@ -109,3 +109,26 @@ def test_chunked_bodies_over_the_limit_are_413_under_gunicorn(start_gunicorn, ma
     webhook = requests.post(f"{server.url}/webhooks/stripe", data=chunks(2 * 1024 * 1024),
                             headers={"Stripe-Signature": "t=1,v1=00"}, timeout=10)
     assert webhook.status_code == 413
+
+
+def test_two_instances_share_the_catalog_cache_through_redis(start_gunicorn, redis_server, fake_stripe, make_token,
+                                                           tmp_path):
+    """Two gunicorn servers, each with its own instance folder (two machines), one Redis."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = start_gunicorn(app="wsgi:app", workers=2, REDIS_URL=redis_server.url, INSTANCE_PATH=str(tmp_path / "a"))
+    b = start_gunicorn(app="wsgi:app", workers=2, REDIS_URL=redis_server.url, INSTANCE_PATH=str(tmp_path / "b"))
+    headers = {"Authorization": f"Bearer {make_token()}"}
+
+    def read(server):
+        response = requests.get(f"{server.url}/stripe/products?limit=7", headers=headers, timeout=10)
+        assert response.status_code == 200
+        return response.headers["X-Cache"]
+
+    assert deliver(a.url, make_event("price.updated", {"id": "price_1", "object": "price"})).status_code == 200
+    assert read(a) == "MISS"
+    assert [read(b) for _ in range(4)] == ["HIT"] * 4  # every worker of B, served what A fetched
+    calls = len([r for r in fake_stripe.requests if r[1] == "/v1/products"])
+    assert deliver(a.url, make_event("product.updated", {"id": "prod_1", "object": "product"})).status_code == 200
+    assert read(b) == "MISS"  # A's webhook reached B at once
+    assert len([r for r in fake_stripe.requests if r[1] == "/v1/products"]) == calls + 1
