@@ -21,7 +21,7 @@ def register_commands(app: Flask) -> None:
     def token(user: str, ttl: int) -> None:
         """Print a development session token (only when no Clerk key source is configured)."""
         services: Services = app.extensions["tatame"]
-        if services.dev is None or services.modes.get("auth") != "development keys":
+        if services.modes.get("auth") != "development keys":
             raise click.ClickException("a Clerk key source is configured: sign in through Clerk to get a token")
         click.echo(services.dev.token(user, ttl=ttl))
 

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import time
 import uuid
-from typing import Callable
 
 from app.services.catalog import BillingGateway
 from app.services.errors import CustomerInProgress, UpstreamError
@@ -46,11 +45,9 @@ class CustomerService:
         lease_seconds: float = 30.0,
         wait_seconds: float = 10.0,
         poll_seconds: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
     ):
         self.store, self.gateway = store, gateway
         self.lease_seconds, self.wait_seconds, self.poll_seconds = lease_seconds, wait_seconds, poll_seconds
-        self._sleep = sleep
 
     def get_or_create(self, clerk_user_id: str, *, email: str | None = None, name: str | None = None):
         """Return (customer, created): the user's Stripe customer, creating it the first time.
@@ -87,7 +84,7 @@ class CustomerService:
             if not claim.mapping.is_active and time.monotonic() >= deadline:
                 raise CustomerInProgress("The customer is being created; try again shortly.")
             if not claim.mapping.is_active:
-                self._sleep(self.poll_seconds)
+                time.sleep(self.poll_seconds)
 
     def _find_live(self, clerk_user_id: str) -> dict | None:
         """A customer an abandoned attempt made, confirmed live; None when search cannot say.

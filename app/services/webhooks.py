@@ -27,7 +27,6 @@ class Delivery:
     event_id: str
     event_type: str
     duplicate: bool
-    handled: bool  # False for types we record but have no handler for
 
 
 class WebhookService:
@@ -70,7 +69,7 @@ class WebhookService:
         token = uuid.uuid4().hex
         claim = self.store.claim_event(event_id, event_type, token, self.lease_seconds)
         if claim.outcome is ClaimOutcome.PROCESSED:
-            return Delivery(event_id, event_type, duplicate=True, handled=event_type in self.handlers)
+            return Delivery(event_id, event_type, duplicate=True)
         if claim.outcome is ClaimOutcome.IN_PROGRESS:
             raise EventInProgress("This event is being processed; retry later.")
         handler = self.handlers.get(event_type)
@@ -86,4 +85,4 @@ class WebhookService:
             raise EventFailed("The event could not be processed; it will be retried.") from exc
         if not self.store.mark_event_processed(event_id, token):
             log.warning("event %s finished after its lease was taken over", event_id)
-        return Delivery(event_id, event_type, duplicate=False, handled=handler is not None)
+        return Delivery(event_id, event_type, duplicate=False)

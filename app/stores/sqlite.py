@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -62,6 +63,11 @@ _EVENT_COLUMNS = (
     "processed_at, created_at, updated_at"
 )
 MAX_ERROR_LENGTH = 2000
+_INSERT_EVENT = (
+    "INSERT INTO stripe_webhook_events (id, stripe_event_id, event_type, status, attempts,"
+    " claim_token, lease_expires_at, created_at, updated_at)"
+    " VALUES (?, ?, ?, 'processing', 1, ?, ?, ?, ?)"
+)
 
 
 def _now() -> datetime:
@@ -83,8 +89,6 @@ def _lease(seconds: float) -> tuple[str, str]:
 
 
 def _new_id() -> str:
-    import uuid
-
     return str(uuid.uuid4())
 
 
@@ -283,10 +287,7 @@ class SQLiteStore:
         with self._write_lock, self._connection() as conn:
             now_text, lease_text = _lease(lease_seconds)
             inserted = conn.execute(
-                "INSERT INTO stripe_webhook_events (id, stripe_event_id, event_type, status, attempts,"
-                " claim_token, lease_expires_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, 'processing', 1, ?, ?, ?, ?)"
-                f" ON CONFLICT (stripe_event_id) DO NOTHING RETURNING {_EVENT_COLUMNS}",
+                f"{_INSERT_EVENT} ON CONFLICT (stripe_event_id) DO NOTHING RETURNING {_EVENT_COLUMNS}",
                 (_new_id(), event_id, event_type, token, lease_text, now_text, now_text),
             ).fetchall()
         if inserted:
@@ -296,12 +297,7 @@ class SQLiteStore:
             now_text, lease_text = _lease(lease_seconds)  # read the clock once we hold the lock
             row = self._select_event(conn, event_id)
             if row is None:  # deleted in between (by hand): claim it afresh
-                conn.execute(
-                    "INSERT INTO stripe_webhook_events (id, stripe_event_id, event_type, status, attempts,"
-                    " claim_token, lease_expires_at, created_at, updated_at)"
-                    " VALUES (?, ?, ?, 'processing', 1, ?, ?, ?, ?)",
-                    (_new_id(), event_id, event_type, token, lease_text, now_text, now_text),
-                )
+                conn.execute(_INSERT_EVENT, (_new_id(), event_id, event_type, token, lease_text, now_text, now_text))
             elif row["status"] == "processed":
                 return EventClaim(ClaimOutcome.PROCESSED, self._event(row))
             elif row["status"] == "processing" and (row["lease_expires_at"] or "") > now_text:
