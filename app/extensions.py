@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from app.auth import ClerkVerifier
 from app.devkeys import DevCredentials
-from app.services.catalog import BillingGateway, CatalogService
+from app.gateways import BillingGateway
+from app.services.catalog import CatalogService
+from app.services.clerk import ClerkVerifier
 from app.services.customers import CustomerService
 from app.services.rate_limit import RateLimiter
 from app.services.webhooks import WebhookService
@@ -21,13 +22,13 @@ class Services:
     config: Config
     store: Store
     gateway: BillingGateway
-    verifier: ClerkVerifier | None
+    verifier: ClerkVerifier
     catalog: CatalogService
     customers: CustomerService
     webhooks: WebhookService
     rate_limiter: RateLimiter
     dev: DevCredentials | None = None             # development keys, never in production
-    modes: dict[str, str] = field(default_factory=dict)  # part → what backs it, for the banner
+    modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
 
     def readiness(self) -> tuple[bool, dict]:
         """Ready when the store answers. Redis, when configured, is reported but does not decide:

@@ -13,8 +13,8 @@ import uuid
 from flask import Flask, Request, request
 from werkzeug.routing import BaseConverter
 
-from app.errors import REQUEST_ID_KEY, ApiError
-from app.services.errors import ValidationFailed
+from app.errors import REQUEST_ID_KEY
+from app.services.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -78,8 +78,8 @@ def register_request_handling(app: Flask, *, max_json_body: int, max_webhook_bod
             raise too_large(request.body_limit)
 
 
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, "PAYLOAD_TOO_LARGE", f"The request body is over {limit} bytes.")
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is over {limit} bytes.")
 
 
 def request_body() -> bytes:
@@ -99,13 +99,13 @@ def json_body() -> dict:
     if not data:
         return {}
     if request.mimetype != "application/json":
-        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "This endpoint accepts application/json only.")
+        raise UnsupportedMediaType()
     try:
         body = json.loads(data)
         # Lone surrogates ("\ud800") parse, but no upstream can take them: refuse them here.
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):  # UnicodeError is a ValueError; deep nesting is a RecursionError
-        raise ValidationFailed("Invalid request parameters.", {"body": ["Must be valid JSON in UTF-8."]}) from None
+        raise ValidationFailed(details={"body": ["Must be valid JSON in UTF-8."]}) from None
     if not isinstance(body, dict):
-        raise ValidationFailed("Invalid request parameters.", {"body": ["Must be a JSON object."]})
+        raise ValidationFailed(details={"body": ["Must be a JSON object."]})
     return body

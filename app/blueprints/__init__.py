@@ -1,1 +1,5 @@
-"""One blueprint per URL prefix. Each declares how it is authenticated in `auth`."""
+"""One blueprint per concern. Each declares how it is authenticated (app/auth.py)."""
+
+from app.blueprints import health, stripe, webhooks
+
+BLUEPRINTS = (health.bp, stripe.bp, webhooks.bp)

@@ -2,11 +2,11 @@
 
 from flask import Blueprint, jsonify
 
-from app.errors import error_response
+from app.auth import public
 from app.extensions import services
+from app.services.errors import ServiceUnavailable
 
-bp = Blueprint("health", __name__)
-bp.auth = "public"
+bp = public(Blueprint("health", __name__))
 
 
 @bp.get("/")
@@ -20,5 +20,5 @@ def readiness():
     """200 when the store answers, else 503 naming the failed check."""
     ok, checks = services().readiness()
     if not ok:
-        return error_response(503, "SERVICE_UNAVAILABLE", "A dependency is not ready.", checks)
+        raise ServiceUnavailable("A dependency is not ready.", checks)
     return jsonify(status="ok", checks=checks)

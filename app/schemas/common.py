@@ -46,7 +46,7 @@ def load_query(schema: Schema, args) -> dict:
     """Load a query string (a MultiDict): a repeated key is an error, not a silent pick."""
     repeated = {key: ["Given more than once."] for key, values in args.lists() if len(values) > 1}
     if repeated:
-        raise ValidationFailed("Invalid request parameters.", repeated)
+        raise ValidationFailed(details=repeated)
     return load(schema, args.to_dict())
 
 
@@ -54,13 +54,12 @@ def load(schema: Schema, data) -> dict:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise ValidationFailed("Invalid request parameters.", _details(exc.messages)) from None
+        raise ValidationFailed(details=_details(exc.messages)) from None
 
 
 def validate_id(value: str, field: str = "id") -> str:
     if not STRIPE_ID.match(value or ""):
-        raise ValidationFailed("Invalid request parameters.",
-                               {field: ["Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."]})
+        raise ValidationFailed(details={field: ["Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."]})
     return value
 
 

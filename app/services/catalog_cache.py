@@ -117,7 +117,7 @@ class CatalogCache:
             return value, HIT
         if self._safe(lambda: self.backend.get(f"catalog:failed:{name}")):
             # Stripe failed on this a moment ago: do not queue every request behind another attempt.
-            return self._stale_or_raise(name, UpstreamError("The payment service is unavailable."))
+            return self._stale_or_raise(name, UpstreamError())
         with self._guard:
             leader = self._inflight.get(fresh_key)
             if leader is None:
@@ -128,7 +128,7 @@ class CatalogCache:
             except UpstreamError as exc:
                 return self._stale_or_raise(name, exc)
             except FutureTimeout:
-                return self._stale_or_raise(name, UpstreamError("The payment service is unavailable."))
+                return self._stale_or_raise(name, UpstreamError())
         try:
             value = loader()
         except BaseException as exc:

@@ -82,7 +82,7 @@ class CustomerService:
                 takeover = mapping is not None and mapping.status == "pending"
                 return self._create(claim.mapping, token, takeover)
             if not claim.mapping.is_active and time.monotonic() >= deadline:
-                raise CustomerInProgress("The customer is being created; try again shortly.")
+                raise CustomerInProgress()
             if not claim.mapping.is_active:
                 time.sleep(self.poll_seconds)
 

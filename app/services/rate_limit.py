@@ -38,7 +38,7 @@ class RateLimiter:
                 log.warning("rate-limit storage unavailable (%s); request let through", type(exc.storage_error).__name__)
                 return
             if reset is not None:
-                raise RateLimited("Too many requests; slow down.", retry_after=max(1, math.ceil(reset - time.time())))
+                raise RateLimited(retry_after=max(1, math.ceil(reset - time.time())))
 
     def healthy(self) -> bool:
         """Whether the counters' store answers (always, in memory)."""

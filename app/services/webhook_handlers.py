@@ -11,7 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from app.gateways import BillingGateway
 from app.services.catalog import CatalogService
+from app.services.customers import CustomerService
 from app.stores.base import Store
 
 log = logging.getLogger("app.webhooks")
@@ -19,8 +21,12 @@ log = logging.getLogger("app.webhooks")
 
 @dataclass(frozen=True)
 class HandlerContext:
+    """What a handler may use: built once by the composition root (app/bootstrap.py)."""
+
     store: Store
+    gateway: BillingGateway
     catalog: CatalogService
+    customers: CustomerService
 
 
 Handler = Callable[[dict, HandlerContext], None]

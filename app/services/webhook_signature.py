@@ -37,8 +37,8 @@ def verify_signature(
 ) -> int:
     """Raise unless `header` signs `payload` with one of `secrets` within `tolerance`; returns the timestamp."""
     if not header or not header.strip():
-        raise MissingSignature("The Stripe-Signature header is missing.")
-    invalid = InvalidSignature("The webhook signature is invalid.")
+        raise MissingSignature()
+    invalid = InvalidSignature()
     if len(header) > MAX_HEADER_LENGTH or not secrets:
         raise invalid
     timestamp: int | None = None

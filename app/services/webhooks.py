@@ -9,8 +9,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping
 
-from app.services.catalog import CatalogService
-from app.services.errors import EventFailed, EventInProgress, InvalidPayload
+from app.services.errors import AppError, EventFailed, EventInProgress, InvalidPayload
+from app.services.rate_limit import RateLimiter
 from app.services.webhook_handlers import Handler, HandlerContext
 from app.services.webhook_signature import verify_signature
 from app.stores.base import ClaimOutcome, Store
@@ -37,13 +37,25 @@ class WebhookService:
         store: Store,
         handlers: Mapping[str, Handler],
         *,
-        catalog: CatalogService,
+        context: HandlerContext,
+        limiter: RateLimiter,
         secrets: tuple[str, ...],
         tolerance: int = 300,
         lease_seconds: float = 60.0,
     ):
-        self.store, self.handlers, self.catalog = store, handlers, catalog
+        self.store, self.handlers, self.context, self.limiter = store, handlers, context, limiter
         self.secrets, self.tolerance, self.lease_seconds = secrets, tolerance, lease_seconds
+
+    def receive(self, payload: bytes, signature_header: str | None, sender: str) -> Delivery:
+        """A delivery from `sender` (the client address): verified, rate-limited, processed once."""
+        try:
+            event = self.parse(payload, signature_header)
+        except AppError:
+            # Rejected deliveries count in a bucket of their own, so junk cannot starve Stripe's.
+            self.limiter.hit("webhook_rejected", sender)
+            raise
+        self.limiter.hit("webhook", sender)
+        return self.process(event)
 
     def parse(self, payload: bytes, signature_header: str | None) -> dict:
         """The verified event, or MissingSignature / InvalidSignature / InvalidPayload."""
@@ -60,7 +72,7 @@ class WebhookService:
             and isinstance(event.get("data"), dict)
             and isinstance(event["data"].get("object"), dict)
         ):
-            raise InvalidPayload("The webhook body is not a Stripe event.")
+            raise InvalidPayload()
         return event
 
     def process(self, event: dict) -> Delivery:
@@ -71,18 +83,18 @@ class WebhookService:
         if claim.outcome is ClaimOutcome.PROCESSED:
             return Delivery(event_id, event_type, duplicate=True)
         if claim.outcome is ClaimOutcome.IN_PROGRESS:
-            raise EventInProgress("This event is being processed; retry later.")
+            raise EventInProgress()
         handler = self.handlers.get(event_type)
         try:
             if handler is not None:
-                handler(event, HandlerContext(store=self.store, catalog=self.catalog))
+                handler(event, self.context)
             else:
                 log.info("stripe event recorded without a handler",
                          extra={"event_id": event_id, "event_type": event_type})
         except Exception as exc:
             log.exception("handler for %s failed on %s (attempt %d)", event_type, event_id, claim.event.attempts)
             self.store.mark_event_failed(event_id, token, f"{type(exc).__name__}: {exc}")
-            raise EventFailed("The event could not be processed; it will be retried.") from exc
+            raise EventFailed() from exc
         if not self.store.mark_event_processed(event_id, token):
             log.warning("event %s finished after its lease was taken over", event_id)
         return Delivery(event_id, event_type, duplicate=False)

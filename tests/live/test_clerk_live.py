@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from app.auth import RemoteJwks, build_verifier
+from app.services.clerk import RemoteJwks, build_verifier
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import jwt
 import pytest
 import responses
 
-from app.auth import ClerkVerifier, InvalidToken, KeySetUnavailable, RemoteJwks, build_verifier
+from app.services.clerk import ClerkVerifier, InvalidToken, KeySetUnavailable, RemoteJwks, build_verifier
 from config import Config
 
 JWKS_URL = "https://clerk.tatame.example/.well-known/jwks.json"

@@ -151,9 +151,13 @@ def webhook_service(store, handlers):
     from cachelib import SimpleCache
 
     from app.services.catalog_cache import CatalogCache, FileVersion
+    from app.services.webhook_handlers import HandlerContext
 
-    catalog = CatalogService(MemoryGateway(), CatalogCache(SimpleCache(), FileVersion(store.path + ".version")))
-    return WebhookService(store, handlers, catalog=catalog, secrets=(SECRET,), tolerance=300, lease_seconds=30)
+    gateway = MemoryGateway()
+    catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(store.path + ".version")))
+    context = HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=CustomerService(store, gateway))
+    return WebhookService(store, handlers, context=context, limiter=RateLimiter({}, enabled=False),
+                          secrets=(SECRET,), tolerance=300, lease_seconds=30)
 
 
 def test_webhook_handler_runs_once_and_failures_are_retried(store):

@@ -1,0 +1,94 @@
+"""The composition root: every collaborator of the app is built here, once, from the Config.
+
+Read it top to bottom: the store, the billing gateway, the development credentials (outside
+production, for what is not configured), the Clerk verifier, the webhook secrets, the catalog
+cache, the rate limiter, then the services that use them. Every collaborator can be handed in
+(tests do); what is not handed in is built from the config. Each part also reports what backs
+it (its "mode"), for the start-up banner.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from app import devkeys
+from app.extensions import Services
+from app.gateways import BillingGateway, build_gateway
+from app.services.catalog import CatalogService
+from app.services.catalog_cache import CatalogCache
+from app.services.clerk import ClerkVerifier, NoKeySource, StaticKey, build_verifier
+from app.services.customers import CustomerService
+from app.services.rate_limit import RateLimiter
+from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
+from app.services.webhooks import WebhookService
+from app.stores import Store, build_store
+from config import Config
+
+GIVEN = "given by the caller"
+
+
+def build_services(
+    config: Config,
+    *,
+    store: Store | None = None,
+    gateway: BillingGateway | None = None,
+    verifier: ClerkVerifier | None = None,
+    catalog_cache: CatalogCache | None = None,
+    rate_limiter: RateLimiter | None = None,
+    handlers: Mapping[str, Handler] | None = None,
+    dev: devkeys.DevCredentials | None = None,
+) -> Services:
+    """Every collaborator, built once; each argument left as None is built from `config`."""
+    modes: dict[str, str] = {}
+    store, modes["store"] = (store, GIVEN) if store else build_store(config)
+    gateway, modes["billing"] = (gateway, GIVEN) if gateway else build_gateway(config)
+    auth_given = verifier is not None
+    verifier = verifier or build_verifier(config)
+    dev = dev or development_credentials(config, needs_keys=verifier is None)
+    verifier, modes["auth"] = (verifier, GIVEN if auth_given else "clerk") if verifier else fallback_verifier(config, dev)
+    secrets, modes["webhooks"] = webhook_secrets(config, dev)
+
+    catalog = CatalogService(gateway, catalog_cache or CatalogCache.build(
+        redis_url=config.redis_url, instance_path=config.instance_path,
+        ttl=config.catalog_cache_ttl, stale_ttl=config.catalog_stale_ttl,
+    ))
+    customers = CustomerService(store, gateway, lease_seconds=config.customer_lease_seconds,
+                                wait_seconds=config.customer_wait_seconds)
+    rate_limiter = rate_limiter or RateLimiter(
+        {"user": config.rate_limit_user, "webhook": config.rate_limit_webhook,
+         "webhook_rejected": config.rate_limit_webhook},
+        storage_uri=config.redis_url or "memory://",
+        enabled=config.rate_limit_enabled,
+    )
+    webhooks = WebhookService(
+        store, HANDLERS if handlers is None else handlers,
+        context=HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=customers),
+        limiter=rate_limiter, secrets=secrets, tolerance=config.stripe_webhook_tolerance,
+        lease_seconds=config.webhook_lease_seconds,
+    )
+    return Services(config=config, store=store, gateway=gateway, verifier=verifier, catalog=catalog,
+                    customers=customers, webhooks=webhooks, rate_limiter=rate_limiter, dev=dev, modes=modes)
+
+
+def development_credentials(config: Config, *, needs_keys: bool) -> devkeys.DevCredentials | None:
+    """Local keys for what is not configured (a Clerk key source, a webhook secret); never in production."""
+    if config.is_production or not (needs_keys or not config.stripe_webhook_secrets):
+        return None
+    return devkeys.load_or_create(config.instance_path)
+
+
+def fallback_verifier(config: Config, dev: devkeys.DevCredentials | None) -> tuple[ClerkVerifier, str]:
+    """No Clerk key source: the development keys, or (production) a verifier that refuses every token."""
+    if dev is not None:
+        return ClerkVerifier(StaticKey(dev.public_key_pem), issuer=devkeys.ISSUER,
+                             authorized_parties=config.clerk_authorized_parties), "development keys"
+    return ClerkVerifier(NoKeySource()), "none"
+
+
+def webhook_secrets(config: Config, dev: devkeys.DevCredentials | None) -> tuple[tuple[str, ...], str]:
+    """The configured signing secrets; else the development secret."""
+    if config.stripe_webhook_secrets:
+        return config.stripe_webhook_secrets, f"{len(config.stripe_webhook_secrets)} configured secret(s)"
+    if dev is not None:
+        return (dev.webhook_secret,), "development secret"
+    return (), "none"
