@@ -13,7 +13,7 @@ ID   ?=
 
 DURATION ?= 20
 
-.PHONY: serve test test-live install clean token event load bench
+.PHONY: serve test test-live install clean token event load bench openapi
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ serve: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=120 tests --ignore=tests/live $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=300 tests --ignore=tests/live $(PYTEST_ARGS)
 
 # Real accounts from the environment or .env; each part skips when its keys are absent.
 test-live: $(STAMP)
@@ -45,6 +45,11 @@ token: $(STAMP)
 
 event: $(STAMP)
 	@$(BIN)/flask --app wsgi event --type "$(TYPE)" $(if $(ID),--id "$(ID)")
+
+# The OpenAPI document that GET /openapi.json serves, written to the committed copy (a test fails when they differ).
+openapi: $(STAMP)
+	@$(BIN)/flask --app wsgi openapi --output openapi.json
+	@echo "openapi.json written"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

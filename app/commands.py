@@ -15,6 +15,19 @@ from app.services.webhook_signature import sign_header
 
 
 def register_commands(app: Flask) -> None:
+    @app.cli.command("openapi")
+    @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Default: standard output.")
+    def openapi(output: str | None) -> None:
+        """Write the OpenAPI document (what GET /openapi.json serves); `make openapi` refreshes openapi.json."""
+        from app.openapi import build_openapi, dumps
+
+        text = dumps(build_openapi(app))
+        if output:
+            with open(output, "w") as file:
+                file.write(text)
+        else:
+            click.echo(text, nl=False)
+
     @app.cli.command("token")
     @click.option("--user", default="user_demo", show_default=True, help="The Clerk user id (sub).")
     @click.option("--ttl", default=3600, show_default=True, help="Seconds until it expires.")

@@ -1,5 +1,5 @@
 """One blueprint per concern. Each declares how it is authenticated (app/auth.py)."""
 
-from app.blueprints import health, stripe, webhooks
+from app.blueprints import docs, health, stripe, webhooks
 
-BLUEPRINTS = (health.bp, stripe.bp, webhooks.bp)
+BLUEPRINTS = (health.bp, docs.bp, stripe.bp, webhooks.bp)

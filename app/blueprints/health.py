@@ -1,24 +1,27 @@
 """Liveness and readiness: public by design."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 
 from app.auth import public
 from app.extensions import services
+from app.routing import endpoint
+from app.schemas.envelopes import Liveness, Readiness
 from app.services.errors import ServiceUnavailable
 
 bp = public(Blueprint("health", __name__))
+ALIVE = {"status": "ok", "service": "tatame-payments"}
 
 
-@bp.get("/")
+@endpoint(bp, "GET", "/", response=Liveness)
 def liveness():
-    """Never calls anything external."""
-    return jsonify(status="ok", service="tatame-payments")
+    """Liveness: answers without calling anything external."""
+    return ALIVE
 
 
-@bp.get("/health/ready")
+@endpoint(bp, "GET", "/health/ready", response=Readiness, errors=(ServiceUnavailable,))
 def readiness():
-    """200 when the store answers, else 503 naming the failed check."""
+    """Readiness: 200 when the store answers, else 503 naming the failed check."""
     ok, checks = services().readiness()
     if not ok:
         raise ServiceUnavailable("A dependency is not ready.", checks)
-    return jsonify(status="ok", checks=checks)
+    return {"status": "ok", "checks": checks}

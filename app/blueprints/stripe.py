@@ -4,16 +4,15 @@ from flask import Blueprint, g, request
 
 from app.auth import protect_with_clerk
 from app.extensions import services
-from app.schemas.catalog import ListResponse, ObjectResponse, PriceListQuery, ProductListQuery
-from app.schemas.common import NoQuery, load, load_query, validate_id
-from app.schemas.customer import CustomerBody, CustomerResponse
-from app.http import json_body
+from app.routing import Reply, endpoint
+from app.schemas.catalog import PriceList, PriceListQuery, PriceReply, ProductList, ProductListQuery, ProductReply
+from app.schemas.common import NoQuery
+from app.schemas.customer import CustomerBody, CustomerReply
+from app.services.errors import CustomerInProgress, NotFound, ServiceUnavailable, UpstreamError
 
 bp = protect_with_clerk(Blueprint("stripe", __name__, url_prefix="/stripe"))
-
-# Schemas hold no per-request state: build each once (a Schema() costs more than a cached read).
-PRODUCT_QUERY, PRICE_QUERY, NO_QUERY = ProductListQuery(), PriceListQuery(), NoQuery()
-LIST, OBJECT, CUSTOMER_BODY, CUSTOMER = ListResponse(), ObjectResponse(), CustomerBody(), CustomerResponse()
+CACHE_HEADER = {"X-Cache": "HIT, MISS or STALE: whether the catalog cache answered, or a stale copy while Stripe fails"}
+CATALOG_ERRORS = (UpstreamError,)
 
 
 @bp.before_request
@@ -22,36 +21,42 @@ def limit_per_user():
         services().rate_limiter.hit("user", g.clerk_user_id)
 
 
-@bp.get("/products")
-def list_products():
-    page = services().catalog.list_products(**load_query(PRODUCT_QUERY, request.args))
-    return LIST.dump(page), 200, {"X-Cache": page.cache}
+def _cached(result) -> Reply:
+    return Reply(result, headers={"X-Cache": result.cache})
+
+
+@endpoint(bp, "GET", "/products", query=ProductListQuery, response=ProductList, errors=CATALOG_ERRORS,
+          headers=CACHE_HEADER)
+def list_products(query):
+    """List the academy's plans (Stripe products), newest first."""
+    return _cached(services().catalog.list_products(**query))
 
 
 # <raw_id:...> takes anything (slashes, newlines) so that every bad id reaches validation: a 400, not a 404.
-@bp.get("/products/<raw_id:product_id>")
-def get_product(product_id: str):
-    load_query(NO_QUERY, request.args)
-    item = services().catalog.get_product(validate_id(product_id))
-    return OBJECT.dump(item), 200, {"X-Cache": item.cache}
+@endpoint(bp, "GET", "/products/<raw_id:product_id>", ids=("product_id",), query=NoQuery, response=ProductReply,
+          errors=(NotFound, *CATALOG_ERRORS), headers=CACHE_HEADER)
+def get_product(product_id, query):
+    """One product, with its default price."""
+    return _cached(services().catalog.get_product(product_id))
 
 
-@bp.get("/prices")
-def list_prices():
-    page = services().catalog.list_prices(**load_query(PRICE_QUERY, request.args))
-    return LIST.dump(page), 200, {"X-Cache": page.cache}
+@endpoint(bp, "GET", "/prices", query=PriceListQuery, response=PriceList, errors=CATALOG_ERRORS,
+          headers=CACHE_HEADER)
+def list_prices(query):
+    """List prices, newest first; filter by product or type."""
+    return _cached(services().catalog.list_prices(**query))
 
 
-@bp.get("/prices/<raw_id:price_id>")
-def get_price(price_id: str):
-    load_query(NO_QUERY, request.args)
-    item = services().catalog.get_price(validate_id(price_id))
-    return OBJECT.dump(item), 200, {"X-Cache": item.cache}
+@endpoint(bp, "GET", "/prices/<raw_id:price_id>", ids=("price_id",), query=NoQuery, response=PriceReply,
+          errors=(NotFound, *CATALOG_ERRORS), headers=CACHE_HEADER)
+def get_price(price_id, query):
+    """One price, with its product."""
+    return _cached(services().catalog.get_price(price_id))
 
 
-@bp.post("/customer")
-def get_or_create_customer():
-    load_query(NO_QUERY, request.args)
-    body = load(CUSTOMER_BODY, json_body())
+@endpoint(bp, "POST", "/customer", query=NoQuery, body=CustomerBody, response=CustomerReply, status=201, also=(200,),
+          errors=(CustomerInProgress, UpstreamError, ServiceUnavailable))
+def get_or_create_customer(query, body):
+    """The caller's Stripe customer: created the first time (201), the same one after (200)."""
     customer, created = services().customers.get_or_create(g.clerk_user_id, **body)
-    return CUSTOMER.dump({"data": customer, "created": created}), 201 if created else 200
+    return Reply({"data": customer, "created": created}, 201 if created else 200)

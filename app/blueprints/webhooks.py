@@ -5,12 +5,19 @@ from flask import Blueprint, request
 from app.auth import signed_by_stripe
 from app.extensions import services
 from app.http import request_body
+from app.routing import endpoint
+from app.schemas.envelopes import StripeEvent, WebhookReceipt
+from app.services.errors import (EventFailed, EventInProgress, InvalidPayload, InvalidSignature, MissingSignature,
+                                 PayloadTooLarge, RateLimited, ServiceUnavailable)
 
 bp = signed_by_stripe(Blueprint("webhooks", __name__, url_prefix="/webhooks"))
 
 
-@bp.post("/stripe")
+@endpoint(bp, "POST", "/stripe", raw_body=StripeEvent, response=WebhookReceipt,
+          errors=(MissingSignature, InvalidSignature, InvalidPayload, EventInProgress, PayloadTooLarge, RateLimited,
+                  EventFailed, ServiceUnavailable))
 def stripe_event():
+    """A Stripe event delivery, verified over the raw body and processed exactly once."""
     delivery = services().webhooks.receive(request_body(), request.headers.get("Stripe-Signature"),
                                            request.remote_addr or "unknown")
-    return ({"received": True, "duplicate": True} if delivery.duplicate else {"received": True}), 200
+    return {"received": True, "duplicate": True} if delivery.duplicate else {"received": True}

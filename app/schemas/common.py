@@ -9,6 +9,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from app.services.errors import ValidationFailed
 
 STRIPE_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z")  # \Z, not $: "$" also matches before a final newline
+STRIPE_ID_PATTERN = "^[A-Za-z0-9_-]{1,255}$"  # the same, as JSON Schema (ECMA) writes it, for the OpenAPI document
+STRIPE_ID_MESSAGE = "Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -35,11 +37,9 @@ class NoQuery(Schema):
         unknown = RAISE
 
 
-def stripe_id(**kwargs) -> fields.String:
-    return fields.String(
-        validate=validate.Regexp(STRIPE_ID, error="Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."),
-        **kwargs,
-    )
+def stripe_id(*, metadata: dict | None = None, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Regexp(STRIPE_ID, error=STRIPE_ID_MESSAGE),
+                         metadata={"pattern": STRIPE_ID_PATTERN, **(metadata or {})}, **kwargs)
 
 
 def load_query(schema: Schema, args) -> dict:
@@ -59,7 +59,7 @@ def load(schema: Schema, data) -> dict:
 
 def validate_id(value: str, field: str = "id") -> str:
     if not STRIPE_ID.match(value or ""):
-        raise ValidationFailed(details={field: ["Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."]})
+        raise ValidationFailed(details={field: [STRIPE_ID_MESSAGE]})
     return value
 
 

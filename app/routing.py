@@ -1,0 +1,83 @@
+"""Routes that describe themselves: one declaration validates, serialises and documents.
+
+    @endpoint(bp, "GET", "/products/<raw_id:product_id>", ids=("product_id",), query=NoQuery,
+              response=ProductEnvelope, errors=(NotFound, UpstreamError))
+    def get_product(product_id):
+        return services().catalog.get_product(product_id)
+
+The wrapper loads the query string and the JSON body with their schemas (the view gets them as
+`query` and `body`), checks path ids, calls the view, and dumps what it returns with the response
+schema. `app/openapi.py` reads the same declaration (`view.endpoint`) to write the OpenAPI
+document, so the document cannot say something the route does not do.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Blueprint, request
+from marshmallow import Schema
+
+from app.http import json_body
+from app.schemas.common import load, load_query, validate_id
+from app.services.errors import AppError
+
+
+@dataclass
+class Reply:
+    """A view's answer when the status or headers are not the declared defaults."""
+
+    data: Any
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a route takes and answers: read by the wrapper and by the OpenAPI document."""
+
+    method: str
+    rule: str
+    summary: str
+    response: Schema
+    status: int = 200
+    also: tuple[int, ...] = ()            # other success statuses the view may answer with
+    query: Schema | None = None
+    body: Schema | None = None
+    raw_body: Schema | None = None        # documented only: the view reads the raw bytes itself (webhooks)
+    ids: tuple[str, ...] = ()             # path arguments that must be Stripe-style ids
+    errors: tuple[type[AppError], ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)  # response headers worth documenting
+
+
+def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], status: int = 200,
+             also: tuple[int, ...] = (), query: type[Schema] | None = None, body: type[Schema] | None = None,
+             raw_body: type[Schema] | None = None, ids: tuple[str, ...] = (), errors: tuple[type[AppError], ...] = (),
+             headers: dict[str, str] | None = None) -> Callable:
+    """Register the decorated view on `bp` with its schemas (each built once, here)."""
+
+    def register(view: Callable) -> Callable:
+        spec = Endpoint(method=method, rule=rule, summary=(view.__doc__ or view.__name__).strip().splitlines()[0],
+                        response=response(), status=status, also=also, query=query() if query else None,
+                        body=body() if body else None, raw_body=raw_body() if raw_body else None, ids=ids, errors=errors, headers=headers or {})
+
+        @functools.wraps(view)
+        def run(**path: str) -> tuple:
+            for name in spec.ids:
+                validate_id(path[name], name)
+            if spec.query is not None:
+                path["query"] = load_query(spec.query, request.args)
+            if spec.body is not None:
+                path["body"] = load(spec.body, json_body())
+            answer = view(**path)
+            if not isinstance(answer, Reply):
+                answer = Reply(answer)
+            return spec.response.dump(answer.data), answer.status or spec.status, answer.headers
+
+        run.endpoint = spec
+        bp.add_url_rule(rule, view_func=run, methods=[method])
+        return run
+
+    return register
