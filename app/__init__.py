@@ -13,7 +13,7 @@ from app.blueprints import BLUEPRINTS
 from app.bootstrap import build_services
 from app.commands import register_commands
 from app.errors import register_error_handlers
-from app.http import register_request_handling
+from app.http import ApiFlask, register_request_handling
 from app.logs import configure_logging
 from config import Config
 
@@ -21,7 +21,7 @@ from config import Config
 def create_app(config: Config, **collaborators) -> Flask:
     """Build the app from `config`; any collaborator of `build_services` may be handed in (tests do)."""
     configure_logging(config.log_level, config.secrets())
-    app = Flask(__name__, instance_path=str(Path(config.instance_path).resolve()))
+    app = ApiFlask(__name__, instance_path=str(Path(config.instance_path).resolve()))
     app.json.sort_keys = False
     app.extensions["tatame"] = build_services(config, **collaborators)
     if config.trusted_proxy_hops:

@@ -59,7 +59,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        error = HTTP_ERRORS.get(exc.code or 500, errors.AppError())
+        # A routing redirect would carry a Location built from the Host header: never send one.
+        code = 404 if (exc.code or 500) < 400 else exc.code
+        error = HTTP_ERRORS.get(code, errors.AppError())
         valid = getattr(exc, "valid_methods", None)
         headers = {"Allow": ", ".join(valid)} if exc.code == 405 and valid else None
         return error_response(error, headers)

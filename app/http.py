@@ -47,6 +47,18 @@ class RequestIdMiddleware:
         return self.app(environ, start)
 
 
+class ApiFlask(Flask):
+    """Flask, answering OPTIONS with an empty 204 and its Allow header (Flask's default is an empty text/html 200)."""
+
+    def make_default_options_response(self):
+        response = super().make_default_options_response()
+        response.status_code = 204
+        response.set_data(b"")
+        response.headers.pop("Content-Type", None)
+        response.headers.pop("Content-Length", None)
+        return response
+
+
 class ApiRequest(Request):
     """A request whose body limit depends on the route: webhooks may be larger than JSON calls."""
 
@@ -67,6 +79,8 @@ class ApiRequest(Request):
 def register_request_handling(app: Flask, *, max_json_body: int, max_webhook_body: int) -> None:
     """Request ids and default headers on every response, per-route body limits, the raw-id converter."""
     app.url_map.converters["raw_id"] = RawIdConverter
+    # Werkzeug would answer "//" in a path with a redirect whose Location comes from the Host header.
+    app.url_map.merge_slashes = False
     app.request_class = type("TatameRequest", (ApiRequest,), {"json_limit": max_json_body,
                                                               "webhook_limit": max_webhook_body})
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)

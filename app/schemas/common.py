@@ -11,7 +11,6 @@ from app.services.errors import ValidationFailed
 STRIPE_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}\Z")  # \Z, not $: "$" also matches before a final newline
 STRIPE_ID_PATTERN = "^[A-Za-z0-9_-]{1,255}$"  # the same, as JSON Schema (ECMA) writes it, for the OpenAPI document
 STRIPE_ID_MESSAGE = "Must be a Stripe id ([A-Za-z0-9_-], up to 255 characters)."
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class StrictInteger(fields.Integer):

@@ -12,6 +12,7 @@ from typing import Mapping
 from app.services.errors import AppError, EventFailed, EventInProgress, InvalidPayload
 from app.services.rate_limit import RateLimiter
 from app.services.webhook_handlers import Handler, HandlerContext
+from app.services.webhook_shapes import check_handled_object
 from app.services.webhook_signature import verify_signature
 from app.stores.base import ClaimOutcome, Store
 
@@ -73,6 +74,8 @@ class WebhookService:
             and isinstance(event["data"].get("object"), dict)
         ):
             raise InvalidPayload()
+        if event["type"] in self.handlers:
+            check_handled_object(event["data"]["object"])
         return event
 
     def process(self, event: dict) -> Delivery:

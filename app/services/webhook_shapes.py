@@ -1,0 +1,40 @@
+"""What a handled event's object must look like before a handler reads it.
+
+Stripe never sends an object whose id is missing or not a string, or whose metadata is not a
+map of strings; a signed event that does is refused with INVALID_PAYLOAD (before it is claimed,
+so nothing is half-done) instead of failing inside a handler with a 500 that Stripe would
+retry for three days. Types we do not handle are recorded whatever their shape: nothing reads them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.services.errors import InvalidPayload
+
+OBJECT_ID = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
+
+
+def check_handled_object(obj: dict) -> None:
+    """Raise InvalidPayload naming each field of `obj` that Stripe could not have sent."""
+    problems: dict[str, list[str]] = {}
+    if not _is_id(obj.get("id")):
+        problems["data.object.id"] = ["Must be a Stripe id."]
+    if "object" in obj and not isinstance(obj["object"], str):
+        problems["data.object.object"] = ["Must be a string."]
+    metadata = obj.get("metadata", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        problems["data.object.metadata"] = ["Must be a map of strings."]
+    if "customer" in obj and not _is_reference(obj["customer"]):
+        problems["data.object.customer"] = ["Must be a customer id, an expanded customer, or null."]
+    if problems:
+        raise InvalidPayload(details=problems)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, str) and OBJECT_ID.match(value) is not None
+
+
+def _is_reference(value) -> bool:
+    """An expandable field: null, an id, or the expanded object with its id."""
+    return value is None or _is_id(value) or (isinstance(value, dict) and _is_id(value.get("id")))
