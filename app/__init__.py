@@ -10,19 +10,19 @@ from flask import Flask, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import devkeys
+from app import devkeys, gateways
 from app.auth import ClerkVerifier, StaticKey, build_verifier
 from app.blueprints import health, stripe, webhooks
 from app.commands import register_commands
 from app.errors import register_error_handlers
 from app.extensions import Services
+from app.gateways.base import BillingGateway
 from app.http import register_request_handling
 from app.logs import configure_logging
-from app.services.catalog import BillingGateway, CatalogService
+from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
 from app.services.customers import CustomerService
 from app.services.rate_limit import RateLimiter
-from app.services.stripe_gateway import StripeGateway, build_stripe_client
 from app.services.webhook_handlers import HANDLERS, Handler
 from app.services.webhooks import WebhookService
 from app.stores.base import Store
@@ -124,22 +124,8 @@ def build_store(config: Config, modes: dict) -> Store:
 
 
 def build_gateway(config: Config, modes: dict) -> BillingGateway:
-    if config.stripe_secret_key:
-        modes["billing"] = "stripe"
-        client = build_stripe_client(
-            config.stripe_secret_key,
-            api_version=config.stripe_api_version,
-            timeout=config.stripe_timeout,
-            max_retries=config.stripe_max_retries,
-            api_base=config.stripe_api_base,
-        )
-        return StripeGateway(client)
-    if config.is_production:
-        raise RuntimeError("production needs Stripe: set STRIPE_SECRET_KEY")
-    from app.services.offline_gateway import OfflineGateway
-
-    modes["billing"] = "offline"
-    return OfflineGateway(str(Path(config.instance_path) / "offline-stripe.sqlite3"))
+    gateway, modes["billing"] = gateways.build_gateway(config)
+    return gateway
 
 
 def register_cors(app: Flask, config: Config) -> None:

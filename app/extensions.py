@@ -8,7 +8,8 @@ from flask import current_app
 
 from app.auth import ClerkVerifier
 from app.devkeys import DevCredentials
-from app.services.catalog import BillingGateway, CatalogService
+from app.gateways.base import BillingGateway
+from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
 from app.services.rate_limit import RateLimiter
 from app.services.webhooks import WebhookService

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from app.services.errors import NotFound
-from app.services.stripe_gateway import StripeGateway, build_stripe_client
+from app.gateways.stripe import StripeGateway, build_stripe_client
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def build_stripe_client(
-    api_key: str, *, api_version: str, timeout: float, max_retries: int, api_base: str | None = None
+    api_key: str, *, api_version: str, timeout: float, max_retries: int, api_base: str | None = None,
+    http_client: stripe.HTTPClient | None = None,
 ) -> stripe.StripeClient:
     """A StripeClient with a pinned API version, bounded timeouts and a few network retries."""
     return stripe.StripeClient(
@@ -28,7 +29,7 @@ def build_stripe_client(
         max_network_retries=max_retries,
         base_addresses={"api": api_base} if api_base else None,
         # requests keeps one pooled session per thread: connections to Stripe are reused.
-        http_client=stripe.RequestsClient(timeout=timeout),
+        http_client=http_client or stripe.RequestsClient(timeout=timeout),
     )
 
 
