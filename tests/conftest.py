@@ -23,6 +23,10 @@ STRIPE_API = "https://api.stripe.com"
 KID = "test-kid-1"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fake_only: needs the Stripe stand-in's test hooks; skipped against real Stripe")
+
+
 def _pem_pair():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = key.public_key().public_bytes(
