@@ -1,7 +1,7 @@
 """The stand-in's state in SQLite: objects by id, and idempotency keys with the answer they first got.
 
-A file is shared by every gunicorn worker of a development server (each process opens its own
-connection; writes take `BEGIN IMMEDIATE`); `path=None` keeps it in memory for one process (tests).
+A file is shared by every gunicorn worker of a development server (WAL; writes take `BEGIN
+IMMEDIATE`); `path=None` keeps it in memory for one process (tests).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -26,43 +26,47 @@ CREATE TABLE IF NOT EXISTS stripe_idempotency_keys (
 
 
 class State:
-    """Stored Stripe objects; one connection per process, used by one thread at a time."""
+    """Stored Stripe objects. A file: one connection per thread and process; memory: one connection, one thread at a time."""
 
     def __init__(self, path: str | None = None):
         self.path = path
+        # Writers of one process queue here, not in SQLite's sleeping busy handler (a much shorter tail);
+        # in memory there is one connection, so readers queue here too.
         self._lock = threading.RLock()
-        self._depth = 0
-        self._conn: sqlite3.Connection | None = None
-        self._pid = None
+        self._read_lock = self._lock if path is None else nullcontext()
+        self._local = threading.local()
+        self._memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False) if not path else None
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._db().executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
+        if self._memory is not None:
+            return self._memory
+        local = self._local
         # gunicorn forks after building the app (preload_app): a connection must not cross a fork.
-        if self._conn is None or self._pid != os.getpid():
-            self._conn = sqlite3.connect(self.path or ":memory:", timeout=10, isolation_level=None,
-                                         check_same_thread=False)
-            if self.path:
-                self._conn.execute("PRAGMA journal_mode = WAL")
-            self._pid = os.getpid()
-        return self._conn
+        if getattr(local, "conn", None) is None or local.pid != os.getpid():
+            local.conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            local.conn.execute("PRAGMA journal_mode = WAL")
+            local.pid = os.getpid()
+        return local.conn
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All of it or none of it, and no other writer meanwhile (threads: a lock; processes: SQLite's)."""
         with self._lock:
-            if self._depth:
-                self._depth += 1
+            depth = getattr(self._local, "depth", 0)
+            if depth:  # already inside this thread's transaction
+                self._local.depth = depth + 1
                 try:
                     yield
                 finally:
-                    self._depth -= 1
+                    self._local.depth = depth
                 return
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
-            self._depth = 1
+            self._local.depth = 1
             try:
                 yield
             except BaseException:
@@ -71,10 +75,10 @@ class State:
             else:
                 db.execute("COMMIT")
             finally:
-                self._depth = 0
+                self._local.depth = 0
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
+        with self._read_lock:
             return self._db().execute(sql, args).fetchall()
 
     def get(self, object_id: str) -> tuple[dict, bool] | None:
