@@ -34,6 +34,7 @@ def build_gateway(config: Config) -> tuple[BillingGateway, str]:
 
 def development_gateway(stand_in, api_version: str) -> StripeGateway:
     """The production StripeGateway whose SDK talks to `stand_in` in process (anything with FakeStripe's handle)."""
+    # No network: no timeout applies, and nothing is worth retrying.
     client = build_stripe_client(DEVELOPMENT_KEY, api_version=api_version, timeout=0, max_retries=0,
                                  http_client=InProcessHTTPClient(stand_in))
     return StripeGateway(client)
