@@ -7,7 +7,7 @@ from app.extensions import Services
 SWITCH = {
     "store": {"sqlite": "embedded SQLite at {sqlite_path}  (real: SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY)",
               "supabase": "Supabase at {supabase_url}"},
-    "billing": {"offline": "offline catalog from app/fixtures/catalog.json, local cus_demo_ customers"
+    "billing": {"offline": "offline catalog (app/fixtures/catalog.json) and cus_demo_ customers from the in-process Stripe stand-in"
                            "  (real: STRIPE_SECRET_KEY)",
                 "stripe": "Stripe API{stripe_base}"},
     "auth": {"development keys": "local development keys; get a token with `make token`"

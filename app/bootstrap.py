@@ -13,7 +13,8 @@ from typing import Mapping
 
 from app import devkeys
 from app.extensions import Services
-from app.gateways import BillingGateway, build_gateway
+from app.gateways import build_gateway
+from app.gateways.base import BillingGateway
 from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
 from app.services.clerk import ClerkVerifier, NoKeySource, StaticKey, build_verifier

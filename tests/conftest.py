@@ -1,4 +1,4 @@
-"""Fixtures: app → client → helpers (auth_headers, signed_webhook, fake Stripe)."""
+"""Fixtures: app → client → helpers (auth_headers, signed_webhook, the Stripe stand-in)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ STRIPE_KEY = "sk_test_fake_key_for_tests_only"
 WEBHOOK_SECRET = "whsec_fake_secret_for_tests_only"
 STRIPE_API = "https://api.stripe.com"
 KID = "test-kid-1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fake_only: needs the Stripe stand-in's test hooks; skipped against real Stripe")
 
 
 def _pem_pair():
@@ -96,6 +100,27 @@ def stripe_api():
     """Stripe's API faked at the network edge; unmatched calls fail the test."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+
+
+@pytest.fixture
+def stripe_stand_in(stripe_api):
+    """The Stripe stand-in answering api.stripe.com: tests run StripeGateway, the SDK and the emulator.
+
+    Answers a test registers itself on `stripe_api` (failures) take precedence over the stand-in."""
+    from tests.stripe_stand_in import Observed, register
+
+    observed = Observed()
+    register(stripe_api, observed)
+    return observed
+
+
+@pytest.fixture
+def stripe_gateway(config):
+    """StripeGateway with the test key, talking to api.stripe.com (that is, to `responses`)."""
+    from app.gateways.stripe import StripeGateway, build_stripe_client
+
+    return StripeGateway(build_stripe_client(config.stripe_secret_key, api_version=config.stripe_api_version,
+                                             timeout=config.stripe_timeout, max_retries=0))
 
 
 def make_event(event_type="customer.created", obj=None, event_id=None) -> dict:

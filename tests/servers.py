@@ -1,8 +1,7 @@
-"""Real servers for tests: a throwaway redis-server, gunicorn running the app, a fake Stripe over HTTP."""
+"""Real servers for tests: a throwaway redis-server, gunicorn running the app, the Stripe stand-in over HTTP."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -14,10 +13,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+
+from app.gateways.fake_stripe import FakeStripe
+from tests.stripe_stand_in import Observed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,25 +110,28 @@ class Gunicorn:
         self._log.close()
 
 
-class FakeStripe:
-    """Stripe's customers and catalog endpoints over real HTTP, honouring idempotency keys."""
+class FakeStripeServer:
+    """The Stripe stand-in (app/gateways/fake_stripe) over real HTTP, for gunicorn tests and benchmarks.
 
-    def __init__(self, create_delay: float = 0.0):
-        self.create_delay = create_delay
-        self.catalog: list[dict] = []  # what /v1/products lists
-        self.customers: dict[str, dict] = {}
-        self.by_key: dict[str, dict] = {}
-        self.creations = 0
-        self.requests: list[tuple[str, str]] = []
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        fake = self
+    `.url` is its STRIPE_API_BASE; `.creations`, `.requests` and `.create_delay` are those of `.observed`
+    (tests.stripe_stand_in.Observed). `catalog` replaces the fixture catalog ({"products", "prices"}).
+    """
+
+    def __init__(self, create_delay: float = 0.0, catalog: dict | None = None):
+        fake = FakeStripe(catalog_source=catalog) if catalog else FakeStripe()
+        self.observed = observed = Observed(fake, create_delay=create_delay)
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
+
             def log_message(self, *args):
                 pass
 
-            def _send(self, status, body):
+            def _answer(self):
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                params = self.rfile.read(length).decode() if self.command == "POST" else parts.query
+                status, body = observed.handle(self.command, parts.path, params, dict(self.headers.items()))
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -134,40 +139,28 @@ class FakeStripe:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):
-                path = urlparse(self.path).path
-                with fake._lock:
-                    fake.requests.append(("GET", path))
-                if path.startswith("/v1/customers/"):
-                    customer = fake.customers.get(path.rsplit("/", 1)[1])
-                    if customer is None:
-                        return self._send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
-                    return self._send(200, customer)
-                if path in ("/v1/products", "/v1/prices"):
-                    data = fake.catalog if path == "/v1/products" else []
-                    return self._send(200, {"object": "list", "data": data, "has_more": False, "url": path})
-                self._send(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
-
-            def do_POST(self):
-                body = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
-                key = self.headers.get("Idempotency-Key")
-                time.sleep(fake.create_delay)
-                with fake._lock:
-                    fake.requests.append(("POST", self.path))
-                    if key not in fake.by_key:
-                        fake.creations += 1
-                        customer = {"id": f"cus_fake_{next(fake._ids)}", "object": "customer",
-                                    "metadata": {"clerk_user_id": body["metadata[clerk_user_id]"][0]}}
-                        fake.customers[customer["id"]] = customer
-                        fake.by_key[key] = (customer, body)
-                    customer, first_body = fake.by_key[key]
-                if first_body != body:  # Stripe refuses a key reused with other parameters
-                    return self._send(400, {"error": {"type": "idempotency_error"}})
-                self._send(200, customer)
+            do_GET = do_POST = do_DELETE = _answer
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def creations(self) -> int:
+        return self.observed.creations
+
+    @property
+    def requests(self) -> list:
+        return self.observed.requests
+
+    @property
+    def create_delay(self) -> float:
+        return self.observed.create_delay
+
+    @create_delay.setter
+    def create_delay(self, seconds: float) -> None:
+        self.observed.create_delay = seconds
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -1,12 +1,13 @@
-"""Stripe-shaped objects and `responses` registrations for the fake Stripe API."""
+"""Canned Stripe answers for tests that check exactly what is sent, or make Stripe fail.
+
+Behaviour (idempotency, search, deletion, pagination) comes from the one stand-in,
+app/gateways/fake_stripe, through the `stripe_stand_in` fixture (tests/stripe_stand_in.py).
+"""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-import threading
-import time
 from urllib.parse import parse_qs, urlparse
 
 import responses
@@ -62,70 +63,3 @@ def url(path: str) -> re.Pattern:
 
 def add(mock: responses.RequestsMock, method, path, body=None, status=200, **kwargs):
     mock.add(method, url(path), json=body, status=status, **kwargs)
-
-
-class FakeStripeCustomers:
-    """Stripe's customers endpoints: create (strict idempotency), retrieve, update, search, deletion."""
-
-    def __init__(self, mock: responses.RequestsMock, create_delay: float = 0.0):
-        self.customers: dict[str, dict] = {}
-        self.by_key: dict[str, tuple[dict, dict]] = {}
-        self.creations = 0
-        self.keys: list[str] = []
-        self.searches = 0
-        self.search_lags = False
-        self.delay = create_delay
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        mock.add_callback(responses.POST, url("/v1/customers"), callback=self.create)
-        mock.add_callback(responses.GET, url("/v1/customers/search"), callback=self.search)
-        one = re.compile(r"https://api\.stripe\.com/v1/customers/(?!search)[^/?]+(\?.*)?$")
-        mock.add_callback(responses.GET, one, callback=self.retrieve)
-        mock.add_callback(responses.POST, one, callback=self.update)
-
-    def create(self, request):
-        key = request.headers.get("Idempotency-Key")
-        form = parse_qs(request.body)
-        time.sleep(self.delay)
-        with self._lock:
-            self.keys.append(key)
-            if key in self.by_key:
-                earlier, first_form = self.by_key[key]
-                if first_form != form:  # what Stripe does with a key reused for other parameters
-                    return 400, {}, json.dumps({"error": {"type": "idempotency_error",
-                                                          "message": "Keys for idempotent requests can only be used"
-                                                                     " with the same parameters"}})
-                return 200, {}, json.dumps(earlier)
-            made = customer(f"cus_test_{next(self._ids)}", clerk_user_id=form["metadata[clerk_user_id]"][0])
-            self.creations += 1
-            self.customers[made["id"]] = made
-            self.by_key[key] = (made, form)
-            return 200, {}, json.dumps(made)
-
-    def _id(self, request):
-        return request.path_url.split("?")[0].rsplit("/", 1)[1]
-
-    def retrieve(self, request):
-        customer = self.customers.get(self._id(request))
-        if customer is not None and customer.get("deleted"):
-            return 200, {}, json.dumps({"id": customer["id"], "object": "customer", "deleted": True})
-        if customer is None:
-            return 404, {}, json.dumps({"error": {"type": "invalid_request_error", "code": "resource_missing"}})
-        return 200, {}, json.dumps(customer)
-
-    def update(self, request):
-        customer = self.customers[self._id(request)]
-        customer.update({k: v[0] for k, v in parse_qs(request.body).items()})
-        return 200, {}, json.dumps(customer)
-
-    def search(self, request):
-        self.searches += 1
-        query = parse_qs(request.path_url.split("?", 1)[1])["query"][0]
-        user = re.fullmatch(r"metadata\['clerk_user_id'\]:'(.*)'", query).group(1)
-        # Stripe's index is eventually consistent: with search_lags it still lists deleted customers.
-        found = [{k: v for k, v in c.items() if k != "deleted"} for c in self.customers.values()
-                 if (self.search_lags or not c.get("deleted")) and c.get("metadata", {}).get("clerk_user_id") == user]
-        return 200, {}, json.dumps({"object": "search_result", "data": found, "has_more": False})
-
-    def delete(self, customer_id):
-        self.customers[customer_id] = {**self.customers[customer_id], "deleted": True}

@@ -1,26 +1,40 @@
-"""The billing gateway: the interface, the real Stripe gateway, and the development stand-in."""
+"""Billing gateways: Stripe itself, or, outside production, the same gateway over the in-process stand-in."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from app.services.catalog import BillingGateway
+from app.gateways.base import BillingGateway
+from app.gateways.fake_stripe import FakeStripe
+from app.gateways.in_process import InProcessHTTPClient
+from app.gateways.stripe import StripeGateway, build_stripe_client
 from config import Config
 
-__all__ = ["BillingGateway", "build_gateway"]
+# The stand-in takes test-mode keys only; this one says what it is.
+DEVELOPMENT_KEY = "sk_test_stand_in_not_a_real_key"
+STATE_FILE = "fake-stripe.sqlite3"
 
 
 def build_gateway(config: Config) -> tuple[BillingGateway, str]:
-    """The gateway for `config` and what backs it: Stripe, or (outside production) the offline stand-in."""
+    """(gateway, mode): Stripe with STRIPE_SECRET_KEY ("stripe"), else the stand-in ("offline"); never offline in production."""
     if config.stripe_secret_key:
-        from app.services.stripe_gateway import StripeGateway, build_stripe_client
-
-        client = build_stripe_client(config.stripe_secret_key, api_version=config.stripe_api_version,
-                                     timeout=config.stripe_timeout, max_retries=config.stripe_max_retries,
-                                     api_base=config.stripe_api_base)
+        client = build_stripe_client(
+            config.stripe_secret_key,
+            api_version=config.stripe_api_version,
+            timeout=config.stripe_timeout,
+            max_retries=config.stripe_max_retries,
+            api_base=config.stripe_api_base,
+        )
         return StripeGateway(client), "stripe"
     if config.is_production:
         raise RuntimeError("production needs Stripe: set STRIPE_SECRET_KEY")
-    from app.services.offline_gateway import OfflineGateway
+    stand_in = FakeStripe(str(Path(config.instance_path) / STATE_FILE))
+    return development_gateway(stand_in, config.stripe_api_version), "offline"
 
-    return OfflineGateway(str(Path(config.instance_path) / "offline-stripe.sqlite3")), "offline"
+
+def development_gateway(stand_in, api_version: str) -> StripeGateway:
+    """The production StripeGateway whose SDK talks to `stand_in` in process (anything with FakeStripe's handle)."""
+    # No network: no timeout applies, and nothing is worth retrying.
+    client = build_stripe_client(DEVELOPMENT_KEY, api_version=api_version, timeout=0, max_retries=0,
+                                 http_client=InProcessHTTPClient(stand_in))
+    return StripeGateway(client)

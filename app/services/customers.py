@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 
-from app.services.catalog import BillingGateway
+from app.gateways.base import BillingGateway
 from app.services.errors import CustomerInProgress, UpstreamError
 from app.stores.base import CustomerMapping, Store
 

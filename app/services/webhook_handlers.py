@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from app.gateways import BillingGateway
+from app.gateways.base import BillingGateway
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
 from app.stores.base import Store

@@ -8,12 +8,11 @@ import pytest
 import responses
 
 from tests import stripe_fakes as fake
-from tests.stripe_fakes import FakeStripeCustomers
 
 
 @pytest.fixture
-def stripe_customers(stripe_api):
-    return FakeStripeCustomers(stripe_api)
+def stripe_customers(stripe_stand_in):
+    return stripe_stand_in
 
 
 def test_first_call_creates_then_returns_the_same(client, auth_headers, stripe_customers):
@@ -141,8 +140,9 @@ def test_body_over_limit_is_413(client, auth_headers, stripe_api):
     assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers, stripe_api):
-    stripe = FakeStripeCustomers(stripe_api, create_delay=0.05)
+def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers, stripe_stand_in):
+    stripe = stripe_stand_in
+    stripe.create_delay = 0.05
     headers = auth_headers("user_race")
     barrier = threading.Barrier(20)
 
@@ -159,13 +159,13 @@ def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers
     assert len({r.json["data"]["id"] for r in results}) == 1
 
 
-def test_takeover_when_search_fails_replays_the_create(app, auth_headers, stripe_api):
+def test_takeover_when_search_fails_replays_the_create(app, auth_headers, stripe_api, stripe_stand_in):
     """Search is not offered everywhere and can fail: the idempotent create still finds the customer."""
     from app.services.customers import idempotency_key
 
-    stripe = FakeStripeCustomers(stripe_api)
-    stripe_api.replace(responses.GET, fake.url("/v1/customers/search"), status=500,
-                       json={"error": {"type": "api_error"}})
+    stripe = stripe_stand_in
+    stripe_api.add(responses.GET, fake.url("/v1/customers/search"), status=500,
+                   json={"error": {"type": "api_error"}})
     claim = app.extensions["tatame"].store.claim_customer("user_test_123", "dead-worker", 0.05)
     orphan = app.extensions["tatame"].gateway.create_customer(
         {"metadata": {"clerk_user_id": "user_test_123"}}, idempotency_key(claim.mapping))
@@ -175,11 +175,11 @@ def test_takeover_when_search_fails_replays_the_create(app, auth_headers, stripe
     assert stripe.creations == 1
 
 
-def test_takeover_never_records_a_customer_search_still_lists_after_deletion(app, auth_headers, stripe_api):
-    stripe = FakeStripeCustomers(stripe_api)
+def test_takeover_never_records_a_customer_search_still_lists_after_deletion(app, auth_headers, stripe_stand_in):
+    stripe = stripe_stand_in
     deleted = app.extensions["tatame"].gateway.create_customer(
         {"metadata": {"clerk_user_id": "user_test_123"}}, "an-old-key")
-    stripe.customers[deleted["id"]] = {**deleted, "deleted": True}
+    stripe.delete(deleted["id"])
     stripe.search_lags = True  # the index still lists it
     app.extensions["tatame"].store.claim_customer("user_test_123", "dead-worker", 0.05)
     time.sleep(0.1)

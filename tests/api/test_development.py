@@ -42,7 +42,7 @@ def test_deleted_offline_customer_is_replaced_via_the_webhook(dev_app):
     services = dev_app.extensions["tatame"]
     client = dev_app.test_client()
     first = client.post("/stripe/customer", headers=bearer(dev_app)).json["data"]["id"]
-    services.gateway.delete_customer(first)
+    services.gateway.client.v1.customers.delete(first)  # as the dashboard would
     event = json.dumps(sample_event("customer.deleted", customer_id=first)).encode()
     answer = client.post("/webhooks/stripe", data=event,
                          headers={"Stripe-Signature": sign_header(event, services.webhooks.secrets[0])})

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.sample_events import sample_event
 from app.services.webhook_signature import sign_header
-from tests.servers import FakeStripe, Gunicorn
+from tests.servers import FakeStripeServer, Gunicorn
 
 HERE = Path(__file__).resolve().parent
 SECRET = "whsec_bench_secret_not_a_real_one"
@@ -173,10 +173,14 @@ def main() -> int:
     token = jwt.encode({"sub": "user_bench", "exp": int(time.time()) + 3600, "iat": int(time.time())}, key,
                        algorithm="RS256", headers={"kid": "bench"})
     folder = Path(tempfile.mkdtemp(prefix="tatame-bench-"))
-    stripe = FakeStripe()
-    stripe.catalog = [{"id": f"prod_bench_{i}", "object": "product", "active": True, "name": f"Plan {i}",
-                       "default_price": {"id": f"price_bench_{i}", "object": "price", "unit_amount": 1000 * i,
-                                         "currency": "brl"}} for i in range(10)]
+    # Ten small plans, each with its price (what (c) lists and JSON-encodes on every request).
+    stripe = FakeStripeServer(catalog={
+        "products": [{"id": f"prod_bench_{i}", "object": "product", "active": True, "name": f"Plan {i}",
+                      "created": 1767225600 + i, "default_price": f"price_bench_{i}"} for i in range(10)],
+        "prices": [{"id": f"price_bench_{i}", "object": "price", "active": True, "unit_amount": 1000 * i,
+                    "currency": "brl", "type": "one_time", "product": f"prod_bench_{i}",
+                    "created": 1767225600 + i} for i in range(10)],
+    })
     env = {"STRIPE_SECRET_KEY": "sk_test_bench_not_a_real_key", "STRIPE_API_BASE": stripe.url,
            "STRIPE_WEBHOOK_SECRET": SECRET, "CLERK_JWT_KEY": public, "SUPABASE_URL": "",
            "SUPABASE_SERVICE_ROLE_KEY": "", "REDIS_URL": "", "RATE_LIMIT_ENABLED": "false",

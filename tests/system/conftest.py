@@ -1,14 +1,14 @@
-"""Fixtures for the multi-process tests: gunicorn with several workers, fake Stripe, Redis."""
+"""Fixtures for the multi-process tests: gunicorn with several workers, the Stripe stand-in over HTTP, Redis."""
 
 import pytest
 
 from tests.conftest import STRIPE_KEY, WEBHOOK_SECRET
-from tests.servers import FakeStripe, Gunicorn
+from tests.servers import FakeStripeServer, Gunicorn
 
 
 @pytest.fixture
 def fake_stripe():
-    server = FakeStripe(create_delay=0.2)
+    server = FakeStripeServer(create_delay=0.2)
     yield server
     server.stop()
 

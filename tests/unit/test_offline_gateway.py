@@ -1,17 +1,29 @@
-"""The offline gateway behaves like Stripe's list, retrieve and create endpoints."""
+"""The development-mode gateway (StripeGateway over the in-process stand-in) behaves like Stripe."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app.gateways import STATE_FILE, build_gateway
 from app.services.errors import NotFound, ValidationFailed
-from app.services.offline_gateway import OfflineGateway
+from config import Config
+
+
+def development_config(folder) -> Config:
+    return Config.from_env({"INSTANCE_PATH": str(folder)})
 
 
 @pytest.fixture
 def gateway(tmp_path):
-    return OfflineGateway(str(tmp_path / "offline.sqlite3"))
+    gateway, mode = build_gateway(development_config(tmp_path))
+    assert mode == "offline"
+    return gateway
+
+
+def delete_customer(gateway, customer_id) -> bool:
+    """Delete through Stripe's API, as the dashboard would."""
+    return gateway.client.v1.customers.delete(customer_id).deleted
 
 
 def test_catalog_has_an_academy_shape(gateway):
@@ -88,7 +100,7 @@ def test_customers_honour_idempotency_keys_across_threads(gateway):
 def test_deleted_customer_is_gone(gateway):
     customer = gateway.create_customer({"email": "a@example.com"}, "k")
     assert gateway.get_customer(customer["id"])["email"] == "a@example.com"
-    assert gateway.delete_customer(customer["id"])
+    assert delete_customer(gateway, customer["id"])
     assert gateway.get_customer(customer["id"]) is None
     assert gateway.get_customer("cus_unknown") is None
 
@@ -107,7 +119,22 @@ def test_update_and_find_by_metadata(gateway):
     updated = gateway.update_customer(first["id"], {"email": "a@example.com", "name": "Ana"})
     assert updated["email"] == "a@example.com" and gateway.get_customer(first["id"])["name"] == "Ana"
     assert gateway.find_customer("u1")["id"] == first["id"]
-    gateway.delete_customer(first["id"])
+    delete_customer(gateway, first["id"])
     assert gateway.find_customer("u1") is None and gateway.find_customer("nobody") is None
     with pytest.raises(NotFound):
         gateway.update_customer(first["id"], {"name": "x"})
+
+
+def test_state_is_shared_through_the_instance_file_and_an_old_file_is_left_alone(tmp_path):
+    (tmp_path / "offline-stripe.sqlite3").write_bytes(b"the previous offline gateway's file")
+    first, _ = build_gateway(development_config(tmp_path))
+    made = first.create_customer({"metadata": {"clerk_user_id": "u"}}, "k")
+    second, _ = build_gateway(development_config(tmp_path))  # another worker of the same server
+    assert second.get_customer(made["id"]) == made and (tmp_path / STATE_FILE).exists()
+
+
+def test_production_without_a_stripe_key_refuses_to_start(tmp_path):
+    from dataclasses import replace
+
+    with pytest.raises(RuntimeError, match="production needs Stripe: set STRIPE_SECRET_KEY"):
+        build_gateway(replace(development_config(tmp_path), app_env="production"))

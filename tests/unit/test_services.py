@@ -4,7 +4,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import responses
 
+from app.gateways import development_gateway
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService, idempotency_key
 from app.services.errors import CustomerInProgress, EventFailed, EventInProgress, InvalidPayload, UpstreamError
@@ -13,56 +15,23 @@ from app.services.errors import RateLimited
 from app.services.webhook_signature import sign_header
 from app.services.webhooks import WebhookService
 from app.stores.sqlite import SQLiteStore
-from tests.conftest import make_event
+from config import STRIPE_API_VERSION
+from tests.conftest import STRIPE_API, make_event
+from tests.stripe_stand_in import Observed
 
 SECRET = "whsec_fake_secret_for_tests_only"
 
 
-class MemoryGateway:
-    """A billing gateway in memory, honouring idempotency keys like Stripe."""
+@pytest.fixture
+def stand_in():
+    """The Stripe stand-in, recording what reaches it."""
+    return Observed()
 
-    name = "memory"
 
-    def __init__(self, fail_creates=0):
-        self.customers, self.by_key, self.creates = {}, {}, 0
-        self.fail_creates = fail_creates
-        self.lock = threading.Lock()
-        self.params = []
-
-    def list_products(self, params):
-        self.params.append(params)
-        return {"data": [{"id": "prod_1"}], "has_more": True}
-
-    def list_prices(self, params):
-        self.params.append(params)
-        return {"data": [], "has_more": False}
-
-    def create_customer(self, params, idempotency_key):
-        with self.lock:
-            if self.fail_creates:
-                self.fail_creates -= 1
-                raise UpstreamError("down")
-            if idempotency_key not in self.by_key:
-                self.creates += 1
-                customer = {"id": f"cus_{self.creates}", "object": "customer", "email": None, "name": None, **params}
-                self.customers[customer["id"]] = customer
-                self.by_key[idempotency_key] = (customer, params)
-            customer, first_params = self.by_key[idempotency_key]
-            if first_params != params:
-                raise UpstreamError("idempotency_error")  # as Stripe refuses a key reused with other parameters
-            return customer
-
-    def update_customer(self, customer_id, params):
-        self.customers[customer_id].update(params)
-        return self.customers[customer_id]
-
-    def get_customer(self, customer_id):
-        customer = self.customers.get(customer_id)
-        return None if customer is None or customer.get("deleted") else customer
-
-    def find_customer(self, clerk_user_id):
-        return next((c for c in self.customers.values() if not c.get("deleted")
-                     and c["metadata"]["clerk_user_id"] == clerk_user_id), None)
+@pytest.fixture
+def gateway(stand_in):
+    """The production gateway over the stand-in, in process (as in development)."""
+    return development_gateway(stand_in, STRIPE_API_VERSION)
 
 
 @pytest.fixture
@@ -70,25 +39,24 @@ def store(tmp_path):
     return SQLiteStore(str(tmp_path / "db.sqlite3"))
 
 
-def test_catalog_drops_unset_filters_and_pages(tmp_path):
+def test_catalog_drops_unset_filters_and_pages(tmp_path, gateway, stand_in):
     from cachelib import SimpleCache
 
     from app.services.catalog_cache import CatalogCache, FileVersion
 
-    gateway = MemoryGateway()
     catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(tmp_path / "v")))
-    page = catalog.list_products(active=True, limit=10, starting_after=None)
-    assert gateway.params == [{"active": True, "limit": 10}]
+    page = catalog.list_products(active=True, limit=1, starting_after=None)
+    assert [call.params for call in stand_in.requests] == [
+        {"active": "true", "limit": "1", "expand": ["data.default_price"]}]
     assert page.count == 1 and page.has_more is True
 
 
-def test_customer_created_once_with_clerk_metadata(store):
-    gateway = MemoryGateway()
+def test_customer_created_once_with_clerk_metadata(store, gateway, stand_in):
     service = CustomerService(store, gateway)
     customer, created = service.get_or_create("user_1", email="a@example.com", name="Ana")
     assert created and customer["metadata"] == {"clerk_user_id": "user_1"} and customer["email"] == "a@example.com"
     assert service.get_or_create("user_1") == (customer, False)
-    assert gateway.creates == 1
+    assert stand_in.creations == 1
 
 
 def test_idempotency_key_names_one_creation(store):
@@ -104,8 +72,7 @@ def test_idempotency_key_names_one_creation(store):
     assert len(idempotency_key(long_user)) < 255
 
 
-def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store):
-    gateway = MemoryGateway()
+def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store, gateway, stand_in):
     # A worker claimed, created the Stripe customer, then died before recording it.
     claim = store.claim_customer("user_1", "dead-worker", 0.01)
     orphan = gateway.create_customer({"metadata": {"clerk_user_id": "user_1"}}, idempotency_key(claim.mapping))
@@ -113,26 +80,26 @@ def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store):
 
     time.sleep(0.02)
     customer, created = CustomerService(store, gateway).get_or_create("user_1")
-    assert customer["id"] == orphan["id"] and gateway.creates == 1 and claim.owned and created
+    assert customer["id"] == orphan["id"] and stand_in.creations == 1 and claim.owned and created
 
 
-def test_waiter_gives_up_with_customer_in_progress(store):
+def test_waiter_gives_up_with_customer_in_progress(store, gateway):
     store.claim_customer("user_1", "slow-worker", 60)
-    service = CustomerService(store, MemoryGateway(), wait_seconds=0.05, poll_seconds=0.01)
+    service = CustomerService(store, gateway, wait_seconds=0.05, poll_seconds=0.01)
     with pytest.raises(CustomerInProgress):
         service.get_or_create("user_1")
 
 
-def test_failed_create_frees_the_claim(store):
-    gateway = MemoryGateway(fail_creates=1)
-    service = CustomerService(store, gateway)
+def test_failed_create_frees_the_claim(store, stripe_gateway, stripe_stand_in, stripe_api):
+    down = stripe_api.add(responses.POST, STRIPE_API + "/v1/customers", status=500, json={"error": {"type": "api_error"}})
+    service = CustomerService(store, stripe_gateway)
     with pytest.raises(UpstreamError):
         service.get_or_create("user_1")
+    stripe_api.remove(down)  # Stripe is back
     assert service.get_or_create("user_1")[1] is True
 
 
-def test_many_threads_one_customer(store):
-    gateway = MemoryGateway()
+def test_many_threads_one_customer(store, gateway, stand_in):
     service = CustomerService(store, gateway, poll_seconds=0.005)
     barrier = threading.Barrier(16)
 
@@ -142,7 +109,7 @@ def test_many_threads_one_customer(store):
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(call, range(16)))
-    assert gateway.creates == 1
+    assert stand_in.creations == 1
     assert sum(created for _, created in results) == 1
     assert len({customer["id"] for customer, _ in results}) == 1
 
@@ -153,7 +120,7 @@ def webhook_service(store, handlers):
     from app.services.catalog_cache import CatalogCache, FileVersion
     from app.services.webhook_handlers import HandlerContext
 
-    gateway = MemoryGateway()
+    gateway = development_gateway(Observed(), STRIPE_API_VERSION)
     catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(store.path + ".version")))
     context = HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=CustomerService(store, gateway))
     return WebhookService(store, handlers, context=context, limiter=RateLimiter({}, enabled=False),

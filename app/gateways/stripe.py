@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def build_stripe_client(
-    api_key: str, *, api_version: str, timeout: float, max_retries: int, api_base: str | None = None
+    api_key: str, *, api_version: str, timeout: float, max_retries: int, api_base: str | None = None,
+    http_client: stripe.HTTPClient | None = None,
 ) -> stripe.StripeClient:
     """A StripeClient with a pinned API version, bounded timeouts and a few network retries."""
     return stripe.StripeClient(
@@ -28,7 +29,7 @@ def build_stripe_client(
         max_network_retries=max_retries,
         base_addresses={"api": api_base} if api_base else None,
         # requests keeps one pooled session per thread: connections to Stripe are reused.
-        http_client=stripe.RequestsClient(timeout=timeout),
+        http_client=http_client or stripe.RequestsClient(timeout=timeout),
     )
 
 
@@ -38,9 +39,7 @@ def _stripe_errors(what: str) -> Iterator[None]:
         yield
     except stripe.InvalidRequestError as exc:
         if exc.code == "resource_missing" and exc.param == "starting_after":
-            raise ValidationFailed(
-                "Invalid request parameters.", {"starting_after": ["No such object."]}
-            ) from None
+            raise ValidationFailed(details={"starting_after": ["No such object."]}) from None
         if exc.code == "resource_missing" or exc.http_status == 404:
             raise NotFound(f"No such {what}.") from None
         log.error("Stripe rejected a request for %s: %s (%s)", what, exc.code, exc.user_message)
@@ -48,7 +47,7 @@ def _stripe_errors(what: str) -> Iterator[None]:
     except stripe.StripeError as exc:
         log.error("Stripe call for %s failed: %s status=%s code=%s", what, type(exc).__name__,
                   exc.http_status, exc.code)
-        raise UpstreamError("The payment service is unavailable.") from None
+        raise UpstreamError() from None
 
 
 class StripeGateway:

@@ -1,0 +1,110 @@
+"""The one Stripe stand-in: Stripe's REST API for the calls we make, answered as Stripe answers them.
+
+`FakeStripe.handle(method, path, params, headers)` takes a request as the stripe SDK sends it
+(form-encoded parameters: the query string of a GET or DELETE, the body of a POST) and returns
+(status, JSON body) as Stripe would for the pinned API version. Three adapters put it where a
+Stripe client looks for Stripe: in process for development (app/gateways/in_process.py), `responses`
+callbacks for tests, and a real HTTP server for gunicorn tests and benchmarks (both under tests/).
+
+Resources live one module each, with a ROUTES table of (method, path, handler); a handler takes
+(fake, params, *path ids) and returns the object or raises a StripeFault.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+from app.gateways.fake_stripe import catalog, customers
+from app.gateways.fake_stripe.catalog import DEFAULT_CATALOG, Catalog
+from app.gateways.fake_stripe.faults import StripeFault, idempotency_reused, unrecognized
+from app.gateways.fake_stripe.forms import canonical, decode
+from app.gateways.fake_stripe.state import State
+
+API_VERSION = "2026-10-28.endive"
+RESOURCES = (catalog, customers)
+
+
+def _compile(path: str) -> re.Pattern:
+    return re.compile("^" + re.sub(r"\\\{id\\\}", r"([^/]+)", re.escape(path)) + "$")
+
+
+ROUTES = [(method, _compile(path), handler) for module in RESOURCES for method, path, handler in module.ROUTES]
+
+
+class FakeStripe:
+    """Stripe's API over a fixture catalog and a SQLite state (a file shared by processes, or memory)."""
+
+    def __init__(self, path: str | None = None, *, catalog_source: Path | dict = DEFAULT_CATALOG,
+                 clock: Callable[[], float] = time.time):
+        self.state = State(path)
+        self.catalog = Catalog(catalog_source)
+        self.clock = clock
+        self.search_lags = False  # tests: Stripe's search index still lists deleted objects
+
+    def now(self) -> int:
+        """Unix seconds by the stand-in's clock (what `created` says)."""
+        return int(self.clock())
+
+    @staticmethod
+    def new_id(prefix: str) -> str:
+        """A fresh id like Stripe's (`cus_demo_...`: the stand-in's ids say they are not Stripe's)."""
+        return f"{prefix}_demo_{secrets.token_hex(7)}"
+
+    def resolve(self, type_: str, object_id: str) -> dict | None:
+        """The object of a type by id (catalog or state), for expansion; None when unknown."""
+        found = self.catalog.get(type_, object_id)
+        if found is None:
+            stored = self.state.get(object_id)
+            found = stored[0] if stored and stored[0]["object"] == type_ and not stored[1] else None
+        return found
+
+    def handle(self, method: str, path: str, params: str | bytes | None,
+               headers: Mapping[str, str] | None = None) -> tuple[int, dict]:
+        """Answer one API request: (status, JSON body)."""
+        headers = {name.lower(): value for name, value in (headers or {}).items()}
+        method = method.upper()
+        try:
+            self._check_headers(headers)
+            handler, ids = self._route(method, path)
+            decoded = decode(params)
+            key = headers.get("idempotency-key") if method == "POST" else None
+            if key is None:
+                return 200, handler(self, decoded, *ids)
+            return self._idempotent(key, canonical({"method": method, "path": path, "params": decoded}),
+                                    lambda: handler(self, decoded, *ids))
+        except StripeFault as fault:
+            return fault.answer()
+
+    @staticmethod
+    def _check_headers(headers: dict) -> None:
+        key = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not key.startswith(("sk_test_", "rk_test_")):
+            raise StripeFault(401, "You did not provide a test-mode API key: the stand-in takes sk_test_ keys only.")
+        version = headers.get("stripe-version")
+        if version is not None and version != API_VERSION:
+            raise StripeFault(400, f"The stand-in answers as API version {API_VERSION}, not {version}.",
+                              param="Stripe-Version")
+
+    @staticmethod
+    def _route(method: str, path: str):
+        for route_method, pattern, handler in ROUTES:
+            match = pattern.match(path)
+            if match and route_method == method:
+                return handler, match.groups()
+        raise unrecognized(method, path)
+
+    def _idempotent(self, key: str, request: str, run) -> tuple[int, dict]:
+        # One writer at a time: a second request with the key waits, then gets the first one's answer.
+        with self.state.transaction():
+            earlier = self.state.remembered(key)
+            if earlier is not None:
+                if earlier[0] != request:
+                    raise idempotency_reused(key)
+                return earlier[1], earlier[2]
+            body = run()  # a StripeFault (a refused request) is not remembered: a retry may succeed
+            self.state.remember(key, request, 200, body, self.clock())
+            return 200, body
