@@ -110,17 +110,10 @@ def build_services(config: Config, *, store=None, gateway=None, verifier=_UNSET,
 
 
 def build_store(config: Config, modes: dict) -> Store:
-    if config.uses_supabase:
-        from app.stores.supabase import SupabaseStore
+    from app import stores  # the choice lives with the stores
 
-        modes["store"] = "supabase"
-        return SupabaseStore(config.supabase_url, config.supabase_service_role_key)
-    if config.is_production:
-        raise RuntimeError("production needs Supabase: set SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
-    from app.stores.sqlite import SQLiteStore
-
-    modes["store"] = "sqlite"
-    return SQLiteStore(config.sqlite_path)
+    store, modes["store"] = stores.build_store(config)
+    return store
 
 
 def build_gateway(config: Config, modes: dict) -> BillingGateway:
