@@ -9,7 +9,6 @@ import pytest
 
 from app.stores.base import ClaimOutcome, StoreUnavailable
 from app.stores.sqlite import MIGRATIONS, SQLiteStore
-from app.stores.sqlite.claims import Lease
 from app.stores.sqlite.database import Migration
 
 LATEST = len(MIGRATIONS)
@@ -188,11 +187,3 @@ def test_many_processes_opening_a_fresh_file_at_once_all_succeed(tmp_path):
     assert sorted(results) == ["claimed"] + ["in_progress"] * (count - 1)
     assert _user_version(path) == LATEST
 
-
-def test_lease_judgement():
-    lease = Lease.starting_now(30)
-    assert lease.expires > lease.now
-    assert lease.is_free(None)              # never leased
-    assert lease.is_free(lease.now)         # runs out at its end
-    assert not lease.is_free(lease.expires)
-    assert Lease.starting_now(0).is_free(lease.now)

@@ -26,6 +26,11 @@ class ClaimTable:
     columns: str           # what a claim or a read returns
     claimed_status: str    # the row's status while a claim holds it
 
+    @property
+    def where(self) -> str:
+        """The condition naming one row, with a named parameter per key column."""
+        return " AND ".join(f"{column} = :{column}" for column in self.key)
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -68,8 +73,7 @@ class Claims(Database):
     """Claim, read, finish and release rows of any ClaimTable."""
 
     def _select(self, conn: sqlite3.Connection, table: ClaimTable, key: Mapping[str, Any]) -> sqlite3.Row | None:
-        where = " AND ".join(f"{column} = :{column}" for column in table.key)
-        return conn.execute(f"SELECT {table.columns} FROM {table.name} WHERE {where}", dict(key)).fetchone()
+        return conn.execute(f"SELECT {table.columns} FROM {table.name} WHERE {table.where}", dict(key)).fetchone()
 
     def _read(self, table: ClaimTable, key: Mapping[str, Any]) -> sqlite3.Row | None:
         """The row named by `key`, or None."""
@@ -116,10 +120,9 @@ class Claims(Database):
             if isinstance(judgement, Keep):
                 return row, judgement.verdict
             changes = f"{judgement.changes}, " if judgement.changes else ""
-            where = " AND ".join(f"{column} = :{column}" for column in table.key)
             conn.execute(
                 f"UPDATE {table.name} SET {changes}claim_token = :claim_token, lease_expires_at = :lease_expires_at,"
-                f" updated_at = :updated_at WHERE {where}",
+                f" updated_at = :updated_at WHERE {table.where}",
                 {**judgement.params, **key, "claim_token": token, "lease_expires_at": lease.expires,
                  "updated_at": lease.now},
             )
@@ -129,10 +132,9 @@ class Claims(Database):
         self, table: ClaimTable, key: Mapping[str, Any], token: str, changes: str, params: Mapping[str, Any]
     ) -> bool:
         """Apply `changes` if `token` still holds the row's claim; whether it did."""
-        where = " AND ".join(f"{column} = :{column}" for column in table.key)
         cursor = self._write_one(
             f"UPDATE {table.name} SET {changes}, updated_at = :now"
-            f" WHERE {where} AND claim_token = :token AND status = :claimed_status",
+            f" WHERE {table.where} AND claim_token = :token AND status = :claimed_status",
             {**params, **key, "now": now_text(), "token": token, "claimed_status": table.claimed_status},
         )
         return cursor.rowcount == 1
