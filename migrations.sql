@@ -6,11 +6,100 @@
 -- lose every privilege. The app calls the tatame_* functions over PostgREST RPC; each one is a
 -- single transaction, and the claims take a row lock, so concurrent callers are serialized by
 -- the database. Leases are judged by the database clock (clock_timestamp()), never the app's.
+--
+-- Layout: the shared pieces; one section per aggregate (its tables, their upgrades and
+-- constraints, its functions); then one loop that gives every public.stripe_* table RLS, its
+-- updated_at trigger and its privileges, and every tatame_* function its privileges. A new
+-- table is one section appended before that loop, named stripe_*, its functions tatame_*.
+-- Every table in public named stripe_* is taken to belong to this service.
 
 -- One transaction: a failure half-way leaves nothing behind (never a table without its RLS).
 BEGIN;
 
--- --- tables ------------------------------------------------------------------------------------
+-- === shared pieces =============================================================================
+
+-- Keeps updated_at, whatever a client sends (attached to every table by the loop at the end).
+CREATE OR REPLACE FUNCTION public.tatame_set_updated_at()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = public
+AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- When a lease of p_seconds taken at p_now ends.
+CREATE OR REPLACE FUNCTION public.tatame_lease_until(
+    p_seconds double precision,
+    p_now timestamptz DEFAULT clock_timestamp()
+)
+RETURNS timestamptz
+LANGUAGE sql
+STABLE
+SECURITY INVOKER
+SET search_path = public
+AS $$ SELECT p_now + make_interval(secs => p_seconds) $$;
+
+-- Whether a lease ending at p_expires (NULL: never leased) has run out at p_now.
+CREATE OR REPLACE FUNCTION public.tatame_lease_is_free(p_expires timestamptz, p_now timestamptz)
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE
+SECURITY INVOKER
+SET search_path = public
+AS $$ SELECT p_expires IS NULL OR p_expires <= p_now $$;
+
+-- The first half of every claim: insert the row named by p_key (its unique key as
+-- {"column": value, ...}, an ON CONFLICT target) with the columns of p_new, unless it exists;
+-- if it does, lock it (FOR UPDATE) until the caller's transaction ends. Returns the row as jsonb
+-- and whether it was inserted; the caller judges an existing row and maybe takes it over.
+CREATE OR REPLACE FUNCTION public.tatame_insert_or_lock(
+    p_table regclass,
+    p_key jsonb,
+    p_new jsonb,
+    OUT row_data jsonb,
+    OUT inserted boolean
+)
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+DECLARE
+    v_values jsonb := p_new || p_key;
+    v_columns text;
+    v_key_columns text;
+    v_key_match text;
+BEGIN
+    SELECT string_agg(format('%I', name), ', ' ORDER BY name) INTO v_columns FROM jsonb_object_keys(v_values) name;
+    SELECT string_agg(format('%I', name), ', ' ORDER BY name),
+           string_agg(format('t.%1$I = k.%1$I', name), ' AND ' ORDER BY name)
+      INTO v_key_columns, v_key_match
+      FROM jsonb_object_keys(p_key) name;
+    FOR attempt IN 1..3 LOOP
+        -- Waits for a concurrent insert of the same key to commit or roll back.
+        EXECUTE format('INSERT INTO %1$s AS t (%2$s) SELECT %2$s FROM jsonb_populate_record(NULL::%1$s, $1)'
+                       ' ON CONFLICT (%3$s) DO NOTHING RETURNING to_jsonb(t)', p_table, v_columns, v_key_columns)
+           INTO row_data USING v_values;
+        IF row_data IS NOT NULL THEN
+            inserted := true;
+            RETURN;
+        END IF;
+        EXECUTE format('SELECT to_jsonb(t) FROM %1$s AS t, jsonb_populate_record(NULL::%1$s, $1) AS k'
+                       ' WHERE %2$s FOR UPDATE OF t', p_table, v_key_match)
+           INTO row_data USING p_key;
+        IF row_data IS NOT NULL THEN
+            inserted := false;
+            RETURN;
+        END IF;
+        -- Not found: deleted between the two statements, so insert again.
+    END LOOP;
+    RAISE EXCEPTION 'tatame_insert_or_lock: % row % keeps vanishing', p_table, p_key USING ERRCODE = '40001';
+END
+$$;
+
+-- === customer mappings: one Clerk user, one Stripe customer ====================================
 
 CREATE TABLE IF NOT EXISTS public.stripe_customer_mapping (
     id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -25,26 +114,8 @@ CREATE TABLE IF NOT EXISTS public.stripe_customer_mapping (
     updated_at         timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE IF NOT EXISTS public.stripe_webhook_events (
-    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    stripe_event_id  text NOT NULL UNIQUE,
-    event_type       text NOT NULL,
-    status           text NOT NULL DEFAULT 'processing',
-    attempts         integer NOT NULL DEFAULT 0,
-    last_error       text,
-    claim_token      text,
-    lease_expires_at timestamptz,
-    processed_at     timestamptz,
-    created_at       timestamptz NOT NULL DEFAULT now(),
-    updated_at       timestamptz NOT NULL DEFAULT now()
-);
-
--- Row level security first of all, before anything can be written to the tables.
-ALTER TABLE public.stripe_customer_mapping ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public.stripe_webhook_events ENABLE ROW LEVEL SECURITY;
-
--- Upgrading a seed database: its tables exist without the claim columns. A seed mapping row
--- already has its Stripe customer (so it is active), and a seed event row was processed.
+-- Upgrading a seed database: its table exists without the claim columns. A seed mapping row
+-- already has its Stripe customer, so it is active.
 ALTER TABLE public.stripe_customer_mapping
     ADD COLUMN IF NOT EXISTS user_id text,
     ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'pending',
@@ -58,20 +129,6 @@ ALTER TABLE public.stripe_customer_mapping ALTER COLUMN stripe_customer_id DROP 
 -- A pending row never has a customer id (claims clear it), so this only touches seed rows.
 UPDATE public.stripe_customer_mapping SET status = 'active'
  WHERE status = 'pending' AND stripe_customer_id IS NOT NULL;
-
-ALTER TABLE public.stripe_webhook_events
-    ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'processed',
-    ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS last_error text,
-    ADD COLUMN IF NOT EXISTS claim_token text,
-    ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz,
-    ADD COLUMN IF NOT EXISTS processed_at timestamptz,
-    ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now(),
-    ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
-ALTER TABLE public.stripe_webhook_events ALTER COLUMN id SET DEFAULT gen_random_uuid();
-ALTER TABLE public.stripe_webhook_events ALTER COLUMN status SET DEFAULT 'processing';
--- The seed stamped processed_at on insert; a claim must start with it empty.
-ALTER TABLE public.stripe_webhook_events ALTER COLUMN processed_at DROP DEFAULT;
 
 DO $$
 BEGIN
@@ -87,44 +144,10 @@ BEGIN
         ALTER TABLE public.stripe_customer_mapping ADD CONSTRAINT stripe_customer_mapping_active_has_customer
             CHECK (status <> 'active' OR stripe_customer_id IS NOT NULL);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_webhook_events'::regclass
-                      AND conname = 'stripe_webhook_events_status_check') THEN
-        ALTER TABLE public.stripe_webhook_events ADD CONSTRAINT stripe_webhook_events_status_check
-            CHECK (status IN ('processing', 'processed', 'failed'));
-    END IF;
 END
 $$;
-
--- clerk_user_id, stripe_customer_id and stripe_event_id are indexed by their UNIQUE constraints,
--- which is all the claims need (ON CONFLICT and the row lookups use them).
-CREATE INDEX IF NOT EXISTS idx_stripe_webhook_events_event_type ON public.stripe_webhook_events (event_type);
-CREATE INDEX IF NOT EXISTS idx_stripe_webhook_events_status ON public.stripe_webhook_events (status);
-
--- --- updated_at ---------------------------------------------------------------------------------
-
-CREATE OR REPLACE FUNCTION public.tatame_set_updated_at()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = public
-AS $$
-BEGIN
-    NEW.updated_at := now();
-    RETURN NEW;
-END
-$$;
-
-DROP TRIGGER IF EXISTS stripe_customer_mapping_set_updated_at ON public.stripe_customer_mapping;
-CREATE TRIGGER stripe_customer_mapping_set_updated_at
-    BEFORE UPDATE ON public.stripe_customer_mapping
-    FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at();
-
-DROP TRIGGER IF EXISTS stripe_webhook_events_set_updated_at ON public.stripe_webhook_events;
-CREATE TRIGGER stripe_webhook_events_set_updated_at
-    BEFORE UPDATE ON public.stripe_webhook_events
-    FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at();
-
--- --- customer claims ----------------------------------------------------------------------------
+-- clerk_user_id and stripe_customer_id are indexed by their UNIQUE constraints, which is all
+-- the claims need (ON CONFLICT and the row lookups use them).
 
 -- Owned when: no row existed (a pending row is inserted); or the row is pending and its lease
 -- has expired (taken over, same generation); or the row is active with p_stale_customer_id
@@ -142,41 +165,31 @@ SECURITY INVOKER
 SET search_path = public
 AS $$
 DECLARE
+    v_claim record;
     v_row public.stripe_customer_mapping;
     v_now timestamptz;
-    v_lease interval := make_interval(secs => p_lease_seconds);
 BEGIN
-    FOR attempt IN 1..3 LOOP
-        -- Waits for a concurrent insert of the same user to commit or roll back.
-        INSERT INTO public.stripe_customer_mapping
-            (user_id, clerk_user_id, status, generation, claim_token, lease_expires_at)
-        VALUES (p_clerk_user_id, p_clerk_user_id, 'pending', 0, p_token, clock_timestamp() + v_lease)
-        ON CONFLICT (clerk_user_id) DO NOTHING
-        RETURNING * INTO v_row;
-        IF FOUND THEN
-            RETURN to_jsonb(v_row) || jsonb_build_object('owned', true);
-        END IF;
-        SELECT * INTO v_row FROM public.stripe_customer_mapping
-         WHERE clerk_user_id = p_clerk_user_id
-           FOR UPDATE;
-        EXIT WHEN FOUND;  -- not found: deleted between the two statements, so insert again
-    END LOOP;
-    IF v_row.id IS NULL THEN
-        RAISE EXCEPTION 'tatame_claim_customer: mapping of % keeps vanishing', p_clerk_user_id
-            USING ERRCODE = '40001';
+    SELECT * INTO v_claim FROM public.tatame_insert_or_lock(
+        'public.stripe_customer_mapping',
+        jsonb_build_object('clerk_user_id', p_clerk_user_id),
+        jsonb_build_object('user_id', p_clerk_user_id, 'status', 'pending', 'generation', 0,
+                           'claim_token', p_token, 'lease_expires_at', public.tatame_lease_until(p_lease_seconds)));
+    IF v_claim.inserted THEN
+        RETURN v_claim.row_data || jsonb_build_object('owned', true);
     END IF;
+    v_row := jsonb_populate_record(NULL::public.stripe_customer_mapping, v_claim.row_data);
 
     v_now := clock_timestamp();  -- after the lock: we may have waited for it
-    IF v_row.status = 'pending' AND (v_row.lease_expires_at IS NULL OR v_row.lease_expires_at <= v_now) THEN
+    IF v_row.status = 'pending' AND public.tatame_lease_is_free(v_row.lease_expires_at, v_now) THEN
         UPDATE public.stripe_customer_mapping
-           SET claim_token = p_token, lease_expires_at = v_now + v_lease
+           SET claim_token = p_token, lease_expires_at = public.tatame_lease_until(p_lease_seconds, v_now)
          WHERE id = v_row.id
         RETURNING * INTO v_row;
     ELSIF p_stale_customer_id IS NOT NULL AND v_row.status = 'active'
           AND v_row.stripe_customer_id = p_stale_customer_id THEN
         UPDATE public.stripe_customer_mapping
            SET status = 'pending', stripe_customer_id = NULL, generation = generation + 1,
-               claim_token = p_token, lease_expires_at = v_now + v_lease
+               claim_token = p_token, lease_expires_at = public.tatame_lease_until(p_lease_seconds, v_now)
          WHERE id = v_row.id
         RETURNING * INTO v_row;
     ELSE
@@ -221,7 +234,52 @@ BEGIN
 END
 $$;
 
--- --- webhook event claims -----------------------------------------------------------------------
+-- === webhook events: each Stripe event processed once ==========================================
+
+CREATE TABLE IF NOT EXISTS public.stripe_webhook_events (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    stripe_event_id  text NOT NULL UNIQUE,
+    event_type       text NOT NULL,
+    status           text NOT NULL DEFAULT 'processing',
+    attempts         integer NOT NULL DEFAULT 0,
+    last_error       text,
+    claim_token      text,
+    lease_expires_at timestamptz,
+    processed_at     timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Upgrading a seed database: its table exists without the claim columns. A seed event row
+-- was processed.
+ALTER TABLE public.stripe_webhook_events
+    ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'processed',
+    ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS last_error text,
+    ADD COLUMN IF NOT EXISTS claim_token text,
+    ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz,
+    ADD COLUMN IF NOT EXISTS processed_at timestamptz,
+    ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now(),
+    ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE public.stripe_webhook_events ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE public.stripe_webhook_events ALTER COLUMN status SET DEFAULT 'processing';
+-- The seed stamped processed_at on insert; a claim must start with it empty.
+ALTER TABLE public.stripe_webhook_events ALTER COLUMN processed_at DROP DEFAULT;
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.stripe_webhook_events'::regclass
+                      AND conname = 'stripe_webhook_events_status_check') THEN
+        ALTER TABLE public.stripe_webhook_events ADD CONSTRAINT stripe_webhook_events_status_check
+            CHECK (status IN ('processing', 'processed', 'failed'));
+    END IF;
+END
+$$;
+
+-- stripe_event_id is indexed by its UNIQUE constraint; these serve queries by type and status.
+CREATE INDEX IF NOT EXISTS idx_stripe_webhook_events_event_type ON public.stripe_webhook_events (event_type);
+CREATE INDEX IF NOT EXISTS idx_stripe_webhook_events_status ON public.stripe_webhook_events (status);
 
 -- "claimed" when new, failed, or processing with an expired lease (attempts + 1); "processed"
 -- when already processed; "in_progress" when another lease is live. Returns the row as jsonb
@@ -238,37 +296,29 @@ SECURITY INVOKER
 SET search_path = public
 AS $$
 DECLARE
+    v_claim record;
     v_row public.stripe_webhook_events;
     v_now timestamptz;
-    v_lease interval := make_interval(secs => p_lease_seconds);
 BEGIN
-    FOR attempt IN 1..3 LOOP
-        INSERT INTO public.stripe_webhook_events
-            (stripe_event_id, event_type, status, attempts, claim_token, lease_expires_at, processed_at)
-        VALUES (p_event_id, p_event_type, 'processing', 1, p_token, clock_timestamp() + v_lease, NULL)
-        ON CONFLICT (stripe_event_id) DO NOTHING
-        RETURNING * INTO v_row;
-        IF FOUND THEN
-            RETURN to_jsonb(v_row) || jsonb_build_object('outcome', 'claimed');
-        END IF;
-        SELECT * INTO v_row FROM public.stripe_webhook_events
-         WHERE stripe_event_id = p_event_id
-           FOR UPDATE;
-        EXIT WHEN FOUND;
-    END LOOP;
-    IF v_row.id IS NULL THEN
-        RAISE EXCEPTION 'tatame_claim_event: event % keeps vanishing', p_event_id USING ERRCODE = '40001';
+    SELECT * INTO v_claim FROM public.tatame_insert_or_lock(
+        'public.stripe_webhook_events',
+        jsonb_build_object('stripe_event_id', p_event_id),
+        jsonb_build_object('event_type', p_event_type, 'status', 'processing', 'attempts', 1,
+                           'claim_token', p_token, 'lease_expires_at', public.tatame_lease_until(p_lease_seconds)));
+    IF v_claim.inserted THEN
+        RETURN v_claim.row_data || jsonb_build_object('outcome', 'claimed');
     END IF;
+    v_row := jsonb_populate_record(NULL::public.stripe_webhook_events, v_claim.row_data);
 
-    v_now := clock_timestamp();
+    v_now := clock_timestamp();  -- after the lock: we may have waited for it
     IF v_row.status = 'processed' THEN
         RETURN to_jsonb(v_row) || jsonb_build_object('outcome', 'processed');
-    ELSIF v_row.status = 'processing' AND v_row.lease_expires_at > v_now THEN
+    ELSIF v_row.status = 'processing' AND NOT public.tatame_lease_is_free(v_row.lease_expires_at, v_now) THEN
         RETURN to_jsonb(v_row) || jsonb_build_object('outcome', 'in_progress');
     END IF;
     UPDATE public.stripe_webhook_events
        SET status = 'processing', attempts = attempts + 1,
-           claim_token = p_token, lease_expires_at = v_now + v_lease
+           claim_token = p_token, lease_expires_at = public.tatame_lease_until(p_lease_seconds, v_now)
      WHERE id = v_row.id
     RETURNING * INTO v_row;
     RETURN to_jsonb(v_row) || jsonb_build_object('outcome', 'claimed');
@@ -307,45 +357,57 @@ BEGIN
 END
 $$;
 
--- --- access -------------------------------------------------------------------------------------
+-- === every table and function: RLS, updated_at, privileges =====================================
+-- (append new aggregate sections above this line)
 
--- Supabase grants anon/authenticated everything in public by default; take it back. The roles
--- may not exist on a plain PostgreSQL, hence the checks.
+-- Every public.stripe_* table gets row level security (on, no policies: only the service role,
+-- which bypasses RLS, reaches the rows) and, when it has updated_at, the trigger keeping it.
+-- Supabase grants anon/authenticated everything in public by default; take it back, from the
+-- tables and from every tatame_* function, and give the service role what it needs. The roles
+-- may not exist on a plain PostgreSQL, hence the checks. Nothing here names a table: a new
+-- stripe_* table and its tatame_* functions are covered as they are.
 DO $$
 DECLARE
     v_role text;
+    v_table regclass;
+    v_name text;
     v_fn regprocedure;
 BEGIN
+    FOR v_table, v_name IN
+        SELECT c.oid::regclass, c.relname FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname LIKE 'stripe\_%'
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', v_table);
+        IF EXISTS (SELECT 1 FROM pg_attribute
+                    WHERE attrelid = v_table AND attname = 'updated_at' AND NOT attisdropped) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', v_name || '_set_updated_at', v_table);
+            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at()',
+                           v_name || '_set_updated_at', v_table);
+        END IF;
+        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
+            EXECUTE format('REVOKE ALL ON TABLE %s FROM %I', v_table, v_role);
+        END LOOP;
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO service_role', v_table);
+        END IF;
+    END LOOP;
+
     FOR v_fn IN
         SELECT p.oid::regprocedure FROM pg_proc p
          WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'tatame\_%'
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
-    END LOOP;
-
-    FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
-        EXECUTE format('REVOKE ALL ON TABLE public.stripe_customer_mapping, public.stripe_webhook_events FROM %I',
-                       v_role);
-        FOR v_fn IN
-            SELECT p.oid::regprocedure FROM pg_proc p
-             WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'tatame\_%'
-        LOOP
+        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
             EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %I', v_fn, v_role);
         END LOOP;
-    END LOOP;
-
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE
-           ON TABLE public.stripe_customer_mapping, public.stripe_webhook_events TO service_role;
-        FOR v_fn IN
-            SELECT p.oid::regprocedure FROM pg_proc p
-             WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'tatame\_%'
-               AND p.prorettype <> 'trigger'::regtype
-        LOOP
+        -- The claim functions run as their caller, so the service role needs the helpers too.
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role')
+           AND (SELECT prorettype FROM pg_proc WHERE oid = v_fn) <> 'trigger'::regtype THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO service_role', v_fn);
-        END LOOP;
-    END IF;
+        END IF;
+    END LOOP;
 END
 $$;
 

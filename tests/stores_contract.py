@@ -173,6 +173,25 @@ class StoreContract:
         store.delete_customer_mapping(customer)
         assert store.claim_customer(user, "token-c", LEASE).mapping.id != first.id
 
+    def test_customer_takeover_keeps_the_row_and_renews_the_lease(self, store):
+        user = _id("user")
+        first = store.claim_customer(user, "token-a", SHORT_LEASE).mapping
+        time.sleep(AFTER_SHORT_LEASE)
+        taken = store.claim_customer(user, "token-b", LEASE).mapping
+        assert (taken.id, taken.created_at, taken.generation) == (first.id, first.created_at, 0)
+        assert taken.lease_expires_at > first.lease_expires_at and taken.updated_at > first.updated_at
+        assert store.get_customer_mapping(user) == taken
+
+    def test_a_released_claim_is_taken_with_a_fresh_lease(self, store):
+        user = _id("user")
+        first = store.claim_customer(user, "token-a", LEASE).mapping
+        store.release_customer_claim(user, "token-a")
+        released = store.get_customer_mapping(user)
+        # Judged against the store's own stamps: its clock may differ from ours.
+        assert released.claim_token == "token-a" and released.lease_expires_at < first.lease_expires_at
+        taken = store.claim_customer(user, "token-b", LEASE).mapping
+        assert taken.claim_token == "token-b" and taken.lease_expires_at > first.lease_expires_at
+
     # --- webhook events --------------------------------------------------------
     def test_event_absent_is_none(self, store):
         assert store.get_event(_id("evt")) is None
@@ -233,6 +252,15 @@ class StoreContract:
         assert (claim.event.attempts, claim.event.claim_token) == (2, "token-b")
         assert not store.mark_event_processed(event_id, "token-a")  # the crashed worker lost it
         assert store.mark_event_processed(event_id, "token-b")
+
+    def test_event_takeover_keeps_the_row_and_renews_the_lease(self, store):
+        event_id = _id("evt")
+        first = store.claim_event(event_id, "customer.updated", "token-a", SHORT_LEASE).event
+        time.sleep(AFTER_SHORT_LEASE)
+        taken = store.claim_event(event_id, "other.type", "token-b", LEASE).event
+        assert (taken.created_at, taken.event_type) == (first.created_at, "customer.updated")
+        assert taken.lease_expires_at > first.lease_expires_at and taken.updated_at > first.updated_at
+        assert store.get_event(event_id) == taken
 
     def test_marks_with_another_token_are_refused(self, store):
         event_id = _id("evt")

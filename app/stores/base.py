@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+MAX_ERROR_LENGTH = 2000  # characters of a failed event's last_error that are kept
+
 
 class StoreUnavailable(Exception):
     """The store could not be reached or did not answer in time."""

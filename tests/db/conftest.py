@@ -177,7 +177,11 @@ def pg_dsn(pg_server) -> str:
 def db(pg_dsn):
     """A superuser connection (autocommit) to an empty `tatame` database."""
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE stripe_customer_mapping, stripe_webhook_events")
+        tables = conn.execute(
+            "SELECT string_agg(format('%I', tablename), ', ') FROM pg_tables"
+            " WHERE schemaname = 'public' AND tablename LIKE 'stripe\\_%'"
+        ).fetchone()[0]
+        conn.execute(f"TRUNCATE {tables}")  # every stripe_* table, however many the schema has
         yield conn
 
 
@@ -200,7 +204,6 @@ def connect_as(pg_dsn):
 # --- a stand-in for PostgREST ----------------------------------------------------------------
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_TABLES = {"stripe_customer_mapping", "stripe_webhook_events"}
 
 
 class PostgrestShim:
@@ -242,7 +245,7 @@ class PostgrestShim:
                 conn.execute("SET LOCAL ROLE service_role")
                 if request.method == "POST" and path.startswith("rpc/"):
                     query, params = self._rpc(path[4:], json.loads(request.content or b"{}"))
-                elif request.method in ("GET", "DELETE") and path in _TABLES:
+                elif request.method in ("GET", "DELETE") and path.startswith("stripe_") and _NAME.match(path):
                     query, params = self._table(request, path)
                 else:
                     return httpx.Response(404, json={"code": "PGRST125", "message": "Invalid path"})

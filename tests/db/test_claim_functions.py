@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 import pytest
 from psycopg import errors, sql
+from psycopg.types.json import Jsonb
 
 from tests.servers import parallel
 
@@ -223,3 +224,37 @@ def test_claim_survives_the_row_vanishing_under_its_lock(db, connect_as):
     assert (result["owned"], result["status"], result["claim_token"], result["generation"]) == (
         True, "pending", "tok-b", 0,
     )
+
+
+# --- the shared helpers -------------------------------------------------------------------------
+
+def test_lease_is_free_judges_null_and_the_boundary(db):
+    row = db.execute(
+        "SELECT tatame_lease_is_free(NULL, now()), tatame_lease_is_free(now(), now()),"
+        " tatame_lease_is_free(now() + interval '1 microsecond', now()),"
+        " tatame_lease_until(1.5, '2026-01-01T00:00:00Z') = '2026-01-01T00:00:01.5Z'::timestamptz"
+    ).fetchone()
+    assert row == (True, True, False, True)
+
+
+def test_insert_or_lock_takes_a_composite_key(db):
+    """The next aggregates claim by (user, price): the helper accepts any unique key."""
+    with db.transaction(force_rollback=True):
+        db.execute("CREATE TABLE tatame_test_pairs (id serial PRIMARY KEY, clerk_user_id text NOT NULL,"
+                   " price_id text NOT NULL, claim_token text, UNIQUE (clerk_user_id, price_id))")
+
+        def claim(user, price, token):
+            return db.execute(
+                "SELECT row_data, inserted FROM tatame_insert_or_lock('tatame_test_pairs', %s, %s)",
+                (Jsonb({"clerk_user_id": user, "price_id": price}), Jsonb({"claim_token": token})),
+            ).fetchone()
+
+        first, inserted = claim("user_1", "price_1", "tok-a")
+        assert inserted is True and (first["clerk_user_id"], first["price_id"], first["claim_token"]) == (
+            "user_1", "price_1", "tok-a",
+        )
+        again, inserted = claim("user_1", "price_1", "tok-b")
+        assert inserted is False and again == first  # locked and returned untouched
+        other, inserted = claim("user_1", "price_2", "tok-c")
+        assert inserted is True and other["id"] != first["id"]
+        assert db.execute("SELECT count(*) FROM tatame_test_pairs").fetchone() == (2,)

@@ -275,3 +275,55 @@ def test_migrations_upgrade_a_seed_database_in_place(pg_server):
         assert (claim["owned"], claim["status"], claim["stripe_customer_id"]) == (True, "pending", None)
         upgraded = conn.execute("SELECT status, generation FROM stripe_customer_mapping WHERE clerk_user_id = 'user_1'")
         assert upgraded.fetchone() == ("active", 0)
+
+
+HELPER_FUNCTIONS = (
+    "tatame_insert_or_lock(regclass,jsonb,jsonb)",
+    "tatame_lease_until(double precision,timestamp with time zone)",
+    "tatame_lease_is_free(timestamp with time zone,timestamp with time zone)",
+)
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+@pytest.mark.parametrize("function", HELPER_FUNCTIONS)
+def test_client_roles_cannot_execute_the_shared_helpers(db, connect_as, role, function):
+    conn = connect_as(role)
+    privilege = conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')", (role, f"public.{function}"))
+    assert privilege.fetchone() == (False,)
+    assert conn.execute("SELECT has_function_privilege('service_role', %s, 'EXECUTE')",
+                        (f"public.{function}",)).fetchone() == (True,)  # the claims run as their caller
+
+
+@pytest.mark.parametrize("function", HELPER_FUNCTIONS)
+def test_shared_helpers_are_security_invoker_with_a_fixed_search_path(db, function):
+    definer, config = db.execute(
+        "SELECT prosecdef, proconfig FROM pg_proc WHERE oid = %s::regprocedure", (f"public.{function}",)
+    ).fetchone()
+    assert (definer, config) == (False, ["search_path=public"])
+
+
+def test_a_new_stripe_table_gets_rls_trigger_and_privileges_without_editing_the_loop(pg_server):
+    """The last section names no table: a table appended as a section is covered as it is."""
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS tatame_grow")
+        admin.execute("CREATE DATABASE tatame_grow")
+    dsn = pg_server.conninfo("tatame_grow")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;"
+            " ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;"
+            " CREATE TABLE public.stripe_examples (id serial PRIMARY KEY, note text,"
+            " updated_at timestamptz NOT NULL DEFAULT now())"
+        )
+    apply_migrations(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.stripe_examples'::regclass"
+                            ).fetchone() == (True,)
+        assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.stripe_examples'::regclass"
+                            " AND tgname = 'stripe_examples_set_updated_at'").fetchone() == (1,)
+        conn.execute("INSERT INTO stripe_examples (note, updated_at) VALUES ('a', '2000-01-01')")
+        conn.execute("UPDATE stripe_examples SET note = 'b', updated_at = '2000-01-01'")
+        assert conn.execute("SELECT updated_at > '2001-01-01' FROM stripe_examples").fetchone() == (True,)
+        for role, allowed in (("anon", False), ("authenticated", False), ("service_role", True)):
+            granted = conn.execute("SELECT has_table_privilege(%s, 'public.stripe_examples', 'SELECT')", (role,))
+            assert granted.fetchone() == (allowed,)

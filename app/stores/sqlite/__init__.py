@@ -1,0 +1,27 @@
+"""The embedded store: SQLite in WAL mode, safe across gunicorn workers and threads.
+
+One module per aggregate (customers, events), built on the shared claim machinery (claims.py)
+and plumbing (database.py). A new aggregate is a new module, one more base class below, and
+one more migration appended to MIGRATIONS.
+"""
+
+from __future__ import annotations
+
+from . import customers, events
+from .database import Migration
+
+# The schema's history, oldest first; a file's `PRAGMA user_version` counts the steps it has had.
+# Migration 1 is the schema from before versions were kept, all IF NOT EXISTS, so a file made
+# then (tables present, user_version 0) passes through it unharmed.
+MIGRATIONS = (
+    Migration(1, "customer mappings and webhook events", customers.CREATE + events.CREATE),
+)
+
+
+class SQLiteStore(customers.CustomerMappings, events.WebhookEvents):
+    """The Store interface on a local SQLite file."""
+
+    MIGRATIONS = MIGRATIONS
+
+
+__all__ = ["SQLiteStore", "MIGRATIONS"]

@@ -1,0 +1,18 @@
+"""The production store: Supabase (PostgreSQL behind PostgREST), through supabase-py.
+
+One module per aggregate (customers, events) on the shared plumbing (client.py); the SQL they
+call lives in migrations.sql. A new aggregate is a new module and one more base class below.
+"""
+
+from __future__ import annotations
+
+from .client import SupabaseClient
+from .customers import CUSTOMER_COLUMNS, CUSTOMER_TABLE, CustomerMappings
+from .events import EVENT_COLUMNS, EVENT_TABLE, WebhookEvents
+
+
+class SupabaseStore(CustomerMappings, WebhookEvents):
+    """The Store interface on Supabase, with the service role key."""
+
+
+__all__ = ["SupabaseStore", "SupabaseClient", "CUSTOMER_COLUMNS", "CUSTOMER_TABLE", "EVENT_COLUMNS", "EVENT_TABLE"]
