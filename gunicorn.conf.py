@@ -1,20 +1,33 @@
 """gunicorn settings (Railway and `make serve`). Every number can be overridden by the environment."""
 
 import os
+import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
-# Chosen with `make bench` on 2 cores (see the README): threads, because a request that misses
-# the cache waits on Stripe or the store and releases the GIL meanwhile; three processes, because
-# a cached catalog read is pure Python and one process's threads share one GIL.
-worker_class = "gthread"
+# gevent: every connection is a greenlet, not a thread, so slow or idle clients (a slowloris: partial
+# headers, bodies that never end, idle sockets) cost a socket each instead of holding the threads that
+# health checks and Stripe's deliveries need. Railway's edge forwards requests as they arrive and does
+# not buffer them for us (see the README), so the server must not depend on clients being prompt.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+if worker_class == "gevent" and "gunicorn.arbiter" in sys.modules:  # not when a script only reads these numbers
+    # Before the app is imported (preload_app, below): every lock, socket and thread-local the app makes
+    # at start-up must already be gevent's, or a greenlet could block its whole worker on an OS lock.
+    from gevent import monkey
+
+    monkey.patch_all()
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # gthread only
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))  # gevent: connections per worker
 # Build the app once in the master: a bad configuration stops start-up at once and loudly,
 # instead of every worker crashing in a loop.
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
+# Also the deadline for a request's headers: gunicorn's gevent worker reads them under this timeout.
 keepalive = 5
+# Large enough for the app's own 8 KiB token limit to be what answers an oversized Authorization
+# header (a JSON 401), not gunicorn's HTML 431.
+limit_request_field_size = 16384
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -165,7 +165,7 @@ def main() -> int:
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
     settings = runpy.run_path(str(HERE.parent.parent / "gunicorn.conf.py"))  # the very settings `make serve` uses
-    workers, threads = str(settings["workers"]), str(settings["threads"])
+    workers, threads, worker_class = str(settings["workers"]), str(settings["threads"]), settings["worker_class"]
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
@@ -203,7 +203,8 @@ def main() -> int:
         ("d", "POST /webhooks/stripe (distinct events)", "wsgi:app", "/webhooks/stripe", {}, "events"),
     ]
     runs: dict[str, list[dict]] = {name: [] for name, *_ in scenarios}
-    print(f"bench: {os.cpu_count()} cores; gunicorn gthread, {workers} workers x {threads} threads; "
+    shape = f"{workers} workers x {threads} threads" if worker_class == "gthread" else f"{workers} workers"
+    print(f"bench: {os.cpu_count()} cores; gunicorn {worker_class}, {shape}; "
           f"{args.connections} connections, {args.rounds} rounds of {args.duration} s per scenario; "
           f"load by {'wrk' if use_wrk else 'Python'} on the same machine", flush=True)
     for round_number in range(1, args.rounds + 1):
