@@ -1,4 +1,4 @@
-"""Request rate limits, on `limits` (in memory, or Redis shared by every instance)."""
+"""Request rate limits: per instance in memory shared by its workers, or across instances in Redis."""
 
 from __future__ import annotations
 
@@ -10,38 +10,57 @@ from limits import parse_many, storage, strategies
 from limits.errors import StorageError
 
 from app.services.errors import RateLimited
+from app.services.shared_counters import SharedWindowCounters
 
 log = logging.getLogger(__name__)
 
 
 class RateLimiter:
-    """Named scopes ("user", "webhook"), each with its limits, counted per key."""
+    """Named scopes ("user", "webhook"), each with its limits, counted per key (sliding window counters).
 
-    def __init__(self, scopes: dict[str, str], *, storage_uri: str = "memory://", enabled: bool = True):
+    Without Redis the counters are SharedWindowCounters, shared by every worker of the instance (the
+    limiter must be built before gunicorn forks, as the app is: preload_app). With `storage_uri`
+    redis://..., `limits` keeps them in Redis, shared by every instance.
+    """
+
+    def __init__(self, scopes: dict[str, str], *, storage_uri: str = "memory://", enabled: bool = True,
+                 counters: SharedWindowCounters | None = None):
         self.enabled = enabled
         self.scopes = {name: parse_many(text) for name, text in scopes.items()}
-        # A slow Redis must not hold requests: short socket timeouts, then fail open (below).
-        options = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if storage_uri.startswith("redis") else {}
-        self.storage = storage.storage_from_string(storage_uri, wrap_exceptions=True, **options)
-        self._limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
+        self.storage = self._limiter = self.counters = None
+        if storage_uri.startswith("memory"):
+            self.counters = counters or SharedWindowCounters()
+        else:
+            # A slow Redis must not hold requests: short socket timeouts, then fail open (below).
+            self.storage = storage.storage_from_string(storage_uri, wrap_exceptions=True, socket_timeout=0.5,
+                                                       socket_connect_timeout=0.5)
+            self._limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
 
     def hit(self, scope: str, key: str) -> None:
         """Count one request of `key` in `scope`; RateLimited when over any of the scope's limits."""
         if not self.enabled:
             return
         for limit in self.scopes[scope]:
-            try:
-                allowed = self._limiter.hit(limit, scope, key)
-                reset = None if allowed else self._limiter.get_window_stats(limit, scope, key).reset_time
-            except StorageError as exc:
-                # The counters' store (Redis) is down: serve rather than refuse everyone.
-                log.warning("rate-limit storage unavailable (%s); request let through", type(exc.storage_error).__name__)
-                return
-            if reset is not None:
-                raise RateLimited(retry_after=max(1, math.ceil(reset - time.time())))
+            if self.counters is not None:
+                allowed, retry_after = self.counters.hit(f"{scope}\x00{key}\x00{limit}", limit.amount,
+                                                         limit.get_expiry())
+            else:
+                try:
+                    allowed = self._limiter.hit(limit, scope, key)
+                    reset = None if allowed else self._limiter.get_window_stats(limit, scope, key).reset_time
+                except StorageError as exc:
+                    # The counters' store (Redis) is down: serve rather than refuse everyone.
+                    log.warning("rate-limit storage unavailable (%s); request let through",
+                                type(exc.storage_error).__name__)
+                    return
+                retry_after = 0 if allowed else max(1, math.ceil(reset - time.time()))
+            if not allowed:
+                raise RateLimited(retry_after=retry_after)
 
     def healthy(self) -> bool:
         """Whether the counters' store answers (always, in memory)."""
+        if self.storage is None:
+            return True
         try:
             return bool(self.storage.check())
         except Exception:  # noqa: BLE001 - any failure of a health probe means "not healthy"
