@@ -59,6 +59,7 @@ class Config:
     clerk_jwt_key: str | None = field(default=None, repr=False)
     clerk_jwks_url: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
+    clerk_require_azp: bool = False  # refuse tokens without `azp` (native apps' tokens have none)
     clerk_api_url: str = "https://api.clerk.com"
     clerk_jwks_ttl: int = 300
     clerk_jwks_cooldown: int = 30
@@ -209,6 +210,7 @@ class _Reader:
             clerk_jwt_key=self.pem("CLERK_JWT_KEY"),
             clerk_jwks_url=self.url("CLERK_JWKS_URL", https=production),
             clerk_authorized_parties=self.listing("CLERK_AUTHORIZED_PARTIES"),
+            clerk_require_azp=self.boolean("CLERK_REQUIRE_AZP", False),
             supabase_url=self.url("SUPABASE_URL", https=production),
             supabase_service_role_key=self.raw("SUPABASE_SERVICE_ROLE_KEY"),
             redis_url=self.redis("REDIS_URL"),
@@ -251,6 +253,9 @@ class _Reader:
 
         if values["clerk_publishable_key"] and clerk_frontend_api(values["clerk_publishable_key"]) is None:
             self.problems.append("CLERK_PUBLISHABLE_KEY is not a well-formed Clerk publishable key")
+        if values["clerk_require_azp"] and not values["clerk_authorized_parties"]:
+            # Requiring an `azp` without saying which ones would accept any: surely a mistake.
+            self.problems.append("CLERK_REQUIRE_AZP needs CLERK_AUTHORIZED_PARTIES")
         if bool(values["supabase_url"]) != bool(values["supabase_service_role_key"]):
             self.problems.append("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY go together: set both or neither")
 

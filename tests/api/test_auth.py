@@ -32,9 +32,29 @@ def test_missing_or_malformed_header_is_401(client, header):
 
 
 def test_authorized_parties_are_enforced(config, make_token):
-    client = create_app(with_config(config, clerk_authorized_parties=("https://app.tatame.example",))).test_client()
+    # A missing azp is refused only behind CLERK_REQUIRE_AZP (see the next test).
+    client = create_app(with_config(config, clerk_authorized_parties=("https://app.tatame.example",),
+                                    clerk_require_azp=True)).test_client()
     for azp in ("http://localhost:3001", None):
         assert client.get("/stripe/products", headers={"Authorization": f"Bearer {make_token(azp=azp)}"}).status_code == 401
+
+
+def _through_auth(client, token) -> bool:
+    """True when the token got past authentication (the empty body then fails validation: 400)."""
+    response = client.post("/stripe/customer", json={"plan": 1}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code in (400, 401)
+    return response.status_code == 400
+
+
+def test_native_app_tokens_without_azp_pass_unless_required(config, session_token):
+    parties = dict(clerk_authorized_parties=("https://app.tatame.example",))
+    default = create_app(with_config(config, **parties)).test_client()
+    assert _through_auth(default, session_token("native"))
+    assert _through_auth(default, session_token("web"))
+    assert not _through_auth(default, session_token("web", azp="https://evil.example"))
+    strict = create_app(with_config(config, clerk_require_azp=True, **parties)).test_client()
+    assert not _through_auth(strict, session_token("native"))
+    assert _through_auth(strict, session_token("web"))
 
 
 def test_issuer_is_checked_when_known(config, make_token):

@@ -32,10 +32,12 @@ class ClerkVerifier:
     whole token, so a forged or altered token is always checked in full.
     """
 
-    def __init__(self, keys: KeySource, *, issuer: str | None = None, authorized_parties=()):
+    def __init__(self, keys: KeySource, *, issuer: str | None = None, authorized_parties=(),
+                 require_azp: bool = False):
         self.keys = keys
         self.issuer = issuer
         self.authorized_parties = tuple(authorized_parties)
+        self.require_azp = require_azp
         self._verified: TLRUCache = TLRUCache(
             maxsize=VERIFIED_MAX_TOKENS,
             ttu=lambda _token, claims, now: min(claims["exp"], now + VERIFIED_MAX_SECONDS),
@@ -80,11 +82,20 @@ class ClerkVerifier:
             raise InvalidToken("sub is not a user id")
         if claims.get("sts") == "pending":
             raise InvalidToken("session is pending")
-        if self.authorized_parties and claims.get("azp") not in self.authorized_parties:
-            raise InvalidToken(f"azp {claims.get('azp')!r} not authorized")
+        self._check_azp(claims.get("azp"))
         if not isinstance(claims["exp"], (int, float)):
             raise InvalidToken("exp is not a number")
         return claims
+
+    def _check_azp(self, azp) -> None:
+        # Browsers send an Origin and Clerk puts it in `azp`; native apps send none, so their
+        # tokens have no `azp`: refusing those is a choice (require_azp), not the default.
+        if azp is None:
+            if self.require_azp:
+                raise InvalidToken("no azp, and one is required")
+            return
+        if self.authorized_parties and azp not in self.authorized_parties:
+            raise InvalidToken(f"azp {azp!r} not authorized")
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -119,4 +130,5 @@ def build_verifier(config: Config, session: requests.Session | None = None) -> C
         )
     else:
         return None
-    return ClerkVerifier(keys, issuer=issuer, authorized_parties=config.clerk_authorized_parties)
+    return ClerkVerifier(keys, issuer=issuer, authorized_parties=config.clerk_authorized_parties,
+                         require_azp=config.clerk_require_azp)

@@ -1,0 +1,37 @@
+"""The claim checks of ClerkVerifier on tokens shaped like Clerk's v2 session tokens, web and native."""
+
+import pytest
+
+from app.services.clerk import ClerkVerifier, InvalidToken, StaticKey
+from tests.conftest import CLERK_ISSUER, WEB_ORIGIN
+
+
+@pytest.fixture
+def verifier(rsa_keys):
+    def build(**options):
+        return ClerkVerifier(StaticKey(rsa_keys[1]), issuer=CLERK_ISSUER, **options)
+
+    return build
+
+
+def test_web_and_native_tokens_pass_with_authorized_parties(verifier, session_token):
+    check = verifier(authorized_parties=(WEB_ORIGIN,))
+    web = check.verify(session_token("web"))
+    assert web["azp"] == WEB_ORIGIN and web["v"] == 2
+    native = check.verify(session_token("native"))
+    assert "azp" not in native and native["sub"] == "user_2fakeTestUserId"
+
+
+def test_a_foreign_azp_is_refused_whatever_the_switch(verifier, session_token):
+    for require_azp in (False, True):
+        with pytest.raises(InvalidToken):
+            verifier(authorized_parties=(WEB_ORIGIN,), require_azp=require_azp).verify(
+                session_token("web", azp="https://evil.example"))
+
+
+def test_a_token_without_azp_is_refused_only_when_required(verifier, session_token):
+    native = session_token("native")
+    assert verifier(authorized_parties=(WEB_ORIGIN,)).verify(native)["sub"] == "user_2fakeTestUserId"
+    with pytest.raises(InvalidToken):
+        verifier(authorized_parties=(WEB_ORIGIN,), require_azp=True).verify(native)
+    assert verifier(authorized_parties=(WEB_ORIGIN,), require_azp=True).verify(session_token("web"))
