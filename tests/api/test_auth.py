@@ -64,6 +64,17 @@ def test_issuer_is_checked_when_known(config, make_token):
     assert app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {bad}"}).status_code == 401
 
 
+def test_proxy_and_satellite_issuers_are_accepted_when_configured(config, session_token):
+    pk = "pk_live_" + base64.b64encode(b"clerk.tatame.example$").decode()
+    proxy, satellite = "https://app.tatame.example/__clerk", "https://clerk.satellite.example"
+    plain = create_app(with_config(config, clerk_publishable_key=pk)).test_client()
+    assert not _through_auth(plain, session_token("native", iss=proxy))
+    client = create_app(with_config(config, clerk_publishable_key=pk, clerk_issuers=(proxy, satellite))).test_client()
+    for iss in ("https://clerk.tatame.example", proxy, satellite):
+        assert _through_auth(client, session_token("native", iss=iss)), iss
+    assert not _through_auth(client, session_token("native", iss="https://evil.example"))
+
+
 def test_pem_with_literal_newlines_is_accepted(rsa_keys):
     from config import Config
 

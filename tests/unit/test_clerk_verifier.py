@@ -35,3 +35,29 @@ def test_a_token_without_azp_is_refused_only_when_required(verifier, session_tok
     with pytest.raises(InvalidToken):
         verifier(authorized_parties=(WEB_ORIGIN,), require_azp=True).verify(native)
     assert verifier(authorized_parties=(WEB_ORIGIN,), require_azp=True).verify(session_token("web"))
+
+
+PROXY = "https://app.tatame.example/__clerk"
+SATELLITE = "https://clerk.satellite.example"
+
+
+def test_extra_issuers_are_accepted_besides_the_derived_one(verifier, session_token):
+    check = verifier(extra_issuers=(PROXY, SATELLITE))
+    assert check.issuers == (CLERK_ISSUER, PROXY, SATELLITE)
+    for iss in (CLERK_ISSUER, PROXY, SATELLITE):
+        assert check.verify(session_token("native", iss=iss))["iss"] == iss
+    for iss in ("https://clerk.evil.example", PROXY + "/", None):
+        with pytest.raises(InvalidToken):
+            check.verify(session_token("web", iss=iss))
+
+
+def test_only_extra_issuers_known_are_checked(rsa_keys, session_token):
+    from app.services.clerk import build_verifier
+    from config import Config
+
+    check = build_verifier(Config(clerk_jwt_key=rsa_keys[1], clerk_issuers=(PROXY,)))
+    assert check.issuer is None and check.issuers == (PROXY,)
+    assert check.verify(session_token("web", iss=PROXY))["sub"] == "user_2fakeTestUserId"
+    for iss in (CLERK_ISSUER, None):
+        with pytest.raises(InvalidToken):
+            check.verify(session_token("web", iss=iss))

@@ -32,10 +32,12 @@ class ClerkVerifier:
     whole token, so a forged or altered token is always checked in full.
     """
 
-    def __init__(self, keys: KeySource, *, issuer: str | None = None, authorized_parties=(),
+    def __init__(self, keys: KeySource, *, issuer: str | None = None, extra_issuers=(), authorized_parties=(),
                  require_azp: bool = False):
         self.keys = keys
-        self.issuer = issuer
+        self.issuer = issuer  # the one derived from the key source, when it tells
+        # A Clerk proxy or a satellite domain issues tokens under another `iss`: accepted too.
+        self.issuers = tuple(dict.fromkeys([issuer, *extra_issuers] if issuer else extra_issuers))
         self.authorized_parties = tuple(authorized_parties)
         self.require_azp = require_azp
         self._verified: TLRUCache = TLRUCache(
@@ -73,7 +75,7 @@ class ClerkVerifier:
                 key,
                 algorithms=["RS256"],
                 leeway=LEEWAY_SECONDS,
-                issuer=self.issuer,
+                issuer=list(self.issuers) or None,  # checked (and required) once any issuer is known
                 options={"require": ["exp", "sub"], "verify_aud": False},
             )
         except jwt.PyJWTError as exc:
@@ -130,5 +132,6 @@ def build_verifier(config: Config, session: requests.Session | None = None) -> C
         )
     else:
         return None
-    return ClerkVerifier(keys, issuer=issuer, authorized_parties=config.clerk_authorized_parties,
+    return ClerkVerifier(keys, issuer=issuer, extra_issuers=config.clerk_issuers,
+                         authorized_parties=config.clerk_authorized_parties,
                          require_azp=config.clerk_require_azp)
