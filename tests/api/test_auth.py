@@ -75,6 +75,20 @@ def test_proxy_and_satellite_issuers_are_accepted_when_configured(config, sessio
     assert not _through_auth(client, session_token("native", iss="https://evil.example"))
 
 
+def test_the_hook_hands_out_read_only_claims(app, session_token):
+    from flask import g
+
+    from app.auth import require_clerk_user
+
+    headers = {"Authorization": f"Bearer {session_token('native')}"}
+    for _ in range(2):  # the second request gets the claims the first one saw, from the verifier's cache
+        with app.test_request_context("/stripe/products", headers=headers):
+            require_clerk_user()
+            assert g.clerk_user_id == g.clerk_claims["sub"] == "user_2fakeTestUserId"
+            with pytest.raises(TypeError):
+                g.clerk_claims["sub"] = "user_admin"
+
+
 def test_pem_with_literal_newlines_is_accepted(rsa_keys):
     from config import Config
 

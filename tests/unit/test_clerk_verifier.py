@@ -61,3 +61,20 @@ def test_only_extra_issuers_known_are_checked(rsa_keys, session_token):
     for iss in (CLERK_ISSUER, None):
         with pytest.raises(InvalidToken):
             check.verify(session_token("web", iss=iss))
+
+
+def test_claims_are_read_only_so_no_caller_changes_what_the_next_sees(verifier, session_token):
+    check = verifier()
+    token = session_token("web", o={"id": "org_fake", "rol": "member", "per": ["read"]})
+    first = check.verify(token)
+    with pytest.raises(TypeError):
+        first["sub"] = "user_admin"
+    with pytest.raises(TypeError):
+        first["o"]["rol"] = "admin"
+    with pytest.raises(AttributeError):
+        first["o"]["per"].append("write")
+    with pytest.raises(AttributeError):
+        first.pop("sts")
+    again = check.verify(token)
+    assert again["sub"] == "user_2fakeTestUserId" and again["o"]["rol"] == "member"
+    assert again["fva"] == (0, -1) and dict(again)["azp"] == WEB_ORIGIN

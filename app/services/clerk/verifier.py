@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from types import MappingProxyType
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
 import jwt
@@ -47,7 +49,8 @@ class ClerkVerifier:
         )
         self._verified_lock = threading.Lock()
 
-    def verify(self, token: str) -> dict:
+    def verify(self, token: str) -> Mapping[str, Any]:
+        """The token's claims, read-only: the same object is handed to every caller of a cached token."""
         with self._verified_lock:
             claims = self._verified.get(token)
         if claims is not None:
@@ -57,7 +60,7 @@ class ClerkVerifier:
             self._verified[token] = claims
         return claims
 
-    def _check(self, token: str) -> dict:
+    def _check(self, token: str) -> Mapping[str, Any]:
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("empty or oversized token")
         try:
@@ -87,7 +90,7 @@ class ClerkVerifier:
         self._check_azp(claims.get("azp"))
         if not isinstance(claims["exp"], (int, float)):
             raise InvalidToken("exp is not a number")
-        return claims
+        return _frozen(claims)
 
     def _check_azp(self, azp) -> None:
         # Browsers send an Origin and Clerk puts it in `azp`; native apps send none, so their
@@ -98,6 +101,15 @@ class ClerkVerifier:
             return
         if self.authorized_parties and azp not in self.authorized_parties:
             raise InvalidToken(f"azp {azp!r} not authorized")
+
+
+def _frozen(value):
+    """A read-only copy of decoded JSON: objects become mapping proxies, arrays tuples."""
+    if isinstance(value, dict):
+        return MappingProxyType({key: _frozen(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 def bearer_token(authorization: str | None) -> str | None:
