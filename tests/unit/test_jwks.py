@@ -146,3 +146,22 @@ def test_verified_tokens_are_remembered_until_they_expire(rsa_keys, make_token):
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(InvalidToken):
         verifier.verify(forged)
+
+
+@pytest.mark.parametrize("answer", [{"keys": []}, {"keys": [{"kty": "EC", "kid": "ec-1", "crv": "P-256"}]}, {}])
+def test_an_empty_key_set_keeps_the_cached_keys(clerk, rsa_keys, session_token, caplog, answer):
+    clerk.add(responses.GET, JWKS_URL, json=jwks_body(rsa_keys[0].public_key()))
+    clock = Clock()
+    keys = RemoteJwks(JWKS_URL, ttl=300, cooldown=5, clock=clock)
+    verifier = ClerkVerifier(keys)
+    verifier.verify(session_token("web"))
+    clerk.replace(responses.GET, JWKS_URL, json=answer)
+    clock.now += 301
+    keys.key_for("test-kid-1")  # the TTL has passed: this fetches the empty set
+    assert keys.fetch_count == 2 and keys.kids == ["test-kid-1"]
+    assert "no usable key" in caplog.text
+    for kind in ("web", "native"):
+        assert verifier.verify(session_token(kind, user_id=f"user_2fake{kind}"))["sub"] == f"user_2fake{kind}"
+    clock.now += 5
+    keys.key_for("test-kid-1")  # still stale: tried again, once per cooldown
+    assert keys.fetch_count == 3 and keys.kids == ["test-kid-1"]

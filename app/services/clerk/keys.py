@@ -109,4 +109,8 @@ class RemoteJwks:
             # Keep serving the keys we have: a Clerk hiccup must not log everyone out.
             log.warning("Clerk key set fetch failed (%s): %s", self.url, type(exc).__name__)
             return
+        if not keys:
+            # An empty set is no rotation (Clerk always publishes its signing key): keep ours.
+            log.warning("Clerk key set from %s has no usable key; keeping the %d cached", self.url, len(self._keys))
+            return
         self._keys, self._fetched_at = keys, now
