@@ -63,7 +63,7 @@ class Config:
     clerk_require_azp: bool = False  # refuse tokens without `azp` (native apps' tokens have none)
     clerk_api_url: str = "https://api.clerk.com"
     clerk_jwks_ttl: int = 300
-    clerk_jwks_cooldown: int = 30
+    clerk_jwks_cooldown: int = 5   # least seconds between fetches: how soon a rotated key is taken
 
     supabase_url: str | None = None
     supabase_service_role_key: str | None = field(default=None, repr=False)

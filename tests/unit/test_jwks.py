@@ -165,3 +165,21 @@ def test_an_empty_key_set_keeps_the_cached_keys(clerk, rsa_keys, session_token, 
     clock.now += 5
     keys.key_for("test-kid-1")  # still stale: tried again, once per cooldown
     assert keys.fetch_count == 3 and keys.kids == ["test-kid-1"]
+
+
+def test_a_rotated_key_is_accepted_within_seconds_of_the_last_fetch(clerk, rsa_keys, other_rsa_keys, session_token):
+    assert build_verifier(Config(clerk_jwks_url=JWKS_URL)).keys.cooldown <= 5
+    clerk.add(responses.GET, JWKS_URL, json=jwks_body(rsa_keys[0].public_key()))
+    clock = Clock()
+    keys = RemoteJwks(JWKS_URL, clock=clock)
+    verifier = ClerkVerifier(keys)
+    verifier.verify(session_token("web"))
+    clerk.replace(responses.GET, JWKS_URL, json=jwks_body(other_rsa_keys[0].public_key(), kid="ins_rotated"))
+    rotated = {"key": other_rsa_keys[0], "headers": {"kid": "ins_rotated"}}
+    with pytest.raises(InvalidToken):  # within the cooldown of the last fetch: no refetch yet
+        verifier.verify(session_token("native", **rotated))
+    assert keys.fetch_count == 1
+    clock.now += 5
+    assert verifier.verify(session_token("native", **rotated))["sub"] == "user_2fakeTestUserId"
+    assert verifier.verify(session_token("web", **rotated))["azp"] == "https://app.tatame.example"
+    assert keys.fetch_count == 2

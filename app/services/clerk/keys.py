@@ -58,7 +58,7 @@ class RemoteJwks:
         *,
         headers: dict[str, str] | None = None,
         ttl: float = 300,
-        cooldown: float = 30,
+        cooldown: float = 5,
         timeout: float = 5,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
