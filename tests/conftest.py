@@ -61,7 +61,7 @@ def make_token(rsa_keys):
 
 @pytest.fixture
 def session_token(make_token):
-    """A token shaped like Clerk's v2 session tokens, from the web app (`azp` = its origin) or the native app (no `azp`)."""
+    """A token shaped like Clerk's v2 session tokens: from the web app (`azp`: its origin) or the native app (none)."""
 
     def make(app="web", user_id="user_2fakeTestUserId", **claims):
         shaped = {"azp": WEB_ORIGIN if app == "web" else None, "fva": [0, -1], "iss": CLERK_ISSUER,

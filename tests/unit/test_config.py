@@ -72,7 +72,8 @@ def test_azp_is_optional_unless_required():
 def test_extra_issuers_are_https_urls():
     assert Config.from_env(PRODUCTION).clerk_issuers == ()
     env = {**PRODUCTION, "CLERK_ISSUERS": " https://app.tatame.example/__clerk/ , https://clerk.satellite.example"}
-    assert Config.from_env(env).clerk_issuers == ("https://app.tatame.example/__clerk", "https://clerk.satellite.example")
+    expected = ("https://app.tatame.example/__clerk", "https://clerk.satellite.example")
+    assert Config.from_env(env).clerk_issuers == expected
     with pytest.raises(ConfigError):
         Config.from_env({"CLERK_ISSUERS": "http://localhost:3000"})  # outside production too: an issuer is https
 

@@ -1,4 +1,4 @@
-"""The remote key set: caching, cooldown on unknown kids, the key sources' addresses."""
+"""The remote key set: caching, cooldown on unknown kids, background refresh, the key sources' addresses."""
 
 import base64
 import json
@@ -211,7 +211,8 @@ def test_the_ttl_refresh_runs_off_the_request_path_one_at_a_time(clerk, rsa_keys
     verifier = ClerkVerifier(keys)
     verifier.verify(session_token("web"))  # the very first fetch: nothing cached, so this one waits
     assert keys.fetch_count == 1 and not spawn.work
-    both = jwks_body(rsa_keys[0].public_key())["keys"] + jwks_body(other_rsa_keys[0].public_key(), kid="ins_next")["keys"]
+    rotated = jwks_body(other_rsa_keys[0].public_key(), kid="ins_next")["keys"]
+    both = jwks_body(rsa_keys[0].public_key())["keys"] + rotated
     clerk.replace(responses.GET, JWKS_URL, json={"keys": both})
     clock.now += 301
     for i in range(20):  # every request meanwhile is answered from the cached keys
