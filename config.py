@@ -59,9 +59,11 @@ class Config:
     clerk_jwt_key: str | None = field(default=None, repr=False)
     clerk_jwks_url: str | None = None
     clerk_authorized_parties: tuple[str, ...] = ()
+    clerk_issuers: tuple[str, ...] = ()  # accepted `iss` besides the derived one (a Clerk proxy, satellites)
+    clerk_require_azp: bool = False  # refuse tokens without `azp` (native apps' tokens have none)
     clerk_api_url: str = "https://api.clerk.com"
     clerk_jwks_ttl: int = 300
-    clerk_jwks_cooldown: int = 30
+    clerk_jwks_cooldown: int = 5   # least seconds between fetches: how soon a rotated key is taken
 
     supabase_url: str | None = None
     supabase_service_role_key: str | None = field(default=None, repr=False)
@@ -172,6 +174,16 @@ class _Reader:
             return None
         return text.rstrip("/")
 
+    def issuers(self, name: str) -> tuple[str, ...]:
+        # Compared exactly with a token's `iss`; a proxy URL may have a path (https://app.example/__clerk).
+        values = tuple(value.rstrip("/") for value in self.listing(name))
+        for value in values:
+            parsed = urlparse(value)
+            if parsed.scheme != "https" or not parsed.netloc or parsed.query or parsed.fragment:
+                self.problems.append(f"{name} must be https URLs (e.g. https://clerk.example.com), comma-separated")
+                return ()
+        return values
+
     def prefixed(self, name: str, prefixes: tuple[str, ...]) -> str | None:
         text = self.raw(name)
         if text is not None and not text.startswith(prefixes):
@@ -209,6 +221,8 @@ class _Reader:
             clerk_jwt_key=self.pem("CLERK_JWT_KEY"),
             clerk_jwks_url=self.url("CLERK_JWKS_URL", https=production),
             clerk_authorized_parties=self.listing("CLERK_AUTHORIZED_PARTIES"),
+            clerk_require_azp=self.boolean("CLERK_REQUIRE_AZP", False),
+            clerk_issuers=self.issuers("CLERK_ISSUERS"),
             supabase_url=self.url("SUPABASE_URL", https=production),
             supabase_service_role_key=self.raw("SUPABASE_SERVICE_ROLE_KEY"),
             redis_url=self.redis("REDIS_URL"),
@@ -251,6 +265,9 @@ class _Reader:
 
         if values["clerk_publishable_key"] and clerk_frontend_api(values["clerk_publishable_key"]) is None:
             self.problems.append("CLERK_PUBLISHABLE_KEY is not a well-formed Clerk publishable key")
+        if values["clerk_require_azp"] and not values["clerk_authorized_parties"]:
+            # Requiring an `azp` without saying which ones would accept any: surely a mistake.
+            self.problems.append("CLERK_REQUIRE_AZP needs CLERK_AUTHORIZED_PARTIES")
         if bool(values["supabase_url"]) != bool(values["supabase_service_role_key"]):
             self.problems.append("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY go together: set both or neither")
 

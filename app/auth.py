@@ -3,7 +3,7 @@
 Every blueprint says how its routes are authenticated, in `bp.auth`: `protect_with_clerk(bp)`
 attaches the hook below, `public(bp)` and `signed_by_stripe(bp)` opt out of it visibly (the
 webhook route checks Stripe's signature itself). tests/api/test_route_auth.py refuses a
-blueprint that declares nothing. The verifier itself is a service (app/services/clerk.py).
+blueprint that declares nothing. The verifier itself is a service (app/services/clerk/).
 """
 
 from __future__ import annotations

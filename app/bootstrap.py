@@ -82,7 +82,8 @@ def fallback_verifier(config: Config, dev: devkeys.DevCredentials | None) -> tup
     """No Clerk key source: the development keys, or (production) a verifier that refuses every token."""
     if dev is not None:
         return ClerkVerifier(StaticKey(dev.public_key_pem), issuer=devkeys.ISSUER,
-                             authorized_parties=config.clerk_authorized_parties), "development keys"
+                             authorized_parties=config.clerk_authorized_parties,
+                             require_azp=config.clerk_require_azp), "development keys"
     return ClerkVerifier(NoKeySource()), "none"
 
 

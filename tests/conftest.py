@@ -21,6 +21,8 @@ STRIPE_KEY = "sk_test_fake_key_for_tests_only"
 WEBHOOK_SECRET = "whsec_fake_secret_for_tests_only"
 STRIPE_API = "https://api.stripe.com"
 KID = "test-kid-1"
+CLERK_ISSUER = "https://clerk.tatame.example"
+WEB_ORIGIN = "https://app.tatame.example"
 
 
 def pytest_configure(config):
@@ -57,6 +59,18 @@ def make_token(rsa_keys):
         payload.update(claims)
         payload = {k: v for k, v in payload.items() if v is not None}
         return jwt.encode(payload, key or rsa_keys[0], algorithm=algorithm, headers={"kid": KID, **(headers or {})})
+
+    return make
+
+
+@pytest.fixture
+def session_token(make_token):
+    """A token shaped like Clerk's v2 session tokens: from the web app (`azp`: its origin) or the native app (none)."""
+
+    def make(app="web", user_id="user_2fakeTestUserId", **claims):
+        shaped = {"azp": WEB_ORIGIN if app == "web" else None, "fva": [0, -1], "iss": CLERK_ISSUER,
+                  "sid": "sess_2fakeTestSessionId", "v": 2}
+        return make_token(user_id, **{**shaped, **claims})
 
     return make
 

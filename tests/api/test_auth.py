@@ -32,9 +32,29 @@ def test_missing_or_malformed_header_is_401(client, header):
 
 
 def test_authorized_parties_are_enforced(config, make_token):
-    client = create_app(with_config(config, clerk_authorized_parties=("https://app.tatame.example",))).test_client()
+    # A missing azp is refused only behind CLERK_REQUIRE_AZP (see the next test).
+    client = create_app(with_config(config, clerk_authorized_parties=("https://app.tatame.example",),
+                                    clerk_require_azp=True)).test_client()
     for azp in ("http://localhost:3001", None):
         assert client.get("/stripe/products", headers={"Authorization": f"Bearer {make_token(azp=azp)}"}).status_code == 401
+
+
+def _through_auth(client, token) -> bool:
+    """True when the token got past authentication (the empty body then fails validation: 400)."""
+    response = client.post("/stripe/customer", json={"plan": 1}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code in (400, 401)
+    return response.status_code == 400
+
+
+def test_native_app_tokens_without_azp_pass_unless_required(config, session_token):
+    parties = dict(clerk_authorized_parties=("https://app.tatame.example",))
+    default = create_app(with_config(config, **parties)).test_client()
+    assert _through_auth(default, session_token("native"))
+    assert _through_auth(default, session_token("web"))
+    assert not _through_auth(default, session_token("web", azp="https://evil.example"))
+    strict = create_app(with_config(config, clerk_require_azp=True, **parties)).test_client()
+    assert not _through_auth(strict, session_token("native"))
+    assert _through_auth(strict, session_token("web"))
 
 
 def test_issuer_is_checked_when_known(config, make_token):
@@ -42,6 +62,31 @@ def test_issuer_is_checked_when_known(config, make_token):
     app = create_app(with_config(config, clerk_publishable_key=pk))
     bad = make_token(iss="https://evil.example")
     assert app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {bad}"}).status_code == 401
+
+
+def test_proxy_and_satellite_issuers_are_accepted_when_configured(config, session_token):
+    pk = "pk_live_" + base64.b64encode(b"clerk.tatame.example$").decode()
+    proxy, satellite = "https://app.tatame.example/__clerk", "https://clerk.satellite.example"
+    plain = create_app(with_config(config, clerk_publishable_key=pk)).test_client()
+    assert not _through_auth(plain, session_token("native", iss=proxy))
+    client = create_app(with_config(config, clerk_publishable_key=pk, clerk_issuers=(proxy, satellite))).test_client()
+    for iss in ("https://clerk.tatame.example", proxy, satellite):
+        assert _through_auth(client, session_token("native", iss=iss)), iss
+    assert not _through_auth(client, session_token("native", iss="https://evil.example"))
+
+
+def test_the_hook_hands_out_read_only_claims(app, session_token):
+    from flask import g
+
+    from app.auth import require_clerk_user
+
+    headers = {"Authorization": f"Bearer {session_token('native')}"}
+    for _ in range(2):  # the second request gets the claims the first one saw, from the verifier's cache
+        with app.test_request_context("/stripe/products", headers=headers):
+            require_clerk_user()
+            assert g.clerk_user_id == g.clerk_claims["sub"] == "user_2fakeTestUserId"
+            with pytest.raises(TypeError):
+                g.clerk_claims["sub"] = "user_admin"
 
 
 def test_pem_with_literal_newlines_is_accepted(rsa_keys):

@@ -15,7 +15,7 @@ import pytest
 import responses
 
 from app import create_app
-from tests.conftest import KID, with_config
+from tests.conftest import KID, WEB_ORIGIN, with_config
 from tests.unit.test_jwks import jwks_body
 
 JWKS_URL = "https://clerk.tatame.example/.well-known/jwks.json"
@@ -86,6 +86,16 @@ def test_the_real_token_is_accepted(jwks_app, make_token):
     response = jwks_app.test_client().post("/stripe/customer", json={"plan": "x"},
                                            headers={"Authorization": f"Bearer {make_token(iss=ISSUER)}"})
     assert response.status_code == 400  # through auth, stopped by validation
+
+
+def test_web_and_native_app_tokens_are_accepted(config, clerk_jwks, session_token):
+    # As deployed: authorized parties set, and the native app's tokens carry no azp.
+    app = create_app(with_config(config, clerk_jwt_key=None, clerk_jwks_url=JWKS_URL,
+                                 clerk_authorized_parties=(WEB_ORIGIN,)))
+    for kind in ("web", "native"):
+        response = app.test_client().post("/stripe/customer", json={"plan": "x"},
+                                          headers={"Authorization": f"Bearer {session_token(kind)}"})
+        assert response.status_code == 400, kind  # through auth, stopped by validation
 
 
 def test_every_forged_token_is_the_same_401(jwks_app, make_token, rsa_keys, other_rsa_keys, clerk_jwks):

@@ -51,13 +51,37 @@ def test_production_refuses_a_missing_value_and_names_it(missing):
      ("CLERK_PUBLISHABLE_KEY", "pk_test_garbage"), ("CLERK_JWT_KEY", "not a pem"), ("APP_ENV", "staging"),
      ("REDIS_URL", "http://redis"), ("CLERK_JWKS_URL", "ftp://x"), ("STRIPE_WEBHOOK_SECRET", "whsec_"),
      ("STRIPE_WEBHOOK_SECRET", "whsec_short"), ("STRIPE_WEBHOOK_SECRET", "whsec_fake_secret_number_a,whsec_"),
-     ("STRIPE_API_BASE", "http://stripe-proxy.example"),
+     ("STRIPE_API_BASE", "http://stripe-proxy.example"), ("CLERK_REQUIRE_AZP", "maybe"),
+     ("CLERK_ISSUERS", "http://clerk.tatame.example"), ("CLERK_ISSUERS", "clerk.tatame.example"),
+     ("CLERK_ISSUERS", "https://clerk.tatame.example,https://"), ("CLERK_ISSUERS", "https://proxy.example/?x=1"),
      ("CLERK_JWT_KEY", "-----BEGIN PUBLIC KEY-----\\nnot really a key\\n-----END PUBLIC KEY-----")],
 )
 def test_production_refuses_a_malformed_value_and_names_it(name, value):
     with pytest.raises(ConfigError) as error:
         Config.from_env({**PRODUCTION, name: value})
     assert any(name in problem for problem in error.value.problems)
+
+
+def test_azp_is_optional_unless_required():
+    assert Config.from_env(PRODUCTION).clerk_require_azp is False
+    env = {**PRODUCTION, "CLERK_AUTHORIZED_PARTIES": "https://app.tatame.example", "CLERK_REQUIRE_AZP": "true"}
+    config = Config.from_env(env)
+    assert config.clerk_require_azp is True and config.clerk_authorized_parties == ("https://app.tatame.example",)
+
+
+def test_extra_issuers_are_https_urls():
+    assert Config.from_env(PRODUCTION).clerk_issuers == ()
+    env = {**PRODUCTION, "CLERK_ISSUERS": " https://app.tatame.example/__clerk/ , https://clerk.satellite.example"}
+    expected = ("https://app.tatame.example/__clerk", "https://clerk.satellite.example")
+    assert Config.from_env(env).clerk_issuers == expected
+    with pytest.raises(ConfigError):
+        Config.from_env({"CLERK_ISSUERS": "http://localhost:3000"})  # outside production too: an issuer is https
+
+
+def test_requiring_azp_needs_authorized_parties():
+    with pytest.raises(ConfigError) as error:
+        Config.from_env({"CLERK_REQUIRE_AZP": "true"})
+    assert any("CLERK_REQUIRE_AZP" in problem for problem in error.value.problems)
 
 
 def test_every_problem_is_reported_at_once():
