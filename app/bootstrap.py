@@ -14,6 +14,7 @@ from typing import Mapping
 from app import devkeys
 from app.extensions import Services
 from app.gateways import build_gateway
+from app.gateways.bounded import BoundedGateway
 from app.gateways.base import BillingGateway
 from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
@@ -42,7 +43,11 @@ def build_services(
     """Every collaborator, built once; each argument left as None is built from `config`."""
     modes: dict[str, str] = {}
     store, modes["store"] = (store, GIVEN) if store else build_store(config)
-    gateway, modes["billing"] = (gateway, GIVEN) if gateway else build_gateway(config)
+    if gateway is None:
+        built, modes["billing"] = build_gateway(config)
+        gateway = BoundedGateway(built, config.stripe_max_concurrency)
+    else:
+        modes["billing"] = GIVEN
     auth_given = verifier is not None
     verifier = verifier or build_verifier(config)
     dev = dev or development_credentials(config, needs_keys=verifier is None)

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import stripe
 
-from app.services.errors import NotFound, UpstreamError, ValidationFailed
+from app.services.errors import IdempotencyConflict, NotFound, UpstreamError, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ def build_stripe_client(
 def _stripe_errors(what: str) -> Iterator[None]:
     try:
         yield
+    except stripe.IdempotencyError:
+        # The key was used with other parameters, or is in use right now: the first request's change stands.
+        raise IdempotencyConflict() from None
     except stripe.InvalidRequestError as exc:
         if exc.code == "resource_missing" and exc.param == "starting_after":
             raise ValidationFailed(details={"starting_after": ["No such object."]}) from None
@@ -80,9 +83,10 @@ class StripeGateway:
                 params=params, options={"idempotency_key": idempotency_key}
             ).to_dict()
 
-    def update_customer(self, customer_id: str, params: dict) -> dict:
+    def update_customer(self, customer_id: str, params: dict, idempotency_key: str | None = None) -> dict:
+        options = {"idempotency_key": idempotency_key} if idempotency_key else None
         with _stripe_errors("customer"):
-            return self.client.v1.customers.update(customer_id, params=params).to_dict()
+            return self.client.v1.customers.update(customer_id, params=params, options=options).to_dict()
 
     def find_customer(self, clerk_user_id: str) -> dict | None:
         """The oldest customer whose metadata names this Clerk user (Stripe's search: metadata, never email).

@@ -15,7 +15,7 @@ import time
 import uuid
 
 from app.gateways.base import BillingGateway
-from app.services.errors import CustomerInProgress, UpstreamError
+from app.services.errors import CustomerInProgress, IdempotencyConflict, UpstreamError
 from app.stores.base import CustomerMapping, Store
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,22 @@ class CustomerService:
         `email` and `name` fill in a customer that has none; they never replace what Stripe has.
         """
         customer, created = self._get_or_create(clerk_user_id)
-        missing = {field: value for field, value in (("email", email), ("name", name))
-                   if value and not customer.get(field)}
-        if missing:
-            customer = self.gateway.update_customer(customer["id"], missing)
+        for field, value in (("email", email), ("name", name)):
+            if value and not customer.get(field):
+                customer = self._fill_in(customer, field, value)
         return customer, created
+
+    def _fill_in(self, customer: dict, field: str, value: str) -> dict:
+        """Set a field Stripe has no value for, once: the first request to fill it wins, everywhere.
+
+        The update carries an idempotency key named after the customer and the field, so of several
+        requests that all saw the field empty (on any instance), Stripe applies only the first; the
+        others are refused (another value under the same key) and read what stuck instead."""
+        key = f"tatame-fill-{field}-{hashlib.sha256(customer['id'].encode()).hexdigest()}"
+        try:
+            return self.gateway.update_customer(customer["id"], {field: value}, idempotency_key=key)
+        except IdempotencyConflict:
+            return self.gateway.get_customer(customer["id"]) or customer
 
     def _get_or_create(self, clerk_user_id: str) -> tuple[dict, bool]:
         token = uuid.uuid4().hex

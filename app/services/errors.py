@@ -101,6 +101,18 @@ class UpstreamError(AppError):
     status, code, message = 502, "SERVICE_ERROR", "The payment service is unavailable."
 
 
+class IdempotencyConflict(UpstreamError):
+    """Stripe refused an idempotency key already used with other parameters (or in use right now)."""
+
+    message = "The payment service refused a conflicting request."
+
+
+class UpstreamBusy(UpstreamError):
+    """Every slot for Stripe calls in this process is taken (Stripe is slow): fail fast, ask for a retry."""
+
+    message, retry_after = "The payment service is busy; retry shortly.", 2
+
+
 class ServiceUnavailable(AppError):
     """The store (or another dependency this instance needs) cannot be reached."""
 

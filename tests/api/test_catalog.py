@@ -6,71 +6,102 @@ import responses
 from tests import stripe_fakes as fake
 
 
-def test_products_lists_with_defaults_and_expansion(client, auth_headers, stripe_api):
-    fake.add(stripe_api, "GET", "/v1/products", fake.listing([fake.product()], "/v1/products", has_more=True))
+def _products(*products, has_more=False):
+    return fake.listing(list(products), "/v1/products", has_more=has_more)
+
+
+def test_products_are_loaded_whole_once_then_answered_with_defaults(client, auth_headers, stripe_api):
+    fake.add(stripe_api, "GET", "/v1/products", _products(fake.product(), fake.product("prod_old", active=False)))
     response = client.get("/stripe/products", headers=auth_headers())
     assert response.status_code == 200
-    assert response.json["count"] == 1 and response.json["has_more"] is True
+    assert response.json["count"] == 1 and response.json["has_more"] is False  # active=true by default
     assert response.json["data"][0]["default_price"]["id"] == "price_test_monthly"
     sent = fake.query(stripe_api.calls[0])
-    assert sent == {"active": ["true"], "limit": ["10"], "expand[0]": ["data.default_price"]}
+    assert sent == {"limit": ["100"], "expand[0]": ["data.default_price"]}  # the whole catalog, both states
     assert stripe_api.calls[0].request.headers["Stripe-Version"] == "2026-10-28.endive"
 
 
-def test_products_pass_filters_and_cursor(client, auth_headers, stripe_api):
-    fake.add(stripe_api, "GET", "/v1/products", fake.listing([], "/v1/products"))
-    response = client.get("/stripe/products?active=false&limit=100&starting_after=prod_abc", headers=auth_headers())
-    assert response.status_code == 200
-    assert response.json == {"data": [], "count": 0, "has_more": False}
-    sent = fake.query(stripe_api.calls[0])
-    assert sent["active"] == ["false"] and sent["limit"] == ["100"] and sent["starting_after"] == ["prod_abc"]
+def test_filters_limit_and_cursor_are_answered_from_the_snapshot(client, auth_headers, stripe_api):
+    products = [fake.product(f"prod_{i}", created=1760000000 - i, active=i % 3 != 0) for i in range(1, 13)]
+    fake.add(stripe_api, "GET", "/v1/products", _products(*products))
+    inactive = client.get("/stripe/products?active=false&limit=100", headers=auth_headers()).json
+    assert [p["id"] for p in inactive["data"]] == ["prod_3", "prod_6", "prod_9", "prod_12"]
+    first = client.get("/stripe/products?limit=3", headers=auth_headers()).json
+    assert [p["id"] for p in first["data"]] == ["prod_1", "prod_2", "prod_4"] and first["has_more"] is True
+    after = client.get("/stripe/products?limit=100&starting_after=prod_4", headers=auth_headers()).json
+    assert [p["id"] for p in after["data"]] == ["prod_5", "prod_7", "prod_8", "prod_10", "prod_11"]
+    assert after["has_more"] is False
+    assert len(stripe_api.calls) == 1  # every query above from one load
+
+
+def test_a_catalog_of_several_stripe_pages_is_read_to_the_end(client, auth_headers, stripe_api):
+    first = [fake.product(f"prod_{i}", created=1760000000 - i) for i in range(100)]
+    fake.add(stripe_api, "GET", "/v1/products", _products(*first, has_more=True))
+    fake.add(stripe_api, "GET", "/v1/products", _products(fake.product("prod_last", created=1)))
+    response = client.get("/stripe/products?limit=100&starting_after=prod_99", headers=auth_headers())
+    assert [p["id"] for p in response.json["data"]] == ["prod_last"]
+    assert fake.query(stripe_api.calls[1])["starting_after"] == ["prod_99"]
 
 
 def test_prices_filter_by_product_and_type(client, auth_headers, stripe_api):
-    fake.add(stripe_api, "GET", "/v1/prices",
-             fake.listing([fake.price(product=fake.product(default_price="price_test_monthly"))], "/v1/prices"))
+    monthly = fake.price(product=fake.product(default_price="price_test_monthly"))
+    fee = fake.price("price_fee", product=fake.product(default_price="price_test_monthly"), type="one_time",
+                     recurring=None)
+    other = fake.price("price_other", product=fake.product("prod_other", default_price="price_other"))
+    fake.add(stripe_api, "GET", "/v1/prices", fake.listing([monthly, fee, other], "/v1/prices"))
     response = client.get("/stripe/prices?product=prod_test_monthly&type=recurring", headers=auth_headers())
     assert response.status_code == 200
+    assert [p["id"] for p in response.json["data"]] == ["price_test_monthly"]
     assert response.json["data"][0]["product"]["id"] == "prod_test_monthly"
+    assert client.get("/stripe/prices?product=prod_nobody", headers=auth_headers()).json["count"] == 0
     sent = fake.query(stripe_api.calls[0])
-    assert sent["product"] == ["prod_test_monthly"] and sent["type"] == ["recurring"]
-    assert sent["expand[0]"] == ["data.product"]
+    assert sent == {"limit": ["100"], "expand[0]": ["data.product"]} and len(stripe_api.calls) == 1
 
 
-def test_get_product_expands_default_price(client, auth_headers, stripe_api):
-    fake.add(stripe_api, "GET", "/v1/products/prod_test_monthly", fake.product())
+def test_get_product_comes_from_the_snapshot_with_its_default_price(client, auth_headers, stripe_api):
+    fake.add(stripe_api, "GET", "/v1/products", _products(fake.product()))
     response = client.get("/stripe/products/prod_test_monthly", headers=auth_headers())
     assert response.status_code == 200
     assert response.json["data"]["id"] == "prod_test_monthly"
-    assert fake.query(stripe_api.calls[0]) == {"expand[0]": ["default_price"]}
+    assert response.json["data"]["default_price"]["id"] == "price_test_monthly"
+    assert [call.request.path_url.split("?")[0] for call in stripe_api.calls] == ["/v1/products"]
 
 
-def test_get_price_expands_product(client, auth_headers, stripe_api):
-    fake.add(stripe_api, "GET", "/v1/prices/price_test_monthly", fake.price(product=fake.product()))
+def test_get_price_comes_from_the_snapshot_with_its_product(client, auth_headers, stripe_api):
+    fake.add(stripe_api, "GET", "/v1/prices", fake.listing([fake.price(product=fake.product())], "/v1/prices"))
     response = client.get("/stripe/prices/price_test_monthly", headers=auth_headers())
     assert response.status_code == 200
     assert response.json["data"]["product"]["name"] == "Monthly plan"
-    assert fake.query(stripe_api.calls[0]) == {"expand[0]": ["product"]}
+    assert [call.request.path_url.split("?")[0] for call in stripe_api.calls] == ["/v1/prices"]
 
 
 @pytest.mark.parametrize("path", ["/stripe/products/prod_missing", "/stripe/prices/price_missing"])
-def test_unknown_object_is_404(client, auth_headers, stripe_api, path):
-    stripe_api.add(responses.GET, fake.url("/v1" + path.removeprefix("/stripe")),
-                   *[], status=404, json={"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                                    "message": "No such product: 'prod_missing'", "param": "id"}})
+def test_unknown_object_is_404_without_asking_stripe_for_it(client, auth_headers, stripe_api, path):
+    kind = path.split("/")[2]
+    fake.add(stripe_api, "GET", f"/v1/{kind}", fake.listing([], f"/v1/{kind}"))
     response = client.get(path, headers=auth_headers())
     assert response.status_code == 404
     assert response.json["error"]["code"] == "NOT_FOUND"
     assert "prod_missing" not in response.json["error"]["message"]
+    assert all("missing" not in call.request.url for call in stripe_api.calls)
 
 
 def test_unknown_cursor_is_a_validation_error(client, auth_headers, stripe_api):
-    stripe_api.add(responses.GET, fake.url("/v1/products"), status=400,
-                   json={"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                   "param": "starting_after", "message": "No such product: 'prod_gone'"}})
+    fake.add(stripe_api, "GET", "/v1/products", _products(fake.product()))
     response = client.get("/stripe/products?starting_after=prod_gone", headers=auth_headers())
     assert response.status_code == 400
     assert response.json["error"]["details"] == {"starting_after": ["No such object."]}
+
+
+def test_a_flood_of_distinct_ids_cursors_and_filters_costs_stripe_one_call_per_kind(client, auth_headers, stripe_api):
+    fake.add(stripe_api, "GET", "/v1/products", _products(fake.product()))
+    fake.add(stripe_api, "GET", "/v1/prices", fake.listing([fake.price()], "/v1/prices"))
+    for i in range(300):
+        client.get(f"/stripe/products/prod_junk_{i}", headers=auth_headers(f"user_{i % 45}"))
+        client.get(f"/stripe/prices?product=prod_junk_{i}&limit={1 + i % 100}", headers=auth_headers())
+        client.get(f"/stripe/products?starting_after=prod_junk_{i}", headers=auth_headers())
+        client.get(f"/stripe/prices/price_junk_{i}", headers=auth_headers())
+    assert len(stripe_api.calls) == 2
 
 
 @pytest.mark.parametrize("status", [500, 429, 401])

@@ -23,7 +23,7 @@ def read(client, headers, path="/stripe/products"):
 
 def test_second_read_is_a_hit_without_stripe(client, auth_headers, stripe_api):
     stripe_api.add(responses.GET, PRODUCTS, json=products_listing())
-    stripe_api.add(responses.GET, fake.url("/v1/prices/price_test_monthly"), json=fake.price())
+    stripe_api.add(responses.GET, fake.url("/v1/prices"), json=fake.listing([fake.price()], "/v1/prices"))
     assert read(client, auth_headers()) == (200, "MISS")
     assert read(client, auth_headers("another_user")) == (200, "HIT")  # the catalog is the same for everyone
     assert read(client, auth_headers(), "/stripe/prices/price_test_monthly") == (200, "MISS")
@@ -50,6 +50,21 @@ def test_stripe_down_with_a_copy_is_a_stale_200(client, auth_headers, stripe_api
     response = client.get("/stripe/products", headers=auth_headers())
     assert response.status_code == 200 and response.headers["X-Cache"] == "STALE"
     assert response.json == first
+
+
+def test_a_flood_of_one_off_queries_cannot_push_out_the_stale_copy(client, auth_headers, stripe_api, app):
+    stripe_api.add(responses.GET, PRODUCTS, json=products_listing())
+    first = client.get("/stripe/products", headers=auth_headers()).json
+    for i in range(3000):  # more distinct queries than the cache has room for entries
+        client.get(f"/stripe/products?limit={1 + i % 100}&active={'true' if i % 2 else 'false'}",
+                   headers=auth_headers())
+        client.get(f"/stripe/products/prod_junk_{i}", headers=auth_headers())
+    app.extensions["tatame"].catalog.invalidate()
+    stripe_api.replace(responses.GET, PRODUCTS, status=500, json={"error": {"type": "api_error"}})
+    response = client.get("/stripe/products", headers=auth_headers())
+    assert response.status_code == 200 and response.headers["X-Cache"] == "STALE"
+    assert response.json == first
+    assert len([c for c in stripe_api.calls if c.response is not None and c.response.status_code == 200]) == 1
 
 
 def test_stripe_down_without_a_copy_is_502(client, auth_headers, stripe_api):

@@ -185,3 +185,27 @@ def test_takeover_never_records_a_customer_search_still_lists_after_deletion(app
     time.sleep(0.1)
     response = app.test_client().post("/stripe/customer", headers=auth_headers())
     assert response.status_code == 201 and response.json["data"]["id"] != deleted["id"]
+
+
+def test_concurrent_requests_with_different_emails_fill_in_once(app, auth_headers, stripe_stand_in):
+    """Each racer sees no email yet; only one may set it, and nobody overwrites it afterwards."""
+    from tests.servers import parallel
+
+    headers = auth_headers("user_race_email")
+    with app.test_client() as client:
+        assert client.post("/stripe/customer", headers=headers).json["data"]["email"] is None
+
+    def first_call(i):
+        with app.test_client() as client:
+            return client.post("/stripe/customer", json={"email": f"racer{i}@example.com", "name": f"Racer {i}"},
+                               headers=headers)
+
+    answers = parallel(12, first_call)
+    assert {a.status_code for a in answers} == {200}
+    customer_id = answers[0].json["data"]["id"]
+    stored = app.extensions["tatame"].gateway.get_customer(customer_id)
+    assert stored["email"].startswith("racer") and stored["name"].startswith("Racer ")
+    assert {a.json["data"]["email"] for a in answers} == {stored["email"]}  # everyone sees the one that stuck
+    assert {a.json["data"]["name"] for a in answers} == {stored["name"]}
+    updates = [c for c in stripe_stand_in.requests if c.method == "POST" and c.path == f"/v1/customers/{customer_id}"]
+    assert len({c.idempotency_key for c in updates}) <= 2  # one key per field: at most one change each

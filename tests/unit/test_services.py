@@ -39,16 +39,17 @@ def store(tmp_path):
     return SQLiteStore(str(tmp_path / "db.sqlite3"))
 
 
-def test_catalog_drops_unset_filters_and_pages(tmp_path, gateway, stand_in):
+def test_catalog_loads_the_whole_list_once_and_pages_it_itself(tmp_path, gateway, stand_in):
     from cachelib import SimpleCache
 
     from app.services.catalog_cache import CatalogCache, FileVersion
 
     catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(tmp_path / "v")))
     page = catalog.list_products(active=True, limit=1, starting_after=None)
-    assert [call.params for call in stand_in.requests] == [
-        {"active": "true", "limit": "1", "expand": ["data.default_price"]}]
+    assert [call.params for call in stand_in.requests] == [{"limit": "100", "expand": ["data.default_price"]}]
     assert page.count == 1 and page.has_more is True
+    catalog.list_products(active=False, limit=5, starting_after=None)
+    assert len(stand_in.requests) == 1
 
 
 def test_customer_created_once_with_clerk_metadata(store, gateway, stand_in):

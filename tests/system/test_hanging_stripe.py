@@ -1,0 +1,82 @@
+"""A hanging Stripe cannot take the instance down: Stripe calls are capped, the rest keeps answering."""
+
+import json
+import socket
+import threading
+import time
+
+import requests
+
+from app.services.webhook_signature import sign_header
+from tests.conftest import WEBHOOK_SECRET, make_event
+from tests.servers import parallel
+
+
+class HangingStripe:
+    """Accepts connections, reads what comes, and never answers."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.accepted = 0
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.held.append(conn)
+
+    def stop(self):
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_with_stripe_hanging_health_readiness_and_webhooks_answer_within_a_second(start_gunicorn, make_token):
+    stripe = HangingStripe()
+    try:
+        server = start_gunicorn(workers=2, STRIPE_API_BASE=stripe.url, STRIPE_TIMEOUT="20", STRIPE_MAX_RETRIES="0",
+                                STRIPE_MAX_CONCURRENCY="5")
+        outcomes: list = []
+
+        def need_stripe(i):
+            # Distinct users making their customer, and distinct catalog ids: every one needs Stripe.
+            path = ("/stripe/customer", "post") if i % 2 else (f"/stripe/products/prod_{i}", "get")
+            started = time.monotonic()
+            try:
+                answer = requests.request(path[1], server.url + path[0], timeout=30,
+                                          headers={"Authorization": f"Bearer {make_token(f'user_{i}')}"})
+                outcomes.append((answer.status_code, answer.headers.get("Retry-After"), time.monotonic() - started))
+            except requests.RequestException as exc:
+                outcomes.append((type(exc).__name__, None, time.monotonic() - started))
+
+        flood = threading.Thread(target=lambda: parallel(40, need_stripe), daemon=True)
+        flood.start()
+        time.sleep(1.5)
+        worst = {}
+        for _ in range(5):
+            body = json.dumps(make_event("customer.created")).encode()
+            for name, call in (
+                ("liveness", lambda: requests.get(f"{server.url}/", timeout=1)),
+                ("readiness", lambda: requests.get(f"{server.url}/health/ready", timeout=1)),
+                ("webhook", lambda: requests.post(f"{server.url}/webhooks/stripe", data=body, timeout=1, headers={
+                    "Stripe-Signature": sign_header(body, WEBHOOK_SECRET), "Content-Type": "application/json"})),
+            ):
+                started = time.monotonic()
+                assert call().status_code == 200, name
+                worst[name] = max(worst.get(name, 0), time.monotonic() - started)
+            time.sleep(0.2)
+        assert all(seconds < 1 for seconds in worst.values()), worst
+        busy = [o for o in outcomes if o[0] == 502 and o[1] is not None]
+        # 20 customer requests against 2 workers x 5 slots (catalog reads share one load per worker):
+        assert len(busy) >= 10, outcomes  # past the cap: answered at once, with Retry-After
+        assert all(seconds < 1 for _, _, seconds in busy)
+        assert stripe.accepted <= 2 * 5 + 2, stripe.accepted  # at most the cap per worker reached Stripe
+        print(f"worst under a hanging Stripe: {worst}; fast 502s: {len(busy)}; Stripe connections: {stripe.accepted}")
+    finally:
+        stripe.stop()
