@@ -18,31 +18,84 @@ def _customer(customer_id: str) -> dict:
             "balance": 0, "currency": "brl", "delinquent": False}
 
 
+PRICE = {"id": "price_demo_unlimited_monthly", "object": "price", "active": True, "currency": "brl",
+         "unit_amount": 24900, "unit_amount_decimal": "24900", "product": "prod_demo_unlimited", "type": "recurring",
+         "recurring": {"interval": "month", "interval_count": 1, "meter": None, "trial_period_days": None,
+                       "usage_type": "licensed"}, "livemode": False, "metadata": {}}
+PAID = ("active", "past_due", "unpaid")
+
+
 def _subscription(customer_id: str, status: str) -> dict:
+    """A subscription as the pinned version sends it: the billing period on the item, none on the subscription."""
     now = int(time.time())
-    return {"id": _id("sub"), "object": "subscription", "customer": customer_id, "status": status,
-            "cancel_at_period_end": False, "currency": "brl", "livemode": False, "created": now,
-            "items": {"object": "list", "has_more": False, "data": [{
-                "id": _id("si"), "object": "subscription_item", "quantity": 1, "current_period_start": now,
-                "current_period_end": now + 30 * 86400,
-                "price": {"id": "price_demo_unlimited_monthly", "object": "price", "currency": "brl",
-                          "unit_amount": 24900, "product": "prod_demo_unlimited", "type": "recurring",
-                          "recurring": {"interval": "month", "interval_count": 1}}}]},
-            "metadata": {}}
+    trial = status == "trialing"
+    start, end = (now, now + 14 * 86400) if trial else (now - 10 * 86400, now + 20 * 86400)
+    sub_id = _id("sub")
+    return {"id": sub_id, "object": "subscription", "customer": customer_id, "status": status,
+            "billing_cycle_anchor": end if trial else start, "cancel_at": None, "cancel_at_period_end": False,
+            "canceled_at": now if status == "canceled" else None,
+            "cancellation_details": {"comment": None, "feedback": None,
+                                     "reason": "cancellation_requested" if status == "canceled" else None},
+            "collection_method": "charge_automatically", "currency": "brl", "created": start,
+            "default_payment_method": _id("pm") if status in PAID or trial else None,
+            "ended_at": now if status == "canceled" else None, "latest_invoice": _id("in"), "livemode": False,
+            "items": {"object": "list", "has_more": False, "total_count": 1,
+                      "url": f"/v1/subscription_items?subscription={sub_id}", "data": [{
+                          "id": _id("si"), "object": "subscription_item", "created": start, "quantity": 1,
+                          "current_period_start": start, "current_period_end": end, "metadata": {},
+                          "price": PRICE, "subscription": sub_id, "discounts": [], "tax_rates": []}]},
+            "metadata": {"clerk_user_id": "user_demo"}, "pause_collection": None,
+            "payment_settings": {"payment_method_options": None, "payment_method_types": None,
+                                 "save_default_payment_method": "on_subscription"},
+            "pending_setup_intent": None, "pending_update": None, "schedule": None, "start_date": start,
+            "trial_end": end if trial else None, "trial_start": start if trial else None}
 
 
-def _invoice(customer_id: str, paid: bool) -> dict:
-    return {"id": _id("in"), "object": "invoice", "customer": customer_id, "currency": "brl",
+def _invoice(customer_id: str, status: str, attempts: int = 1) -> dict:
+    """An invoice of the pinned version: the subscription under `parent`, no `payment_intent` or `subscription` field;
+    `confirmation_secret` is only ever in an answer that expands it, never in an event."""
+    now, paid = int(time.time()), status == "paid"
+    invoice_id, sub_id = _id("in"), _id("sub")
+    return {"id": invoice_id, "object": "invoice", "customer": customer_id, "currency": "brl",
             "amount_due": 24900, "amount_paid": 24900 if paid else 0, "amount_remaining": 0 if paid else 24900,
-            "status": "paid" if paid else "open", "billing_reason": "subscription_cycle",
-            "attempt_count": 1, "livemode": False, "created": int(time.time())}
+            "attempt_count": attempts, "attempted": True, "billing_reason": "subscription_cycle",
+            "collection_method": "charge_automatically", "created": now, "livemode": False, "metadata": {},
+            "hosted_invoice_url": None, "number": "DEMO-0001", "status": status,
+            "parent": {"type": "subscription_details", "quote_details": None,
+                       "subscription_details": {"metadata": {"clerk_user_id": "user_demo"}, "subscription": sub_id}},
+            "lines": {"object": "list", "has_more": False, "total_count": 1, "url": f"/v1/invoices/{invoice_id}/lines",
+                      "data": [{"id": _id("il"), "object": "line_item", "amount": 24900, "currency": "brl",
+                                "invoice": invoice_id, "quantity": 1, "metadata": {},
+                                "period": {"start": now, "end": now + 30 * 86400},
+                                "parent": {"type": "subscription_item_details", "invoice_item_details": None,
+                                           "subscription_item_details": {"subscription": sub_id,
+                                                                         "subscription_item": _id("si"),
+                                                                         "proration": False, "invoice_item": None}},
+                                "pricing": {"type": "price_details", "unit_amount_decimal": "24900",
+                                            "price_details": {"price": PRICE["id"], "product": PRICE["product"]}}}]},
+            "period_start": now, "period_end": now, "subtotal": 24900, "total": 24900,
+            "status_transitions": {"finalized_at": now, "paid_at": now if paid else None,
+                                   "marked_uncollectible_at": None, "voided_at": None}}
 
 
-def _checkout(customer_id: str, completed: bool) -> dict:
-    return {"id": _id("cs_test"), "object": "checkout.session", "customer": customer_id, "mode": "subscription",
-            "status": "complete" if completed else "expired",
-            "payment_status": "paid" if completed else "unpaid", "currency": "brl", "amount_total": 24900,
-            "client_reference_id": "user_demo", "livemode": False, "created": int(time.time())}
+def _checkout(customer_id: str, status: str, payment_status: str, mode: str = "subscription") -> dict:
+    now = int(time.time())
+    session_id = _id("cs_test")
+    complete = status == "complete"
+    return {"id": session_id, "object": "checkout.session", "customer": customer_id, "mode": mode,
+            "status": status, "payment_status": payment_status, "currency": "brl",
+            "amount_subtotal": 24900 if mode == "subscription" else 9900,
+            "amount_total": 24900 if mode == "subscription" else 9900,
+            "client_reference_id": "user_demo", "metadata": {"clerk_user_id": "user_demo"},
+            "created": now - 600, "expires_at": now - 600 + 86400, "livemode": False, "url": None,
+            "subscription": _id("sub") if complete and mode == "subscription" else None,
+            "invoice": _id("in") if complete and mode == "subscription" else None,
+            "payment_intent": _id("pi") if complete and mode == "payment" else None,
+            "customer_details": {"email": "aluno@example.com", "name": "Aluno Demo", "address": None,
+                                 "phone": None, "tax_exempt": "none", "tax_ids": []} if complete else None,
+            "success_url": "http://localhost:3001/billing/success",
+            "cancel_url": "http://localhost:3001/billing/cancel",
+            "ui_mode": "hosted", "payment_method_types": ["card", "boleto"]}
 
 
 def _product(active: bool) -> dict:
@@ -60,19 +113,35 @@ OBJECTS = {
     "customer.created": lambda c: _customer(c),
     "customer.updated": lambda c: _customer(c),
     "customer.deleted": lambda c: _customer(c),
-    "customer.subscription.created": lambda c: _subscription(c, "active"),
-    "customer.subscription.updated": lambda c: _subscription(c, "past_due"),
+    "customer.subscription.created": lambda c: _subscription(c, "incomplete"),
+    "customer.subscription.updated": lambda c: _subscription(c, "active"),
     "customer.subscription.deleted": lambda c: _subscription(c, "canceled"),
-    "invoice.payment_succeeded": lambda c: _invoice(c, True),
-    "invoice.payment_failed": lambda c: _invoice(c, False),
-    "checkout.session.completed": lambda c: _checkout(c, True),
-    "checkout.session.expired": lambda c: _checkout(c, False),
+    "customer.subscription.paused": lambda c: _subscription(c, "paused"),
+    "customer.subscription.resumed": lambda c: _subscription(c, "active"),
+    "customer.subscription.trial_will_end": lambda c: _subscription(c, "trialing"),
+    "invoice.paid": lambda c: _invoice(c, "paid"),
+    "invoice.payment_succeeded": lambda c: _invoice(c, "paid"),
+    "invoice.payment_failed": lambda c: _invoice(c, "open"),
+    "invoice.payment_action_required": lambda c: _invoice(c, "open"),
+    "checkout.session.completed": lambda c: _checkout(c, "complete", "paid"),
+    "checkout.session.expired": lambda c: _checkout(c, "expired", "unpaid"),
+    # Boleto and other delayed methods: the session completes unpaid, then one of these follows.
+    "checkout.session.async_payment_succeeded": lambda c: _checkout(c, "complete", "paid", "payment"),
+    "checkout.session.async_payment_failed": lambda c: _checkout(c, "complete", "unpaid", "payment"),
     "product.created": lambda c: _product(True),
     "product.updated": lambda c: _product(True),
     "product.deleted": lambda c: _product(False),
     "price.created": lambda c: _price(True),
     "price.updated": lambda c: _price(True),
     "price.deleted": lambda c: _price(False),
+}
+
+# What a `*.updated` event says changed (Stripe's data.previous_attributes).
+PREVIOUS = {
+    "customer.updated": {"name": None},
+    "customer.subscription.updated": {"status": "incomplete"},
+    "product.updated": {"name": "Unlimited"},
+    "price.updated": {"active": False},
 }
 
 
@@ -89,5 +158,6 @@ def sample_event(event_type: str, *, event_id: str | None = None, customer_id: s
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
         "type": event_type,
-        "data": {"object": OBJECTS[event_type](customer_id or _id("cus"))},
+        "data": {"object": OBJECTS[event_type](customer_id or _id("cus")),
+                 **({"previous_attributes": PREVIOUS[event_type]} if PREVIOUS.get(event_type) else {})},
     }

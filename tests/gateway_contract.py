@@ -174,3 +174,238 @@ class GatewayContract:
         stand_in.search_lags = True
         assert gateway.find_customer(user)["id"] == customer["id"]
         assert gateway.get_customer(customer["id"]) is None
+
+    # --- billing ---------------------------------------------------------------------------
+    @staticmethod
+    def a_price(gateway, kind: str, active: bool = True) -> dict:
+        """An (active) price of the catalog of type `kind`: the fixture's, or the live account's."""
+        prices = gateway.list_prices({"type": kind, "active": active, "limit": 20})["data"]
+        if kind == "recurring":  # a plain monthly or yearly price: what the apps sell
+            prices = [p for p in prices if p["recurring"]["usage_type"] == "licensed"]
+        if not prices:
+            pytest.skip(f"the account has no {'active' if active else 'inactive'} {kind} price")
+        return prices[0]
+
+    @pytest.fixture
+    def customer(self, customers):
+        return customers({"metadata": {"clerk_user_id": unique("user")}})
+
+    def checkout_params(self, customer: dict, price: dict, mode: str, **extra) -> dict:
+        user = customer["metadata"]["clerk_user_id"]
+        data = {"subscription_data": {"metadata": {"clerk_user_id": user}}} if mode == "subscription" else {
+            "payment_intent_data": {"metadata": {"clerk_user_id": user}}}
+        return {"customer": customer["id"], "mode": mode, "line_items": [{"price": price["id"], "quantity": 1}],
+                "success_url": "https://app.tatame.example/billing/success",
+                "cancel_url": "https://app.tatame.example/billing/cancel", "client_reference_id": user,
+                "metadata": {"clerk_user_id": user}, **data, **extra}
+
+    def subscription_params(self, customer: dict, price: dict, **extra) -> dict:
+        return {"customer": customer["id"], "items": [{"price": price["id"]}],
+                "payment_behavior": "default_incomplete",
+                "payment_settings": {"save_default_payment_method": "on_subscription"},
+                "metadata": {"clerk_user_id": customer["metadata"]["clerk_user_id"]},
+                "expand": ["latest_invoice.confirmation_secret", "pending_setup_intent"], **extra}
+
+    def test_checkout_session_for_a_plan_opens_replays_and_expires(self, gateway, customer):
+        price = self.a_price(gateway, "recurring")
+        key, params = unique("key"), self.checkout_params(customer, price, "subscription")
+        session = gateway.create_checkout_session(params, key)
+        assert session["object"] == "checkout.session" and session["id"].startswith("cs_test_")
+        assert (session["status"], session["payment_status"], session["mode"]) == ("open", "unpaid", "subscription")
+        assert session["url"].startswith("https://") and session["expires_at"] == session["created"] + 24 * 3600
+        assert session["customer"] == customer["id"] and session["subscription"] is None
+        assert session["client_reference_id"] == params["client_reference_id"]
+        assert session["metadata"] == params["metadata"] and session["success_url"] == params["success_url"]
+        assert session["cancel_url"] == params["cancel_url"]
+        assert (session["amount_total"], session["currency"]) == (price["unit_amount"], price["currency"])
+        assert gateway.create_checkout_session(params, key)["id"] == session["id"]
+        assert gateway.get_checkout_session(session["id"])["status"] == "open"
+        gateway.client.v1.checkout.sessions.expire(session["id"])
+        expired = gateway.get_checkout_session(session["id"])
+        assert expired["status"] == "expired" and expired["url"] is None
+
+    def test_checkout_session_for_a_one_time_price_is_a_payment(self, gateway, customer):
+        price = self.a_price(gateway, "one_time")
+        session = gateway.create_checkout_session(self.checkout_params(customer, price, "payment"), unique("key"))
+        assert (session["mode"], session["status"]) == ("payment", "open")
+        assert session["amount_total"] == price["unit_amount"]
+        gateway.client.v1.checkout.sessions.expire(session["id"])
+
+    def test_checkout_refuses_what_stripe_refuses(self, gateway, customer):
+        recurring, one_time = self.a_price(gateway, "recurring"), self.a_price(gateway, "one_time")
+        with pytest.raises(UpstreamError):  # a plan in payment mode
+            gateway.create_checkout_session(self.checkout_params(customer, recurring, "payment"), unique("key"))
+        with pytest.raises(UpstreamError):  # a one-time price alone in subscription mode
+            gateway.create_checkout_session(self.checkout_params(customer, one_time, "subscription"), unique("key"))
+        with pytest.raises(NotFound):
+            gateway.create_checkout_session(self.checkout_params(customer, {"id": unique("price")}, "payment"),
+                                            unique("key"))
+        with pytest.raises(NotFound):
+            gateway.create_checkout_session(self.checkout_params({**customer, "id": unique("cus")}, one_time,
+                                                                 "payment"), unique("key"))
+        with pytest.raises(NotFound):
+            gateway.get_checkout_session(unique("cs_test"))
+
+    def test_checkout_refuses_an_archived_price(self, gateway, customer):
+        archived = self.a_price(gateway, "recurring", active=False)
+        with pytest.raises(UpstreamError):
+            gateway.create_checkout_session(self.checkout_params(customer, archived, "subscription"), unique("key"))
+
+    def test_portal_session(self, gateway, customer):
+        try:
+            session = gateway.create_portal_session({"customer": customer["id"],
+                                                     "return_url": "https://app.tatame.example/account"})
+        except UpstreamError:
+            if self.live:
+                pytest.skip("save the customer portal's settings in the Stripe dashboard (test mode) first")
+            raise
+        assert session["object"] == "billing_portal.session" and session["id"].startswith("bps_")
+        assert session["customer"] == customer["id"] and session["url"].startswith("https://")
+        assert session["return_url"] == "https://app.tatame.example/account"
+
+    def test_customer_session_for_the_mobile_payment_element(self, gateway, customer):
+        session = gateway.create_customer_session({"customer": customer["id"], "components": {
+            "mobile_payment_element": {"enabled": True, "features": {"payment_method_save": "enabled",
+                                                                     "payment_method_remove": "enabled"}}}})
+        assert session["object"] == "customer_session" and session["client_secret"].startswith("cuss_secret_")
+        assert session["customer"] == customer["id"] and session["expires_at"] > session["created"]
+
+    def test_subscription_for_the_payment_sheet_waits_for_its_first_payment(self, gateway, customer):
+        price, key = self.a_price(gateway, "recurring"), unique("key")
+        sub = gateway.create_subscription(self.subscription_params(customer, price), key)
+        assert sub["object"] == "subscription" and sub["status"] == "incomplete"
+        assert sub["customer"] == customer["id"] and sub["metadata"] == customer["metadata"]
+        assert (sub["cancel_at_period_end"], sub["cancel_at"], sub["canceled_at"], sub["trial_end"]) == (
+            False, None, None, None)
+        item = sub["items"]["data"][0]
+        assert item["price"]["id"] == price["id"] and item["quantity"] == 1
+        assert item["current_period_start"] == sub["created"] and item["current_period_end"] > sub["created"]
+        assert "current_period_end" not in sub  # on the item, in this API version
+        invoice = sub["latest_invoice"]
+        assert "payment_intent" not in invoice and invoice["amount_due"] == price["unit_amount"]
+        assert invoice["confirmation_secret"]["type"] == "payment_intent"
+        assert invoice["confirmation_secret"]["client_secret"].startswith("pi_")
+        assert "_secret_" in invoice["confirmation_secret"]["client_secret"] and sub["pending_setup_intent"] is None
+        assert gateway.create_subscription(self.subscription_params(customer, price), key)["id"] == sub["id"]
+        again = gateway.get_subscription(sub["id"])
+        assert again["status"] == "incomplete" and again["items"]["data"][0]["price"]["object"] == "price"
+        assert isinstance(again["latest_invoice"], str)
+
+    def test_subscription_with_a_trial_saves_a_card_first(self, gateway, customer):
+        price = self.a_price(gateway, "recurring")
+        sub = gateway.create_subscription(self.subscription_params(customer, price, trial_period_days=7),
+                                          unique("key"))
+        assert sub["status"] == "trialing" and sub["trial_end"] == sub["trial_start"] + 7 * 86400
+        assert sub["items"]["data"][0]["current_period_end"] == sub["trial_end"]
+        setup = sub["pending_setup_intent"]
+        assert setup["id"].startswith("seti_") and setup["client_secret"].startswith(setup["id"] + "_secret_")
+        assert sub["latest_invoice"]["amount_due"] == 0 and sub["latest_invoice"]["confirmation_secret"] is None
+
+    def test_cancel_at_period_end_and_resume(self, gateway, customer):
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        end = sub["items"]["data"][0]["current_period_end"]
+        canceling = gateway.update_subscription(sub["id"], {"cancel_at_period_end": True, "metadata": {"why": "x"}})
+        assert canceling["cancel_at_period_end"] is True and canceling["cancel_at"] == end
+        assert canceling["canceled_at"] is not None and canceling["status"] == sub["status"]
+        assert canceling["metadata"] == {**customer["metadata"], "why": "x"}
+        resumed = gateway.update_subscription(sub["id"], {"cancel_at_period_end": False})
+        assert (resumed["cancel_at_period_end"], resumed["cancel_at"], resumed["canceled_at"]) == (False, None, None)
+        assert gateway.get_subscription(sub["id"])["cancel_at"] is None
+
+    def test_list_subscriptions_newest_first_by_status_and_cursor(self, gateway, customer):
+        price = self.a_price(gateway, "recurring")
+        made = [gateway.create_subscription(self.subscription_params(customer, price), unique("key"))["id"]
+                for _ in range(2)]
+        listing = gateway.list_subscriptions({"customer": customer["id"], "status": "all", "limit": 10})
+        assert listing["object"] == "list" and {s["id"] for s in listing["data"]} == set(made)
+        created = [s["created"] for s in listing["data"]]
+        assert created == sorted(created, reverse=True)
+        assert gateway.list_subscriptions({"customer": customer["id"], "status": "active", "limit": 10})["data"] == []
+        first = gateway.list_subscriptions({"customer": customer["id"], "status": "incomplete", "limit": 1})
+        rest = gateway.list_subscriptions({"customer": customer["id"], "status": "incomplete", "limit": 1,
+                                           "starting_after": first["data"][0]["id"]})
+        assert first["has_more"] is True and rest["has_more"] is False
+        assert {first["data"][0]["id"], rest["data"][0]["id"]} == set(made)
+
+    def test_unknown_subscriptions_and_customers(self, gateway, customer):
+        assert gateway.get_subscription(unique("sub")) is None
+        with pytest.raises(NotFound):
+            gateway.update_subscription(unique("sub"), {"cancel_at_period_end": True})
+        price = self.a_price(gateway, "recurring")
+        with pytest.raises(NotFound):
+            gateway.create_subscription(self.subscription_params({**customer, "id": unique("cus")}, price),
+                                        unique("key"))
+
+    def test_payment_intent_for_a_one_time_price(self, gateway, customer):
+        price, key = self.a_price(gateway, "one_time"), unique("key")
+        params = {"amount": price["unit_amount"], "currency": price["currency"], "customer": customer["id"],
+                  "metadata": {"price": price["id"]}, "automatic_payment_methods": {"enabled": True}}
+        intent = gateway.create_payment_intent(params, key)
+        assert intent["object"] == "payment_intent" and intent["id"].startswith("pi_")
+        assert intent["status"] == "requires_payment_method"
+        assert intent["client_secret"].startswith(intent["id"] + "_secret_")
+        assert (intent["amount"], intent["currency"], intent["customer"]) == (
+            price["unit_amount"], price["currency"], customer["id"])
+        assert intent["metadata"] == params["metadata"]
+        assert gateway.create_payment_intent(params, key)["id"] == intent["id"]
+
+    def test_events_record_subscription_changes(self, gateway, customer):
+        since = customer["created"]
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        gateway.update_subscription(sub["id"], {"cancel_at_period_end": True})
+
+        def both():  # Stripe's events can take a moment to be listed
+            listing = gateway.list_events({"types": ["customer.subscription.created", "customer.subscription.updated"],
+                                           "created": {"gte": since}, "limit": 100})
+            found = [e for e in listing["data"] if e["data"]["object"]["id"] == sub["id"]]
+            return found if len(found) >= 2 else None
+
+        events = self.eventually(both, seconds=30 if self.live else 0)
+        assert sorted(e["type"] for e in events) == ["customer.subscription.created", "customer.subscription.updated"]
+        updated = next(e for e in events if e["type"] == "customer.subscription.updated")
+        assert updated["object"] == "event" and updated["id"].startswith("evt_") and updated["livemode"] is False
+        assert updated["data"]["object"]["cancel_at_period_end"] is True
+        assert updated["data"]["previous_attributes"]["cancel_at_period_end"] is False
+
+    # --- billing: what only the stand-in can do (a customer paying on Stripe's side) ---------
+    @fake_only
+    def test_a_completed_checkout_makes_the_subscription(self, gateway, customer, stand_in):
+        price = self.a_price(gateway, "recurring")
+        params = self.checkout_params(customer, price, "subscription")
+        session = gateway.create_checkout_session(params, unique("key"))
+        stand_in.complete_checkout_session(session["id"])
+        done = gateway.get_checkout_session(session["id"])
+        assert (done["status"], done["payment_status"]) == ("complete", "paid")
+        sub = gateway.get_subscription(done["subscription"])
+        assert sub["status"] == "active" and sub["metadata"] == params["subscription_data"]["metadata"]
+        assert sub["customer"] == customer["id"] and sub["items"]["data"][0]["price"]["id"] == price["id"]
+        types = {e["type"] for e in gateway.list_events({"created": {"gte": session["created"]}, "limit": 100})["data"]}
+        assert {"checkout.session.completed", "customer.subscription.created", "invoice.paid"} <= types
+
+    @fake_only
+    def test_paying_the_first_invoice_activates_the_subscription(self, gateway, customer, stand_in):
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        stand_in.pay_invoice(sub["id"])
+        assert gateway.get_subscription(sub["id"])["status"] == "active"
+        latest = gateway.list_events({"types": ["invoice.paid", "customer.subscription.updated"], "limit": 2})["data"]
+        assert [e["type"] for e in latest] == ["customer.subscription.updated", "invoice.paid"]
+        assert latest[0]["data"]["previous_attributes"]["status"] == "incomplete"
+
+    @fake_only
+    def test_status_moves_and_deletion(self, gateway, customer, stand_in):
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        stand_in.pay_invoice(sub["id"])
+        stand_in.set_subscription_status(sub["id"], "past_due")
+        assert gateway.get_subscription(sub["id"])["status"] == "past_due"
+        stand_in.delete_subscription(sub["id"])
+        gone = gateway.get_subscription(sub["id"])
+        assert gone["status"] == "canceled" and gone["ended_at"] is not None
+        assert gateway.list_subscriptions({"customer": customer["id"], "limit": 10})["data"] == []
+        canceled = gateway.list_subscriptions({"customer": customer["id"], "status": "canceled"})["data"]
+        assert [s["id"] for s in canceled] == [sub["id"]]
+        deleted = gateway.list_events({"types": ["customer.subscription.deleted"], "limit": 1})["data"][0]
+        assert deleted["data"]["object"]["id"] == sub["id"]

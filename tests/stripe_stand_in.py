@@ -30,7 +30,7 @@ class Call(NamedTuple):
 
 
 class Observed:
-    """A FakeStripe plus what reached it: requests, creations, idempotency keys, searches; and test hooks."""
+    """A FakeStripe plus what reached it: requests, creations, idempotency keys, searches; and its test hooks."""
 
     def __init__(self, fake: FakeStripe | None = None, create_delay: float = 0.0):
         self.fake = fake or FakeStripe()
@@ -68,6 +68,12 @@ class Observed:
     @search_lags.setter
     def search_lags(self, value: bool) -> None:
         self.fake.search_lags = value
+
+    def __getattr__(self, name: str):
+        """The stand-in's own hooks (complete_checkout_session, pay_invoice, events, ...), straight through."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.fake, name)
 
     def delete(self, customer_id: str) -> None:
         """Delete a customer as the dashboard would: through Stripe's API, unseen by the app."""

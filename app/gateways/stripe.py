@@ -54,7 +54,7 @@ def _stripe_errors(what: str) -> Iterator[None]:
 
 
 class StripeGateway:
-    """Products, prices and customers on a real Stripe account (or anything speaking its API)."""
+    """Products, prices, customers and billing on a real Stripe account (or anything speaking its API)."""
 
     name = "stripe"
 
@@ -108,3 +108,54 @@ class StripeGateway:
         except NotFound:
             return None
         return None if customer.get("deleted") else customer
+
+    def create_checkout_session(self, params: dict, idempotency_key: str) -> dict:
+        with _stripe_errors("checkout session"):
+            return self.client.v1.checkout.sessions.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            ).to_dict()
+
+    def get_checkout_session(self, session_id: str) -> dict:
+        with _stripe_errors("checkout session"):
+            return self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
+
+    def create_portal_session(self, params: dict) -> dict:
+        with _stripe_errors("portal session"):
+            return self.client.v1.billing_portal.sessions.create(params=params).to_dict()
+
+    def create_customer_session(self, params: dict) -> dict:
+        with _stripe_errors("customer session"):
+            return self.client.v1.customer_sessions.create(params=params).to_dict()
+
+    def create_subscription(self, params: dict, idempotency_key: str) -> dict:
+        with _stripe_errors("subscription"):
+            return self.client.v1.subscriptions.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            ).to_dict()
+
+    def get_subscription(self, subscription_id: str) -> dict | None:
+        """The subscription (canceled ones too: Stripe keeps them), or None when Stripe does not know it."""
+        try:
+            with _stripe_errors("subscription"):
+                return self.client.v1.subscriptions.retrieve(subscription_id).to_dict()
+        except NotFound:
+            return None
+
+    def update_subscription(self, subscription_id: str, params: dict) -> dict:
+        with _stripe_errors("subscription"):
+            return self.client.v1.subscriptions.update(subscription_id, params=params).to_dict()
+
+    def list_subscriptions(self, params: dict) -> dict:
+        with _stripe_errors("subscription"):
+            return self.client.v1.subscriptions.list(params=params).to_dict()
+
+    def create_payment_intent(self, params: dict, idempotency_key: str) -> dict:
+        with _stripe_errors("payment intent"):
+            return self.client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            ).to_dict()
+
+    def list_events(self, params: dict) -> dict:
+        """Stripe's events, newest first: `types`, `created` ({"gte": ...}), `limit`, `starting_after`."""
+        with _stripe_errors("event"):
+            return self.client.v1.events.list(params=params).to_dict()

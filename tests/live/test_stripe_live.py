@@ -1,4 +1,10 @@
-"""The gateway contract against a real Stripe test account (the catalog is whatever the account holds)."""
+"""The gateway contract against a real Stripe test account (the catalog is whatever the account holds).
+
+Billing runs too: checkout sessions are created and expired, a portal session is created (the
+account's portal settings must have been saved once in the dashboard, or that test skips), and
+subscriptions are left `incomplete`, canceled when their customer is deleted at the end. Tests
+that need a customer to pay (the stand-in's hooks) skip here.
+"""
 
 import pytest
 

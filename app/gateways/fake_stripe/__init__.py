@@ -7,7 +7,9 @@ Stripe client looks for Stripe: in process for development (app/gateways/in_proc
 callbacks for tests, and a real HTTP server for gunicorn tests and benchmarks (both under tests/).
 
 Resources live one module each, with a ROUTES table of (method, path, handler); a handler takes
-(fake, params, *path ids) and returns the object or raises a StripeFault.
+(fake, params, *path ids) and returns the object or raises a StripeFault. Every change records
+the event Stripe would send (GET /v1/events). What only a test can do, a customer paying on
+Stripe's side, is a method here (`complete_checkout_session`, `pay_invoice`, ...).
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from app.gateways.fake_stripe import catalog, customers
+from app.gateways.fake_stripe import (billing_portal, catalog, checkout, customer_sessions, customers, events,
+                                      invoices, payment_intents, setup_intents, subscriptions)
 from app.gateways.fake_stripe.catalog import DEFAULT_CATALOG, Catalog
 from app.gateways.fake_stripe.faults import StripeFault, idempotency_reused, unrecognized
 from app.gateways.fake_stripe.forms import canonical, decode
 from app.gateways.fake_stripe.state import State
 
 API_VERSION = "2026-10-28.endive"
-RESOURCES = (catalog, customers)
+RESOURCES = (catalog, customers, checkout, billing_portal, customer_sessions, subscriptions, invoices,
+             payment_intents, setup_intents, events)
 
 
 def _compile(path: str) -> re.Pattern:
@@ -37,6 +41,8 @@ ROUTES = [(method, _compile(path), handler) for module in RESOURCES for method, 
 
 class FakeStripe:
     """Stripe's API over a fixture catalog and a SQLite state (a file shared by processes, or memory)."""
+
+    api_version = API_VERSION
 
     def __init__(self, path: str | None = None, *, catalog_source: Path | dict = DEFAULT_CATALOG,
                  clock: Callable[[], float] = time.time):
@@ -61,6 +67,39 @@ class FakeStripe:
             stored = self.state.get(object_id)
             found = stored[0] if stored and stored[0]["object"] == type_ and not stored[1] else None
         return found
+
+    # --- test hooks: what a customer (or the dashboard) does on Stripe's side; each records Stripe's events ----
+    def complete_checkout_session(self, session_id: str) -> dict:
+        """The customer paid on the Checkout page: its subscription (or payment) is made, the session complete."""
+        return checkout.complete(self, session_id)
+
+    def expire_checkout_session(self, session_id: str) -> dict:
+        """The session expires (as after 24 h, or POST .../expire)."""
+        return checkout.expire(self, {}, session_id)
+
+    def pay_invoice(self, subscription_id: str) -> dict:
+        """The payment sheet confirmed: the latest invoice is paid, an incomplete or past_due subscription active."""
+        return subscriptions.pay_latest_invoice(self, subscription_id)
+
+    def fail_invoice(self, subscription_id: str) -> dict:
+        """A payment attempt on the latest invoice failed: invoice.payment_failed; active becomes past_due."""
+        return subscriptions.fail_latest_invoice(self, subscription_id)
+
+    def set_subscription_status(self, subscription_id: str, status: str) -> dict:
+        """Any status (past_due, unpaid, paused, ...), with customer.subscription.updated (and paused/resumed)."""
+        return subscriptions.set_status(self, subscription_id, status)
+
+    def delete_subscription(self, subscription_id: str) -> dict:
+        """Canceled at once, as from the dashboard: customer.subscription.deleted."""
+        return subscriptions.cancel(self, {}, subscription_id)
+
+    def succeed_payment_intent(self, intent_id: str) -> dict:
+        """A one-time payment made with the payment sheet succeeded: payment_intent.succeeded."""
+        return payment_intents.succeed(self, intent_id)
+
+    def events(self, type_: str | None = None) -> list[dict]:
+        """Every event recorded and still kept, oldest first (optionally of one type)."""
+        return [event for event, _ in self.state.all("event") if type_ is None or event["type"] == type_]
 
     def handle(self, method: str, path: str, params: str | bytes | None,
                headers: Mapping[str, str] | None = None) -> tuple[int, dict]:

@@ -6,7 +6,7 @@ import copy
 import json
 from pathlib import Path
 
-from app.gateways.fake_stripe.faults import missing
+from app.gateways.fake_stripe.faults import StripeFault, missing
 from app.gateways.fake_stripe.forms import boolean, only, string
 from app.gateways.fake_stripe.lists import expand, expansions, newest_first, page
 
@@ -25,6 +25,16 @@ class Catalog:
     def get(self, type_: str, object_id: str) -> dict | None:
         found = self.by_id.get(object_id)
         return found if found is not None and found["object"] == type_ else None
+
+
+def purchasable(fake, price_id, param: str) -> dict:
+    """The active price a purchase names in `param`, refused as Stripe refuses an unknown or archived one."""
+    price = fake.catalog.get("price", price_id) if isinstance(price_id, str) else None
+    if price is None:
+        raise missing("price", str(price_id), param=param, status=400)
+    if not price["active"]:
+        raise StripeFault(400, "The price specified is inactive. This field only accepts active prices.", param=param)
+    return copy.deepcopy(price)
 
 
 def list_products(fake, params: dict) -> dict:

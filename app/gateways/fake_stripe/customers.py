@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 
-from app.gateways.fake_stripe.faults import StripeFault, invalid, missing
-from app.gateways.fake_stripe.forms import integer, only, string
+from app.gateways.fake_stripe import events
+from app.gateways.fake_stripe.faults import StripeFault, missing
+from app.gateways.fake_stripe.forms import integer, metadata, only, string
 
 FIELDS = {"email", "name", "description", "phone"}
 WRITABLE = FIELDS | {"metadata", "preferred_locales", "expand"}
@@ -14,28 +15,21 @@ WRITABLE = FIELDS | {"metadata", "preferred_locales", "expand"}
 SEARCH = re.compile(r"metadata\['((?:[^'\\]|\\.)+)'\]:'((?:[^'\\]|\\.)*)'")
 
 
-def _metadata(params: dict, current: dict | None = None) -> dict:
-    given = params.get("metadata", {})
-    if given == "":  # metadata="" clears every key
-        return {}
-    if not isinstance(given, dict):
-        raise invalid("metadata", "Invalid hash")
-    merged = dict(current or {})
-    for key, value in given.items():
-        if len(key) > 40 or not isinstance(value, str) or len(value) > 500:
-            raise invalid(f"metadata[{key}]", "Metadata keys are at most 40 characters, values at most 500.")
-        if value == "":
-            merged.pop(key, None)  # an empty value unsets that key
-        else:
-            merged[key] = value
-    return merged
-
-
 def _live(fake, customer_id: str) -> dict:
     found = fake.state.get(customer_id)
     if found is None or found[0]["object"] != "customer" or found[1]:
         raise missing("customer", customer_id)
     return found[0]
+
+
+def require(fake, customer_id) -> str:
+    """The id of a live customer named by a `customer` parameter; Stripe's 400 otherwise."""
+    if not isinstance(customer_id, str) or not customer_id:
+        raise StripeFault(400, "Missing required param: customer.", code="parameter_missing", param="customer")
+    found = fake.state.get(customer_id)
+    if found is None or found[0]["object"] != "customer" or found[1]:
+        raise missing("customer", customer_id, param="customer", status=400)
+    return customer_id
 
 
 def create(fake, params: dict) -> dict:
@@ -46,12 +40,14 @@ def create(fake, params: dict) -> dict:
         "description": None, "discount": None, "email": None, "invoice_prefix": secrets.token_hex(4).upper(),
         "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
                              "rendering_options": None},
-        "livemode": False, "metadata": _metadata(params), "name": None, "next_invoice_sequence": 1,
+        "livemode": False, "metadata": metadata(params), "name": None, "next_invoice_sequence": 1,
         "phone": None, "preferred_locales": list(params.get("preferred_locales") or []), "shipping": None,
         "tax_exempt": "none", "test_clock": None,
     }
     customer.update({field: string(params, field) for field in FIELDS if field in params})
-    fake.state.put(customer)
+    with fake.state.transaction():
+        fake.state.put(customer)
+        events.record(fake, "customer.created", customer)
     return customer
 
 
@@ -68,19 +64,26 @@ def retrieve(fake, params: dict, customer_id: str) -> dict:
 def update(fake, params: dict, customer_id: str) -> dict:
     only(params, WRITABLE)
     with fake.state.transaction():
-        customer = _live(fake, customer_id)
-        customer.update({field: string(params, field) or None for field in FIELDS if field in params})
-        customer["metadata"] = _metadata(params, customer["metadata"])
+        before = _live(fake, customer_id)
+        customer = {**before, **{field: string(params, field) or None for field in FIELDS if field in params}}
+        customer["metadata"] = metadata(params, customer["metadata"])
         if "preferred_locales" in params:
             customer["preferred_locales"] = list(params["preferred_locales"] or [])
         fake.state.put(customer)
+        if customer != before:  # Stripe sends customer.updated only when something changed
+            events.record(fake, "customer.updated", customer, events.changed(before, customer))
     return customer
 
 
 def delete(fake, params: dict, customer_id: str) -> dict:
     only(params, set())
+    from app.gateways.fake_stripe import subscriptions  # they need customers: imported here, not at the top
+
     with fake.state.transaction():
-        fake.state.put(_live(fake, customer_id), deleted=True)
+        customer = _live(fake, customer_id)
+        subscriptions.cancel_all(fake, customer_id)  # deleting a customer cancels their subscriptions at once
+        fake.state.put(customer, deleted=True)
+        events.record(fake, "customer.deleted", customer)
     return {"id": customer_id, "object": "customer", "deleted": True}
 
 

@@ -6,7 +6,7 @@ import json
 import re
 from urllib.parse import parse_qsl
 
-from app.gateways.fake_stripe.faults import invalid, unknown_parameter
+from app.gateways.fake_stripe.faults import StripeFault, invalid, unknown_parameter
 
 _PART = re.compile(r"\[([^\]]*)\]")
 
@@ -70,6 +70,33 @@ def string(params: dict, name: str) -> str | None:
     value = params.get(name)
     if value is not None and not isinstance(value, str):
         raise invalid(name, f"Invalid string: {value!r}")
+    return value
+
+
+def metadata(params: dict, current: dict | None = None, name: str = "metadata") -> dict:
+    """`current` with the metadata parameter applied: an empty value unsets its key, `metadata=""` clears them all."""
+    given = params.get(name, {})
+    if given == "":
+        return {}
+    if not isinstance(given, dict):
+        raise invalid(name, "Invalid hash")
+    merged = dict(current or {})
+    for key, value in given.items():
+        if len(key) > 40 or not isinstance(value, str) or len(value) > 500:
+            raise invalid(f"{name}[{key}]", "Metadata keys are at most 40 characters, values at most 500.")
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def required(params: dict, name: str, shown: str | None = None):
+    """The parameter `name`, refused as Stripe refuses a missing one (`shown`: its name on the wire)."""
+    value = params.get(name)
+    if value is None or value == "":
+        raise StripeFault(400, f"Missing required param: {shown or name}.", code="parameter_missing",
+                          param=shown or name)
     return value
 
 

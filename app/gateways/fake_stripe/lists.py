@@ -13,6 +13,17 @@ from app.gateways.fake_stripe.forms import integer
 EXPANDABLE: dict[str, dict[str, str]] = {
     "product": {"default_price": "price"},
     "price": {"product": "product"},
+    "checkout.session": {"customer": "customer", "subscription": "subscription", "invoice": "invoice",
+                         "payment_intent": "payment_intent"},
+    "subscription": {"customer": "customer", "latest_invoice": "invoice", "pending_setup_intent": "setup_intent"},
+    "invoice": {"customer": "customer"},
+    "payment_intent": {"customer": "customer"},
+    "setup_intent": {"customer": "customer"},
+}
+# Fields Stripe leaves out of an object unless `expand[]` names them ("includable"): stored, shown on request.
+# Fields whose name starts with `_` are the stand-in's bookkeeping and are never shown.
+INCLUDABLE: dict[str, set[str]] = {
+    "invoice": {"confirmation_secret"},
 }
 
 Resolve = Callable[[str, str], dict | None]  # (type, id) -> the stored object, or None
@@ -54,21 +65,42 @@ def expansions(params: dict, listing: bool = False) -> list[list[str]]:
 
 
 def expand(obj: dict, paths: list[list[str]], resolve: Resolve) -> dict:
-    """A copy of `obj` with each path's id replaced by the object it names (nested paths too)."""
+    """A copy of `obj` with each path's id replaced by the object it names (nested too); includables on request."""
     obj = copy.deepcopy(obj)
+    kept: set[tuple[int, str]] = set()
     for path in paths:
-        _expand_path(obj, path, resolve, ".".join(path))
+        _expand_path(obj, path, resolve, ".".join(path), kept)
+    _strip(obj, kept)
     return obj
 
 
-def _expand_path(obj: dict, path: list[str], resolve: Resolve, whole: str) -> None:
+def _expand_path(obj: dict, path: list[str], resolve: Resolve, whole: str, kept: set) -> None:
     field, rest = path[0], path[1:]
-    target = EXPANDABLE.get(obj.get("object"), {}).get(field)
-    if target is None:
-        raise StripeFault(400, f"This property cannot be expanded ({whole}).", param="expand")
-    value = obj.get(field)
-    if isinstance(value, str):
-        found = resolve(target, value)
-        value = obj[field] = copy.deepcopy(found) if found is not None else value
+    if field in INCLUDABLE.get(obj.get("object"), ()):
+        kept.add((id(obj), field))
+        value = obj.get(field)
+    else:
+        target = EXPANDABLE.get(obj.get("object"), {}).get(field)
+        if target is None:
+            raise StripeFault(400, f"This property cannot be expanded ({whole}).", param="expand")
+        value = obj.get(field)
+        if isinstance(value, str):
+            found = resolve(target, value)
+            value = obj[field] = copy.deepcopy(found) if found is not None else value
     if rest and isinstance(value, dict):
-        _expand_path(value, rest, resolve, whole)
+        _expand_path(value, rest, resolve, whole, kept)
+
+
+def _strip(node, kept: set) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _strip(item, kept)
+    elif isinstance(node, dict):
+        kind = node.get("object")  # an event's data.object is a dict, not a type
+        for field in INCLUDABLE.get(kind, ()) if isinstance(kind, str) else ():
+            if (id(node), field) not in kept:
+                node.pop(field, None)
+        for field in [key for key in node if key.startswith("_")]:
+            del node[field]  # the stand-in's own bookkeeping (what Stripe keeps but does not show)
+        for value in node.values():
+            _strip(value, kept)

@@ -89,9 +89,17 @@ class State:
     def put(self, obj: dict, deleted: bool = False) -> None:
         """Store (or replace) an object; a deleted one keeps its last body (search's index may still show it)."""
         with self.transaction():
+            # An upsert, not INSERT OR REPLACE: an object keeps its rowid, so `all` keeps the order of creation.
             self._db().execute(
-                "INSERT OR REPLACE INTO stripe_objects (id, type, created, deleted, body) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO stripe_objects (id, type, created, deleted, body) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET type = excluded.type, created = excluded.created,"
+                " deleted = excluded.deleted, body = excluded.body",
                 (obj["id"], obj["object"], obj.get("created", 0), int(deleted), json.dumps(obj)))
+
+    def prune(self, type_: str, created_before: int) -> None:
+        """Forget objects of a type created before a time (events: Stripe keeps 30 days)."""
+        with self.transaction():
+            self._db().execute("DELETE FROM stripe_objects WHERE type = ? AND created < ?", (type_, created_before))
 
     def all(self, type_: str) -> list[tuple[dict, bool]]:
         """Every stored object of a type, deleted ones included, oldest first."""

@@ -1,0 +1,28 @@
+"""Customer portal sessions: a short-lived link to Stripe's portal for one customer (nothing to store)."""
+
+from __future__ import annotations
+
+from app.gateways.fake_stripe import customers
+from app.gateways.fake_stripe.checkout import URL
+from app.gateways.fake_stripe.faults import invalid
+from app.gateways.fake_stripe.forms import only, string
+
+PAGE = "https://billing.stand-in.invalid/p/session/{id}"  # the stand-in's: no Stripe page exists for it
+
+
+def create(fake, params: dict) -> dict:
+    only(params, {"customer", "return_url", "locale", "expand"})
+    customer = customers.require(fake, params.get("customer"))
+    return_url = string(params, "return_url")
+    if return_url is not None and (len(return_url) > 5000 or not URL.fullmatch(return_url)):
+        raise invalid("return_url", "Not a valid URL")
+    session_id = fake.new_id("bps")
+    return {"id": session_id, "object": "billing_portal.session", "configuration": "bpc_demo_default",
+            "created": fake.now(), "customer": customer, "customer_account": None, "flow": None, "livemode": False,
+            "locale": string(params, "locale"), "on_behalf_of": None, "return_url": return_url,
+            "url": PAGE.format(id=session_id)}
+
+
+ROUTES = [
+    ("POST", "/v1/billing_portal/sessions", create),
+]
