@@ -80,6 +80,16 @@ class Config:
 
     trusted_proxy_hops: int = 0  # proxies in front (Railway: 1) whose X-Forwarded-For is believed
 
+    # Billing (BILLING.md): where Stripe sends the member back, who may be sent where, trials, grace.
+    checkout_success_url: str | None = None
+    checkout_cancel_url: str | None = None
+    portal_return_url: str | None = None
+    billing_redirect_origins: tuple[str, ...] = ()   # extra allowed origins, or app schemes such as tatame://
+    trial_days: int = 0
+    stripe_publishable_key: str | None = None
+    past_due_access: bool = False
+    purchase_lease_seconds: float = 30.0
+
     max_json_body: int = 64 * 1024
     max_webhook_body: int = 1024 * 1024
     webhook_lease_seconds: float = 60.0
@@ -273,11 +283,35 @@ class _Reader:
         if bool(values["supabase_url"]) != bool(values["supabase_service_role_key"]):
             self.problems.append("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY go together: set both or neither")
 
+        self.billing(values, production)
         if production:
             self.require_production(values)
         if self.problems:
             raise ConfigError(self.problems)
         return cls(**values)
+
+    def billing(self, values: dict, production: bool) -> None:
+        """The billing variables: default redirect addresses, allowed origins and schemes, trials, grace."""
+        local = DEV_CORS_ORIGIN if not production else None
+        values["checkout_success_url"] = self.url("CHECKOUT_SUCCESS_URL", https=production) or (
+            local and f"{local}/billing/success")
+        values["checkout_cancel_url"] = self.url("CHECKOUT_CANCEL_URL", https=production) or (
+            local and f"{local}/billing/cancel")
+        values["portal_return_url"] = self.url("PORTAL_RETURN_URL", https=production) or (
+            local and f"{local}/billing")
+        origins = self.listing("BILLING_REDIRECT_ORIGINS")
+        for origin in origins:
+            parsed = urlparse(origin)
+            web = parsed.scheme in ("http", "https")
+            if not parsed.scheme or (web and (not parsed.netloc or parsed.path not in ("", "/"))) or (
+                    production and parsed.scheme == "http"):
+                self.problems.append("BILLING_REDIRECT_ORIGINS must be origins (https://app.example) or app schemes"
+                                     " (tatame://), comma-separated; http only outside production")
+                break
+        values["billing_redirect_origins"] = origins
+        values["trial_days"] = self.integer("TRIAL_DAYS", 0, 0, 730)
+        values["stripe_publishable_key"] = self.prefixed("STRIPE_PUBLISHABLE_KEY", ("pk_test_", "pk_live_"))
+        values["past_due_access"] = self.boolean("PAST_DUE_ACCESS", False)
 
     def require_production(self, values: dict) -> None:
         required = {
