@@ -9,8 +9,9 @@
 --
 -- Layout: the shared pieces; one section per aggregate (its tables, their upgrades and
 -- constraints, its functions); then one loop that gives every public.stripe_* table RLS, its
--- updated_at trigger and its privileges, and every tatame_* function its privileges. A new
--- table is one section appended before that loop, named stripe_*, its functions tatame_*.
+-- updated_at trigger and its privileges, every stripe_* sequence and every tatame_* function
+-- its privileges. A new table is one section appended before that loop, named stripe_*, its
+-- functions tatame_*.
 -- Every table in public named stripe_* is taken to belong to this service.
 
 -- One transaction: a failure half-way leaves nothing behind (never a table without its RLS).
@@ -357,6 +358,256 @@ BEGIN
 END
 $$;
 
+-- === stripe subscriptions: one row per subscription, never going backwards =====================
+
+-- The write guard's source: nextval is strictly increasing for every session and instance, and
+-- never rolled back, so two reads never share a stamp.
+CREATE SEQUENCE IF NOT EXISTS public.stripe_stamp_seq AS bigint;
+
+-- No CHECK on status: Stripe may add statuses, and a read we cannot store would be lost.
+CREATE TABLE IF NOT EXISTS public.stripe_subscriptions (
+    id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    stripe_subscription_id text NOT NULL UNIQUE,
+    stripe_customer_id     text NOT NULL,
+    clerk_user_id          text,                     -- NULL until the customer's user is known
+    status                 text NOT NULL,
+    price_id               text,
+    product_id             text,
+    quantity               integer,
+    current_period_end     bigint,                   -- Unix seconds, as Stripe gives them
+    cancel_at_period_end   boolean NOT NULL DEFAULT false,
+    cancel_at              bigint,
+    canceled_at            bigint,
+    trial_end              bigint,
+    stripe_created         bigint NOT NULL,
+    stamp                  bigint NOT NULL,          -- from tatame_next_stamp(), taken before the read
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now()
+);
+
+-- stripe_subscription_id is indexed by its UNIQUE constraint; these serve "my subscriptions"
+-- and attaching a customer's rows to its user.
+CREATE INDEX IF NOT EXISTS idx_stripe_subscriptions_clerk_user_id ON public.stripe_subscriptions (clerk_user_id);
+CREATE INDEX IF NOT EXISTS idx_stripe_subscriptions_stripe_customer_id
+    ON public.stripe_subscriptions (stripe_customer_id);
+
+-- A number greater than any handed out before.
+CREATE OR REPLACE FUNCTION public.tatame_next_stamp()
+RETURNS bigint
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = public
+AS $$ SELECT nextval('public.stripe_stamp_seq') $$;
+
+-- Inserts the subscription, or replaces the row if p_stamp is greater than the stored stamp:
+-- one statement, so the comparison and the write cannot be split by another writer. A stored
+-- clerk_user_id is kept when the read has none. True when written.
+CREATE OR REPLACE FUNCTION public.tatame_save_subscription(
+    p_stripe_subscription_id text,
+    p_stripe_customer_id text,
+    p_clerk_user_id text,
+    p_status text,
+    p_price_id text,
+    p_product_id text,
+    p_quantity integer,
+    p_current_period_end bigint,
+    p_cancel_at_period_end boolean,
+    p_cancel_at bigint,
+    p_canceled_at bigint,
+    p_trial_end bigint,
+    p_stripe_created bigint,
+    p_stamp bigint
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    INSERT INTO public.stripe_subscriptions AS s (
+        stripe_subscription_id, stripe_customer_id, clerk_user_id, status, price_id, product_id, quantity,
+        current_period_end, cancel_at_period_end, cancel_at, canceled_at, trial_end, stripe_created, stamp
+    ) VALUES (
+        p_stripe_subscription_id, p_stripe_customer_id, p_clerk_user_id, p_status, p_price_id, p_product_id,
+        p_quantity, p_current_period_end, p_cancel_at_period_end, p_cancel_at, p_canceled_at, p_trial_end,
+        p_stripe_created, p_stamp
+    )
+    ON CONFLICT (stripe_subscription_id) DO UPDATE
+       SET stripe_customer_id = EXCLUDED.stripe_customer_id,
+           clerk_user_id = coalesce(EXCLUDED.clerk_user_id, s.clerk_user_id),
+           status = EXCLUDED.status, price_id = EXCLUDED.price_id, product_id = EXCLUDED.product_id,
+           quantity = EXCLUDED.quantity, current_period_end = EXCLUDED.current_period_end,
+           cancel_at_period_end = EXCLUDED.cancel_at_period_end, cancel_at = EXCLUDED.cancel_at,
+           canceled_at = EXCLUDED.canceled_at, trial_end = EXCLUDED.trial_end,
+           stripe_created = EXCLUDED.stripe_created, stamp = EXCLUDED.stamp
+     WHERE s.stamp < EXCLUDED.stamp;
+    RETURN FOUND;
+END
+$$;
+
+-- Sets clerk_user_id on the customer's subscriptions that have none (stored before the mapping
+-- existed). Returns how many rows changed.
+CREATE OR REPLACE FUNCTION public.tatame_attach_subscriptions(p_stripe_customer_id text, p_clerk_user_id text)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    UPDATE public.stripe_subscriptions
+       SET clerk_user_id = p_clerk_user_id
+     WHERE stripe_customer_id = p_stripe_customer_id AND clerk_user_id IS NULL;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+
+-- === purchase claims: one open checkout session / incomplete subscription per user and price ===
+
+CREATE TABLE IF NOT EXISTS public.stripe_purchase_claims (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    kind              text NOT NULL,                 -- 'checkout' or 'payment_sheet'
+    clerk_user_id     text NOT NULL,
+    price_id          text NOT NULL,
+    status            text NOT NULL DEFAULT 'pending',
+    generation        integer NOT NULL DEFAULT 0,    -- bumped when the result is replaced
+    result_id         text,                          -- the checkout session / subscription id
+    result_expires_at bigint,                        -- Unix seconds the result stops being reusable
+    claim_token       text,
+    lease_expires_at  timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
+                      AND conname = 'stripe_purchase_claims_key') THEN
+        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_key
+            UNIQUE (kind, clerk_user_id, price_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
+                      AND conname = 'stripe_purchase_claims_kind_check') THEN
+        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_kind_check
+            CHECK (kind IN ('checkout', 'payment_sheet'));
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
+                      AND conname = 'stripe_purchase_claims_status_check') THEN
+        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_status_check
+            CHECK (status IN ('pending', 'open'));
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
+                      AND conname = 'stripe_purchase_claims_open_has_result') THEN
+        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_open_has_result
+            CHECK (status <> 'open' OR result_id IS NOT NULL);
+    END IF;
+END
+$$;
+-- The UNIQUE key (kind, clerk_user_id, price_id) is the index every claim and read uses.
+
+-- Owned when: no row existed (a pending row is inserted, generation 0); or the row is pending
+-- and its lease has expired (taken over, same row, same generation); or the row is open with
+-- p_stale_result_id (marked pending, result cleared, generation + 1). Otherwise the row comes
+-- back untouched, not owned. Returns the row as jsonb plus "owned".
+CREATE OR REPLACE FUNCTION public.tatame_claim_purchase(
+    p_kind text,
+    p_clerk_user_id text,
+    p_price_id text,
+    p_token text,
+    p_lease_seconds double precision,
+    p_stale_result_id text DEFAULT NULL
+)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+DECLARE
+    v_claim record;
+    v_row public.stripe_purchase_claims;
+    v_now timestamptz;
+BEGIN
+    SELECT * INTO v_claim FROM public.tatame_insert_or_lock(
+        'public.stripe_purchase_claims',
+        jsonb_build_object('kind', p_kind, 'clerk_user_id', p_clerk_user_id, 'price_id', p_price_id),
+        jsonb_build_object('status', 'pending', 'generation', 0,
+                           'claim_token', p_token, 'lease_expires_at', public.tatame_lease_until(p_lease_seconds)));
+    IF v_claim.inserted THEN
+        RETURN v_claim.row_data || jsonb_build_object('owned', true);
+    END IF;
+    v_row := jsonb_populate_record(NULL::public.stripe_purchase_claims, v_claim.row_data);
+
+    v_now := clock_timestamp();  -- after the lock: we may have waited for it
+    IF v_row.status = 'pending' AND public.tatame_lease_is_free(v_row.lease_expires_at, v_now) THEN
+        UPDATE public.stripe_purchase_claims
+           SET claim_token = p_token, lease_expires_at = public.tatame_lease_until(p_lease_seconds, v_now)
+         WHERE id = v_row.id
+        RETURNING * INTO v_row;
+    ELSIF p_stale_result_id IS NOT NULL AND v_row.status = 'open' AND v_row.result_id = p_stale_result_id THEN
+        UPDATE public.stripe_purchase_claims
+           SET status = 'pending', result_id = NULL, result_expires_at = NULL, generation = generation + 1,
+               claim_token = p_token, lease_expires_at = public.tatame_lease_until(p_lease_seconds, v_now)
+         WHERE id = v_row.id
+        RETURNING * INTO v_row;
+    ELSE
+        RETURN to_jsonb(v_row) || jsonb_build_object('owned', false);
+    END IF;
+    RETURN to_jsonb(v_row) || jsonb_build_object('owned', true);
+END
+$$;
+
+-- Records the result (status open) if p_token still owns the pending claim.
+CREATE OR REPLACE FUNCTION public.tatame_complete_purchase(
+    p_kind text,
+    p_clerk_user_id text,
+    p_price_id text,
+    p_token text,
+    p_result_id text,
+    p_result_expires_at bigint
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    UPDATE public.stripe_purchase_claims
+       SET status = 'open', result_id = p_result_id, result_expires_at = p_result_expires_at,
+           claim_token = NULL, lease_expires_at = NULL
+     WHERE kind = p_kind AND clerk_user_id = p_clerk_user_id AND price_id = p_price_id
+       AND claim_token = p_token AND status = 'pending';
+    RETURN FOUND;
+END
+$$;
+
+-- Expires our lease at once so the next request may retry the creation.
+CREATE OR REPLACE FUNCTION public.tatame_release_purchase_claim(
+    p_kind text,
+    p_clerk_user_id text,
+    p_price_id text,
+    p_token text
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    UPDATE public.stripe_purchase_claims
+       SET lease_expires_at = clock_timestamp()
+     WHERE kind = p_kind AND clerk_user_id = p_clerk_user_id AND price_id = p_price_id
+       AND claim_token = p_token AND status = 'pending';
+    RETURN FOUND;
+END
+$$;
+
 -- === every table and function: RLS, updated_at, privileges =====================================
 -- (append new aggregate sections above this line)
 
@@ -365,7 +616,7 @@ $$;
 -- Supabase grants anon/authenticated everything in public by default; take it back, from the
 -- tables and from every tatame_* function, and give the service role what it needs. The roles
 -- may not exist on a plain PostgreSQL, hence the checks. Nothing here names a table: a new
--- stripe_* table and its tatame_* functions are covered as they are.
+-- stripe_* table or sequence and its tatame_* functions are covered as they are.
 DO $$
 DECLARE
     v_role text;
@@ -390,6 +641,21 @@ BEGIN
         END LOOP;
         IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO service_role', v_table);
+        END IF;
+    END LOOP;
+
+    -- Sequences (the stamp's): Supabase grants them to anon/authenticated by default too; the
+    -- functions that call nextval run as their caller, so the service role needs USAGE.
+    FOR v_table IN
+        SELECT c.oid::regclass FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'S' AND c.relname LIKE 'stripe\_%'
+    LOOP
+        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
+            EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM %I', v_table, v_role);
+        END LOOP;
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+            EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO service_role', v_table);
         END IF;
     END LOOP;
 

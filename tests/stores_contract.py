@@ -16,11 +16,13 @@ do not matter):
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import time
 import uuid
 from datetime import datetime, timezone
 
-from app.stores.base import ClaimOutcome
+from app.stores.base import ClaimOutcome, SubscriptionRecord
 from tests.servers import parallel
 
 LEASE = 30.0
@@ -36,6 +38,23 @@ def _id(prefix: str) -> str:
 
 def _aware(moment: datetime | None) -> bool:
     return moment is not None and moment.tzinfo is not None and moment.utcoffset() is not None
+
+
+def _subscription(subscription_id: str, customer: str, user: str | None, stamp: int, **changes) -> SubscriptionRecord:
+    """A subscription as the service would store it; `changes` override the defaults."""
+    fields = dict(
+        stripe_subscription_id=subscription_id, stripe_customer_id=customer, clerk_user_id=user, status="active",
+        price_id="price_monthly", product_id="prod_academy", quantity=1,
+        current_period_end=4_102_444_800,  # 2100-01-01: past 2**31, so the column must hold 64 bits
+        cancel_at_period_end=False, cancel_at=None, canceled_at=None, trial_end=None,
+        stripe_created=1_767_225_600, stamp=stamp,
+    )
+    return SubscriptionRecord(**{**fields, **changes})
+
+
+def _stored(record: SubscriptionRecord) -> SubscriptionRecord:
+    """What a read should equal: the record without the store's own updated_at."""
+    return dataclasses.replace(record, updated_at=None)
 
 
 class StoreContract:
@@ -298,3 +317,249 @@ class StoreContract:
         assert len(owners) == 1
         assert store.get_customer_mapping(user).claim_token == owners[0].mapping.claim_token
         assert all(claim.mapping.claim_token == owners[0].mapping.claim_token for claim in claims)
+
+    # --- subscriptions ---------------------------------------------------------
+    def test_subscription_absent_is_none(self, store):
+        assert store.get_subscription(_id("sub")) is None
+        assert store.list_subscriptions(_id("user")) == []
+
+    def test_saved_subscription_reads_back_field_for_field(self, store):
+        record = _subscription(_id("sub"), _id("cus"), _id("user"), store.next_stamp(), status="trialing",
+                               quantity=3, cancel_at_period_end=True, cancel_at=4_102_444_801,
+                               canceled_at=1_767_225_700, trial_end=1_767_830_400)
+        assert store.save_subscription(record)
+        stored = store.get_subscription(record.stripe_subscription_id)
+        assert _aware(stored.updated_at)
+        assert _stored(stored) == record
+        assert stored.cancel_at_period_end is True and isinstance(stored.stamp, int)
+
+    def test_a_subscription_with_nothing_optional_reads_back(self, store):
+        record = _subscription(_id("sub"), _id("cus"), None, store.next_stamp(), status="incomplete", price_id=None,
+                               product_id=None, quantity=None, current_period_end=None)
+        assert store.save_subscription(record)
+        assert _stored(store.get_subscription(record.stripe_subscription_id)) == record
+
+    def test_a_newer_stamp_overwrites(self, store):
+        sub, customer, user = _id("sub"), _id("cus"), _id("user")
+        first = _subscription(sub, customer, user, store.next_stamp(), status="incomplete")
+        newer = _subscription(sub, customer, user, store.next_stamp(), status="active", quantity=2)
+        assert store.save_subscription(first)
+        assert store.save_subscription(newer)
+        assert _stored(store.get_subscription(sub)) == newer
+        assert [_stored(s) for s in store.list_subscriptions(user)] == [newer]  # still one row
+
+    def test_an_older_or_equal_stamp_does_not_overwrite(self, store):
+        sub, customer, user = _id("sub"), _id("cus"), _id("user")
+        older, current = store.next_stamp(), store.next_stamp()
+        assert store.save_subscription(_subscription(sub, customer, user, current, status="active"))
+        before = store.get_subscription(sub)
+        assert not store.save_subscription(_subscription(sub, customer, user, older, status="incomplete"))
+        assert not store.save_subscription(_subscription(sub, customer, user, current, status="canceled"))
+        assert store.get_subscription(sub) == before  # updated_at included: nothing was written
+
+    def test_a_newer_read_without_a_user_keeps_the_stored_user(self, store):
+        sub, customer, user = _id("sub"), _id("cus"), _id("user")
+        store.save_subscription(_subscription(sub, customer, user, store.next_stamp()))
+        assert store.save_subscription(_subscription(sub, customer, None, store.next_stamp(), status="canceled"))
+        stored = store.get_subscription(sub)
+        assert (stored.clerk_user_id, stored.status) == (user, "canceled")
+
+    def test_next_stamp_strictly_increases(self, store):
+        stamps = [store.next_stamp() for _ in range(5)]
+        assert all(isinstance(stamp, int) for stamp in stamps)
+        assert stamps == sorted(set(stamps))
+
+    def test_next_stamp_from_many_threads_is_distinct_and_newer(self, store):
+        before = store.next_stamp()
+        stamps = parallel(RACERS, lambda i: store.next_stamp())
+        assert len(set(stamps)) == RACERS
+        assert min(stamps) > before
+        assert store.next_stamp() > max(stamps)
+
+    def test_list_subscriptions_by_user(self, store):
+        user, other, customer = _id("user"), _id("user"), _id("cus")
+        mine = [_subscription(_id("sub"), customer, user, store.next_stamp(), status=status)
+                for status in ("canceled", "active")]
+        theirs = _subscription(_id("sub"), _id("cus"), other, store.next_stamp())
+        nobody = _subscription(_id("sub"), customer, None, store.next_stamp())
+        for record in (*mine, theirs, nobody):
+            store.save_subscription(record)
+        listed = sorted(store.list_subscriptions(user), key=lambda s: s.stripe_subscription_id)
+        assert [_stored(s) for s in listed] == sorted(mine, key=lambda s: s.stripe_subscription_id)
+        assert [_stored(s) for s in store.list_subscriptions(other)] == [theirs]
+
+    def test_attach_fills_only_the_customers_rows_without_a_user(self, store):
+        customer, user, earlier_user = _id("cus"), _id("user"), _id("user")
+        orphans = [_subscription(_id("sub"), customer, None, store.next_stamp()) for _ in range(2)]
+        owned = _subscription(_id("sub"), customer, earlier_user, store.next_stamp())
+        elsewhere = _subscription(_id("sub"), _id("cus"), None, store.next_stamp())
+        for record in (*orphans, owned, elsewhere):
+            store.save_subscription(record)
+        assert store.attach_subscriptions(customer, user) == 2
+        assert sorted(s.stripe_subscription_id for s in store.list_subscriptions(user)) == sorted(
+            s.stripe_subscription_id for s in orphans)
+        assert store.get_subscription(owned.stripe_subscription_id).clerk_user_id == earlier_user
+        assert store.get_subscription(elsewhere.stripe_subscription_id).clerk_user_id is None
+        assert store.get_subscription(orphans[0].stripe_subscription_id).stamp == orphans[0].stamp
+        assert store.attach_subscriptions(customer, user) == 0
+        assert store.attach_subscriptions(_id("cus"), user) == 0
+
+    def test_concurrent_saves_keep_the_highest_stamp(self, store):
+        """Reads finishing in any order: the stored row is always the newest read's."""
+        sub, customer, user = _id("sub"), _id("cus"), _id("user")
+        stamps = [store.next_stamp() for _ in range(RACERS)]
+        random.shuffle(stamps)
+        reads = [_subscription(sub, customer, user, stamp, quantity=i) for i, stamp in enumerate(stamps)]
+        written = parallel(RACERS, lambda i: store.save_subscription(reads[i]))
+        newest = max(range(RACERS), key=lambda i: stamps[i])
+        assert written[newest] is True
+        assert _stored(store.get_subscription(sub)) == reads[newest]
+        assert not store.save_subscription(reads[newest])
+
+    # --- purchase claims -------------------------------------------------------
+    def test_purchase_claim_absent_is_none(self, store):
+        assert store.get_purchase_claim("checkout", _id("user"), _id("price")) is None
+
+    def test_first_purchase_claim_is_owned_and_pending(self, store):
+        user, price = _id("user"), _id("price")
+        before = datetime.now(timezone.utc)
+        result = store.claim_purchase("checkout", user, price, "token-a", LEASE)
+        assert result.owned
+        claim = result.claim
+        assert (claim.kind, claim.clerk_user_id, claim.price_id, claim.status, claim.generation) == (
+            "checkout", user, price, "pending", 0)
+        assert (claim.result_id, claim.result_expires_at, claim.claim_token) == (None, None, "token-a")
+        assert claim.id and _aware(claim.lease_expires_at) and _aware(claim.created_at) and _aware(claim.updated_at)
+        assert claim.lease_expires_at > before
+        assert store.get_purchase_claim("checkout", user, price) == claim
+
+    def test_second_purchase_claim_is_not_owned_while_the_lease_lives(self, store):
+        user, price = _id("user"), _id("price")
+        first = store.claim_purchase("payment_sheet", user, price, "token-a", LEASE).claim
+        second = store.claim_purchase("payment_sheet", user, price, "token-b", LEASE)
+        assert not second.owned and second.claim == first
+        assert store.get_purchase_claim("payment_sheet", user, price).claim_token == "token-a"
+
+    def test_expired_purchase_lease_is_taken_over_keeping_row_and_generation(self, store):
+        user, price = _id("user"), _id("price")
+        first = store.claim_purchase("checkout", user, price, "token-a", SHORT_LEASE).claim
+        time.sleep(AFTER_SHORT_LEASE)
+        result = store.claim_purchase("checkout", user, price, "token-b", LEASE)
+        taken = result.claim
+        assert result.owned
+        assert (taken.id, taken.created_at, taken.generation, taken.status) == (
+            first.id, first.created_at, 0, "pending")
+        assert taken.claim_token == "token-b" and taken.lease_expires_at > first.lease_expires_at
+        assert not store.complete_purchase("checkout", user, price, "token-a", _id("cs"), 1)  # the old owner lost it
+        assert store.get_purchase_claim("checkout", user, price) == taken
+
+    def test_complete_purchase_with_the_owning_token_opens_it(self, store):
+        user, price, session = _id("user"), _id("price"), _id("cs")
+        first = store.claim_purchase("checkout", user, price, "token-a", LEASE).claim
+        assert store.complete_purchase("checkout", user, price, "token-a", session, 4_102_444_800)
+        claim = store.get_purchase_claim("checkout", user, price)
+        assert (claim.id, claim.status, claim.generation) == (first.id, "open", 0)
+        assert (claim.result_id, claim.result_expires_at) == (session, 4_102_444_800)
+        assert claim.claim_token is None and claim.lease_expires_at is None
+        assert not store.complete_purchase("checkout", user, price, "token-a", _id("cs"), None)  # already done
+        assert store.get_purchase_claim("checkout", user, price) == claim
+
+    def test_complete_purchase_without_an_expiry(self, store):
+        user, price, subscription = _id("user"), _id("price"), _id("sub")
+        store.claim_purchase("payment_sheet", user, price, "token-a", LEASE)
+        assert store.complete_purchase("payment_sheet", user, price, "token-a", subscription, None)
+        claim = store.get_purchase_claim("payment_sheet", user, price)
+        assert (claim.status, claim.result_id, claim.result_expires_at) == ("open", subscription, None)
+
+    def test_complete_purchase_with_another_token_or_no_row_is_refused(self, store):
+        user, price = _id("user"), _id("price")
+        store.claim_purchase("checkout", user, price, "token-a", LEASE)
+        assert not store.complete_purchase("checkout", user, price, "token-b", _id("cs"), 1)
+        claim = store.get_purchase_claim("checkout", user, price)
+        assert (claim.status, claim.result_id, claim.claim_token) == ("pending", None, "token-a")
+        assert not store.complete_purchase("checkout", _id("user"), price, "token-a", _id("cs"), 1)
+
+    def test_open_purchase_is_not_claimed(self, store):
+        user, price, session = _id("user"), _id("price"), _id("cs")
+        store.claim_purchase("checkout", user, price, "token-a", LEASE)
+        store.complete_purchase("checkout", user, price, "token-a", session, 4_102_444_800)
+        result = store.claim_purchase("checkout", user, price, "token-b", LEASE)
+        assert not result.owned
+        assert (result.claim.status, result.claim.result_id) == ("open", session)
+
+    def test_release_purchase_lets_the_next_claim_own(self, store):
+        user, price = _id("user"), _id("price")
+        first = store.claim_purchase("checkout", user, price, "token-a", LEASE).claim
+        store.release_purchase_claim("checkout", user, price, "token-a")
+        released = store.get_purchase_claim("checkout", user, price)
+        assert released.claim_token == "token-a" and released.lease_expires_at < first.lease_expires_at
+        result = store.claim_purchase("checkout", user, price, "token-b", LEASE)
+        assert result.owned
+        assert (result.claim.id, result.claim.generation, result.claim.claim_token) == (first.id, 0, "token-b")
+
+    def test_release_purchase_with_another_token_does_nothing(self, store):
+        user, price = _id("user"), _id("price")
+        store.claim_purchase("checkout", user, price, "token-a", LEASE)
+        store.release_purchase_claim("checkout", user, price, "token-b")
+        assert not store.claim_purchase("checkout", user, price, "token-c", LEASE).owned
+
+    def test_stale_result_is_replaced_in_a_new_generation(self, store):
+        user, price, old = _id("user"), _id("price"), _id("cs")
+        first = store.claim_purchase("checkout", user, price, "token-a", LEASE).claim
+        store.complete_purchase("checkout", user, price, "token-a", old, 1_767_225_600)
+        result = store.claim_purchase("checkout", user, price, "token-b", LEASE, stale_result_id=old)
+        assert result.owned
+        claim = result.claim
+        assert (claim.id, claim.status, claim.generation, claim.claim_token) == (first.id, "pending", 1, "token-b")
+        assert (claim.result_id, claim.result_expires_at) == (None, None)
+        # The same stale id again, while the replacement is under way: not ours.
+        assert not store.claim_purchase("checkout", user, price, "token-c", LEASE, stale_result_id=old).owned
+        new = _id("cs")
+        assert store.complete_purchase("checkout", user, price, "token-b", new, 4_102_444_800)
+        claim = store.get_purchase_claim("checkout", user, price)
+        assert (claim.status, claim.generation, claim.result_id, claim.result_expires_at) == (
+            "open", 1, new, 4_102_444_800)
+
+    def test_stale_result_id_that_does_not_match_is_not_owned(self, store):
+        user, price, current = _id("user"), _id("price"), _id("sub")
+        store.claim_purchase("payment_sheet", user, price, "token-a", LEASE)
+        store.complete_purchase("payment_sheet", user, price, "token-a", current, None)
+        result = store.claim_purchase("payment_sheet", user, price, "token-b", LEASE, stale_result_id=_id("sub"))
+        assert not result.owned
+        assert (result.claim.status, result.claim.result_id, result.claim.generation) == ("open", current, 0)
+        assert store.get_purchase_claim("payment_sheet", user, price) == result.claim
+
+    def test_stale_result_id_while_another_claim_is_live_is_not_owned(self, store):
+        user, price = _id("user"), _id("price")
+        store.claim_purchase("checkout", user, price, "token-a", LEASE)
+        assert not store.claim_purchase("checkout", user, price, "token-b", LEASE, stale_result_id=_id("cs")).owned
+
+    def test_purchase_claims_are_keyed_by_kind_user_and_price(self, store):
+        user, price, other_price, other_user = _id("user"), _id("price"), _id("price"), _id("user")
+        keys = [("checkout", user, price), ("checkout", user, other_price), ("payment_sheet", user, price),
+                ("checkout", other_user, price)]
+        results = [store.claim_purchase(*key, f"token-{i}", LEASE) for i, key in enumerate(keys)]
+        assert all(result.owned for result in results)
+        assert len({result.claim.id for result in results}) == len(keys)
+        store.complete_purchase(*keys[0], "token-0", _id("cs"), 1)
+        for i, key in enumerate(keys[1:], start=1):  # finishing one leaves the others as they were
+            assert store.get_purchase_claim(*key) == results[i].claim
+
+    def test_concurrent_purchase_claims_have_one_owner(self, store):
+        user, price = _id("user"), _id("price")
+        results = parallel(RACERS, lambda i: store.claim_purchase("checkout", user, price, f"token-{i}", LEASE))
+        owners = [result for result in results if result.owned]
+        assert len(owners) == 1
+        assert {result.claim.claim_token for result in results} == {owners[0].claim.claim_token}
+        assert {result.claim.id for result in results} == {owners[0].claim.id}
+
+    def test_concurrent_stale_replacements_have_one_owner(self, store):
+        user, price, old = _id("user"), _id("price"), _id("sub")
+        store.claim_purchase("payment_sheet", user, price, "token-a", LEASE)
+        store.complete_purchase("payment_sheet", user, price, "token-a", old, None)
+        results = parallel(RACERS, lambda i: store.claim_purchase("payment_sheet", user, price, f"token-{i}", LEASE,
+                                                                  stale_result_id=old))
+        owners = [result for result in results if result.owned]
+        assert len(owners) == 1
+        claim = store.get_purchase_claim("payment_sheet", user, price)
+        assert (claim.status, claim.generation, claim.claim_token) == ("pending", 1, owners[0].claim.claim_token)

@@ -1,7 +1,7 @@
-"""The persistence interface: customer mappings and webhook event claims.
+"""The persistence interface: customer mappings, webhook event claims, subscriptions, purchase claims.
 
-Every method is atomic on its own; the claim methods are the only places where
-two workers can race, and each backend settles those races in the database.
+Every method is atomic on its own; the claim methods and `save_subscription` are the places
+where two workers can race, and each backend settles those races in the database.
 """
 
 from __future__ import annotations
@@ -71,6 +71,53 @@ class EventClaim:
     event: WebhookEvent
 
 
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    """One Stripe subscription as last read from Stripe; `stamp` orders the reads."""
+
+    stripe_subscription_id: str
+    stripe_customer_id: str
+    clerk_user_id: str | None        # from the customer mapping, or the subscription's metadata.clerk_user_id
+    status: str                      # Stripe's: incomplete, incomplete_expired, trialing, active, past_due, ...
+    price_id: str | None
+    product_id: str | None
+    quantity: int | None
+    current_period_end: int | None   # Unix seconds (from the subscription item, API 2026-10-28.endive)
+    cancel_at_period_end: bool
+    cancel_at: int | None
+    canceled_at: int | None
+    trial_end: int | None
+    stripe_created: int              # the subscription's `created`
+    stamp: int                       # from Store.next_stamp, taken before the read: the write guard
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseClaim:
+    """One user's purchase of one price by one path: the open checkout session or incomplete subscription."""
+
+    id: str
+    kind: str                        # "checkout" or "payment_sheet"
+    clerk_user_id: str
+    price_id: str
+    status: str                      # "pending" (being created) or "open" (result recorded)
+    generation: int                  # bumped each time the result is replaced
+    result_id: str | None            # the checkout session id / subscription id
+    result_expires_at: int | None    # Unix seconds when the result stops being reusable, or None
+    claim_token: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseClaimResult:
+    """The answer to `claim_purchase`: the row as it now stands, and whether we own it."""
+
+    claim: PurchaseClaim
+    owned: bool
+
+
 class Store(Protocol):
     """What the services need from persistence."""
 
@@ -121,3 +168,53 @@ class Store(Protocol):
 
     def get_event(self, event_id: str) -> WebhookEvent | None:
         """The event's row, or None."""
+
+    # --- subscriptions -----------------------------------------------------
+    def next_stamp(self) -> int:
+        """A number greater than any this store handed out before, to any process or instance."""
+
+    def save_subscription(self, record: SubscriptionRecord) -> bool:
+        """Insert the subscription, or replace it if `record.stamp` is greater than the stored one.
+
+        Compared in the database, atomically: True when written, False when a read with an
+        equal or greater stamp is already stored (the row is left as it was). A stored
+        clerk_user_id is kept when the record has none.
+        """
+
+    def get_subscription(self, stripe_subscription_id: str) -> SubscriptionRecord | None:
+        """The subscription's row, or None."""
+
+    def list_subscriptions(self, clerk_user_id: str) -> list[SubscriptionRecord]:
+        """Every stored subscription of the user, in no particular order."""
+
+    def attach_subscriptions(self, stripe_customer_id: str, clerk_user_id: str) -> int:
+        """Set clerk_user_id on the customer's subscriptions that have none; returns how many."""
+
+    # --- purchase claims ---------------------------------------------------
+    def get_purchase_claim(self, kind: str, clerk_user_id: str, price_id: str) -> PurchaseClaim | None:
+        """The purchase claim row, or None."""
+
+    def claim_purchase(
+        self,
+        kind: str,
+        clerk_user_id: str,
+        price_id: str,
+        token: str,
+        lease_seconds: float,
+        stale_result_id: str | None = None,
+    ) -> PurchaseClaimResult:
+        """Claim the right to create the purchase (a checkout session, a subscription) of a user and price.
+
+        Owned when: no row existed (a pending row is inserted, generation 0); or the row is
+        pending and its lease has expired (taken over, same row, same generation); or the row
+        is open with `result_id == stale_result_id` (marked pending, result cleared,
+        generation + 1). Otherwise the row is returned untouched and not owned.
+        """
+
+    def complete_purchase(
+        self, kind: str, clerk_user_id: str, price_id: str, token: str, result_id: str, result_expires_at: int | None
+    ) -> bool:
+        """Record the result (status open) if `token` still owns the pending claim; False otherwise."""
+
+    def release_purchase_claim(self, kind: str, clerk_user_id: str, price_id: str, token: str) -> None:
+        """Expire our lease at once so the next request may retry the creation."""

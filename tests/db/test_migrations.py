@@ -10,7 +10,7 @@ from psycopg import errors, sql
 
 from .conftest import MIGRATIONS, apply_migrations
 
-TABLES = ("stripe_customer_mapping", "stripe_webhook_events")
+TABLES = ("stripe_customer_mapping", "stripe_webhook_events", "stripe_subscriptions", "stripe_purchase_claims")
 RPC_FUNCTIONS = (
     "tatame_claim_customer(text,text,double precision,text)",
     "tatame_complete_customer(text,text,text)",
@@ -18,7 +18,25 @@ RPC_FUNCTIONS = (
     "tatame_claim_event(text,text,text,double precision)",
     "tatame_mark_event_processed(text,text)",
     "tatame_mark_event_failed(text,text,text)",
+    "tatame_next_stamp()",
+    "tatame_save_subscription(text,text,text,text,text,text,integer,bigint,boolean,bigint,bigint,bigint,bigint,bigint)",
+    "tatame_attach_subscriptions(text,text)",
+    "tatame_claim_purchase(text,text,text,text,double precision,text)",
+    "tatame_complete_purchase(text,text,text,text,text,bigint)",
+    "tatame_release_purchase_claim(text,text,text,text)",
 )
+# One row of each table, named by a column: what the per-table tests insert and update.
+SAMPLE_ROWS = {
+    "stripe_customer_mapping": ("INSERT INTO stripe_customer_mapping (clerk_user_id, stripe_customer_id, status)"
+                                " VALUES ('user_1', 'cus_1', 'active')", "clerk_user_id", "user_1"),
+    "stripe_webhook_events": ("INSERT INTO stripe_webhook_events (stripe_event_id, event_type, status)"
+                              " VALUES ('evt_1', 'customer.created', 'processing')", "stripe_event_id", "evt_1"),
+    "stripe_subscriptions": ("INSERT INTO stripe_subscriptions (stripe_subscription_id, stripe_customer_id, status,"
+                             " stripe_created, stamp) VALUES ('sub_1', 'cus_1', 'active', 1, 1)",
+                             "stripe_subscription_id", "sub_1"),
+    "stripe_purchase_claims": ("INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id)"
+                               " VALUES ('checkout', 'user_1', 'price_1')", "clerk_user_id", "user_1"),
+}
 
 
 def _insert_mapping(conn, clerk_user_id, stripe_customer_id=None, status="pending"):
@@ -75,12 +93,15 @@ def test_columns_and_defaults(db):
         "INSERT INTO stripe_customer_mapping (clerk_user_id, stripe_customer_id) VALUES ('user_1', 'cus_2')",
         "INSERT INTO stripe_customer_mapping (clerk_user_id, stripe_customer_id) VALUES ('user_2', 'cus_1')",
         "INSERT INTO stripe_webhook_events (stripe_event_id, event_type) VALUES ('evt_1', 'invoice.paid')",
+        "INSERT INTO stripe_subscriptions (stripe_subscription_id, stripe_customer_id, status, stripe_created, stamp)"
+        " VALUES ('sub_1', 'cus_2', 'canceled', 2, 2)",
+        "INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id) VALUES ('checkout', 'user_1', 'price_1')",
     ],
-    ids=["clerk_user_id", "stripe_customer_id", "stripe_event_id"],
+    ids=["clerk_user_id", "stripe_customer_id", "stripe_event_id", "stripe_subscription_id", "purchase-key"],
 )
 def test_unique_constraints(db, statement):
-    _insert_mapping(db, "user_1", "cus_1", "active")
-    _insert_event(db, "evt_1")
+    for insert, *_ in SAMPLE_ROWS.values():
+        db.execute(insert)
     with pytest.raises(errors.UniqueViolation):
         db.execute(statement)
 
@@ -99,8 +120,17 @@ def test_many_pending_rows_may_lack_a_customer_id(db):
         "INSERT INTO stripe_webhook_events (stripe_event_id, event_type, status) VALUES ('evt_9', 't', 'done')",
         "INSERT INTO stripe_customer_mapping (stripe_customer_id) VALUES ('cus_9')",
         "INSERT INTO stripe_webhook_events (stripe_event_id) VALUES ('evt_9')",
+        "INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id) VALUES ('invoice', 'user_9', 'price_9')",
+        "INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id, status)"
+        " VALUES ('checkout', 'user_9', 'price_9', 'done')",
+        "INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id, status)"
+        " VALUES ('checkout', 'user_9', 'price_9', 'open')",
+        "INSERT INTO stripe_purchase_claims (kind, clerk_user_id) VALUES ('checkout', 'user_9')",
+        "INSERT INTO stripe_subscriptions (stripe_subscription_id, stripe_customer_id, status, stripe_created)"
+        " VALUES ('sub_9', 'cus_9', 'active', 1)",
     ],
-    ids=["mapping-status", "active-without-customer", "event-status", "no-clerk-user", "no-event-type"],
+    ids=["mapping-status", "active-without-customer", "event-status", "no-clerk-user", "no-event-type",
+         "purchase-kind", "purchase-status", "open-without-result", "no-price", "no-stamp"],
 )
 def test_check_and_not_null_constraints(db, statement):
     with pytest.raises((errors.CheckViolation, errors.NotNullViolation)):
@@ -109,19 +139,15 @@ def test_check_and_not_null_constraints(db, statement):
 
 @pytest.mark.parametrize("table", TABLES)
 def test_updated_at_is_maintained_by_the_database(db, table):
-    if table == "stripe_customer_mapping":
-        _insert_mapping(db, "user_1")
-        key = ("clerk_user_id", "user_1")
-    else:
-        _insert_event(db, "evt_1")
-        key = ("stripe_event_id", "evt_1")
+    insert, *key = SAMPLE_ROWS[table]
+    db.execute(insert)
     select = sql.SQL("SELECT created_at, updated_at FROM {} WHERE {} = %s").format(
         sql.Identifier(table), sql.Identifier(key[0])
     )
     created, updated = db.execute(select, (key[1],)).fetchone()
     time.sleep(0.01)
     db.execute(
-        sql.SQL("UPDATE {} SET claim_token = 'x', updated_at = '2000-01-01' WHERE {} = %s").format(
+        sql.SQL("UPDATE {} SET id = id, updated_at = '2000-01-01' WHERE {} = %s").format(
             sql.Identifier(table), sql.Identifier(key[0])
         ),
         (key[1],),
@@ -139,7 +165,13 @@ def test_indexes(db):
         "stripe_customer_mapping_clerk_user_id_key",
         "stripe_customer_mapping_stripe_customer_id_key",
         "stripe_webhook_events_stripe_event_id_key",
+        "stripe_subscriptions_stripe_subscription_id_key",
+        "idx_stripe_subscriptions_clerk_user_id",
+        "idx_stripe_subscriptions_stripe_customer_id",
+        "stripe_purchase_claims_key",
     } <= names
+    key = db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'stripe_purchase_claims_key'").fetchone()[0]
+    assert "UNIQUE" in key and "(kind, clerk_user_id, price_id)" in key
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -152,12 +184,29 @@ def test_row_level_security_is_enabled_without_policies(db, table):
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
 @pytest.mark.parametrize("table", TABLES)
 def test_client_roles_cannot_touch_the_tables(db, connect_as, role, table):
-    _insert_mapping(db, "user_1", "cus_1", "active")
-    _insert_event(db, "evt_1")
+    db.execute(SAMPLE_ROWS[table][0])
     conn = connect_as(role)
-    for statement in ("SELECT * FROM {}", "DELETE FROM {}", "UPDATE {} SET claim_token = 'x'"):
+    for statement in ("SELECT * FROM {}", "DELETE FROM {}", "UPDATE {} SET id = id", SAMPLE_ROWS[table][0]):
         with pytest.raises(errors.InsufficientPrivilege):
             conn.execute(sql.SQL(statement).format(sql.Identifier(table)))
+    for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"):
+        granted = conn.execute("SELECT has_table_privilege(%s, %s, %s)", (role, f"public.{table}", privilege))
+        assert granted.fetchone() == (False,), privilege
+
+
+@pytest.mark.parametrize("role, allowed", [("anon", False), ("authenticated", False), ("service_role", True)])
+def test_only_the_service_role_may_draw_stamps(db, connect_as, role, allowed):
+    # The service role needs USAGE (nextval); what else Supabase's defaults gave it is left alone.
+    for privilege in ("USAGE",) if allowed else ("USAGE", "SELECT", "UPDATE"):
+        granted = db.execute("SELECT has_sequence_privilege(%s, 'public.stripe_stamp_seq', %s)", (role, privilege))
+        assert granted.fetchone() == (allowed,), privilege
+    conn = connect_as(role)
+    if allowed:
+        first = conn.execute("SELECT tatame_next_stamp()").fetchone()[0]
+        assert conn.execute("SELECT tatame_next_stamp()").fetchone()[0] > first
+    else:
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SELECT nextval('public.stripe_stamp_seq')")
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])

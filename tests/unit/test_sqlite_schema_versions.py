@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from app.stores.base import ClaimOutcome, StoreUnavailable
+from app.stores.base import ClaimOutcome, StoreUnavailable, SubscriptionRecord
 from app.stores.sqlite import MIGRATIONS, SQLiteStore
 from app.stores.sqlite.database import Migration
 
@@ -119,9 +119,9 @@ def test_a_file_newer_than_the_code_is_refused_untouched(tmp_path):
     assert _tables(path) == set()
 
 
-class _StoreWithASecondStep(SQLiteStore):
+class _StoreWithANextStep(SQLiteStore):
     MIGRATIONS = MIGRATIONS + (
-        Migration(2, "an example table", (
+        Migration(LATEST + 1, "an example table", (
             "CREATE TABLE stripe_examples (id TEXT PRIMARY KEY, clerk_user_id TEXT NOT NULL)",
             "CREATE INDEX idx_stripe_examples_user ON stripe_examples (clerk_user_id)",
         )),
@@ -129,31 +129,72 @@ class _StoreWithASecondStep(SQLiteStore):
 
 
 def test_an_appended_step_upgrades_an_older_file_in_place(tmp_path):
-    path = str(tmp_path / "v1.sqlite3")
+    path = str(tmp_path / "latest.sqlite3")
     SQLiteStore(path).claim_event("evt_1", "customer.created", "tok", 30)
-    assert _user_version(path) == 1
-    store = _StoreWithASecondStep(path)
+    assert _user_version(path) == LATEST
+    store = _StoreWithANextStep(path)
     try:
-        assert _user_version(path) == 2
+        assert _user_version(path) == LATEST + 1
         assert "stripe_examples" in _tables(path)
         assert store.get_event("evt_1").claim_token == "tok"
     finally:
         store.close()
-    with pytest.raises(RuntimeError, match="schema version 2, newer than this code's 1"):
+    with pytest.raises(RuntimeError, match=f"schema version {LATEST + 1}, newer than this code's {LATEST}"):
         SQLiteStore(path)  # the code rolled back: it refuses rather than guess
 
 
 def test_a_failing_step_leaves_the_file_as_it_was(tmp_path):
-    path = str(tmp_path / "v1.sqlite3")
+    path = str(tmp_path / "latest.sqlite3")
     SQLiteStore(path).close()
 
     class Broken(SQLiteStore):
-        MIGRATIONS = MIGRATIONS + (Migration(2, "half a step", ("CREATE TABLE stripe_half (id TEXT)", "NOT SQL")),)
+        MIGRATIONS = MIGRATIONS + (
+            Migration(LATEST + 1, "half a step", ("CREATE TABLE stripe_half (id TEXT)", "NOT SQL")),
+        )
 
     with pytest.raises(StoreUnavailable):
         Broken(path)
-    assert _user_version(path) == 1
+    assert _user_version(path) == LATEST
     assert "stripe_half" not in _tables(path)
+
+
+class _StoreAtVersion1(SQLiteStore):
+    """The store as released with schema version 1: customer mappings and webhook events only."""
+
+    MIGRATIONS = MIGRATIONS[:1]
+
+
+def test_a_version_1_file_gets_subscriptions_and_purchase_claims_with_its_rows_intact(tmp_path):
+    path = str(tmp_path / "v1.sqlite3")
+    old = _StoreAtVersion1(path)
+    assert old.claim_customer("user_1", "tok", 30).owned and old.complete_customer("user_1", "tok", "cus_1")
+    old.claim_event("evt_1", "customer.created", "tok", 30)
+    mapping, event = old.get_customer_mapping("user_1"), old.get_event("evt_1")
+    old.close()
+    assert _user_version(path) == 1
+    assert not {"stripe_subscriptions", "stripe_purchase_claims", "stripe_stamp"} & _tables(path)
+
+    store = SQLiteStore(path)
+    try:
+        assert _user_version(path) == LATEST == 2
+        assert {"stripe_subscriptions", "stripe_purchase_claims", "stripe_stamp"} <= _tables(path)
+        assert store.get_customer_mapping("user_1") == mapping
+        assert store.get_event("evt_1") == event
+        # The new tables work on the upgraded file.
+        stamp = store.next_stamp()
+        assert stamp > 0 and store.next_stamp() > stamp
+        record = SubscriptionRecord(
+            stripe_subscription_id="sub_1", stripe_customer_id="cus_1", clerk_user_id=None, status="active",
+            price_id="price_1", product_id="prod_1", quantity=1, current_period_end=4_102_444_800,
+            cancel_at_period_end=False, cancel_at=None, canceled_at=None, trial_end=None, stripe_created=1, stamp=stamp,
+        )
+        assert store.save_subscription(record)
+        assert store.attach_subscriptions("cus_1", mapping.clerk_user_id) == 1
+        assert [s.stripe_subscription_id for s in store.list_subscriptions("user_1")] == ["sub_1"]
+        assert store.claim_purchase("checkout", "user_1", "price_1", "tok", 30).owned
+        assert store.complete_purchase("checkout", "user_1", "price_1", "tok", "cs_1", 4_102_444_800)
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("numbers", [(1, 3), (2, 1), (1, 1)])

@@ -1,7 +1,8 @@
 """The production store: Supabase (PostgreSQL behind PostgREST), through supabase-py.
 
-One module per aggregate (customers, events) on the shared plumbing (client.py); the SQL they
-call lives in migrations.sql. A new aggregate is a new module and one more base class below.
+One module per aggregate (customers, events, subscriptions, purchases) on the shared plumbing
+(client.py); the SQL they call lives in migrations.sql. A new aggregate is a new module and one
+more base class below.
 """
 
 from __future__ import annotations
@@ -9,10 +10,15 @@ from __future__ import annotations
 from .client import SupabaseClient
 from .customers import CUSTOMER_COLUMNS, CUSTOMER_TABLE, CustomerMappings
 from .events import EVENT_COLUMNS, EVENT_TABLE, WebhookEvents
+from .purchases import PURCHASE_COLUMNS, PURCHASE_TABLE, PurchaseClaims
+from .subscriptions import SUBSCRIPTION_COLUMNS, SUBSCRIPTION_TABLE, Subscriptions
 
 
-class SupabaseStore(CustomerMappings, WebhookEvents):
+class SupabaseStore(CustomerMappings, WebhookEvents, Subscriptions, PurchaseClaims):
     """The Store interface on Supabase, with the service role key."""
 
 
-__all__ = ["SupabaseStore", "SupabaseClient", "CUSTOMER_COLUMNS", "CUSTOMER_TABLE", "EVENT_COLUMNS", "EVENT_TABLE"]
+__all__ = [
+    "SupabaseStore", "SupabaseClient", "CUSTOMER_COLUMNS", "CUSTOMER_TABLE", "EVENT_COLUMNS", "EVENT_TABLE",
+    "PURCHASE_COLUMNS", "PURCHASE_TABLE", "SUBSCRIPTION_COLUMNS", "SUBSCRIPTION_TABLE",
+]

@@ -120,11 +120,19 @@ class SupabaseClient:
     def _rpc(self, function: str, params: dict[str, Any]) -> Any:
         return self._execute(function, self._rest.rpc(function, params))
 
-    def _select_one(self, table: str, columns: str, column: str, value: str) -> dict[str, Any] | None:
-        data = self._execute(f"select from {table}", self._rest.table(table).select(columns).eq(column, value))
+    def _select(self, table: str, columns: str, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """The rows where every column of `filters` equals its value."""
+        query = self._rest.table(table).select(columns)
+        for column, value in filters.items():
+            query = query.eq(column, value)
+        data = self._execute(f"select from {table}", query)
         if not isinstance(data, list):
             raise self._unexpected(f"select from {table}", data)
-        return self._row(f"select from {table}", data[0]) if data else None
+        return [self._row(f"select from {table}", row) for row in data]
+
+    def _select_one(self, table: str, columns: str, column: str, value: str) -> dict[str, Any] | None:
+        rows = self._select(table, columns, {column: value})
+        return rows[0] if rows else None
 
     def _delete(self, table: str, column: str, value: str) -> int:
         """Delete the rows where `column` is `value`; how many went."""
@@ -149,6 +157,13 @@ class SupabaseClient:
             return parse(row)
         except (KeyError, TypeError, ValueError) as exc:
             raise self._error(f"Supabase {what}: unreadable row ({type(exc).__name__}: {str(exc)[:300]})") from exc
+
+    def _call_int(self, function: str, params: dict[str, Any]) -> int:
+        """Call a function that answers an integer (a count, a stamp)."""
+        data = self._rpc(function, params)
+        if not isinstance(data, int) or isinstance(data, bool):
+            raise self._unexpected(function, data)
+        return data
 
     def _call_flag(self, function: str, params: dict[str, Any]) -> bool:
         """Call a function that answers true or false (did our claim still hold?)."""
