@@ -88,6 +88,7 @@ class Config:
     trial_days: int = 0
     stripe_publishable_key: str | None = None
     past_due_access: bool = False
+    billing_enabled: bool = True                     # the billing routes (BILLING.md); false: catalog and customer only
     purchase_lease_seconds: float = 30.0
 
     max_json_body: int = 64 * 1024
@@ -312,6 +313,7 @@ class _Reader:
         values["trial_days"] = self.integer("TRIAL_DAYS", 0, 0, 730)
         values["stripe_publishable_key"] = self.prefixed("STRIPE_PUBLISHABLE_KEY", ("pk_test_", "pk_live_"))
         values["past_due_access"] = self.boolean("PAST_DUE_ACCESS", False)
+        values["billing_enabled"] = self.boolean("BILLING_ENABLED", True)
 
     def require_production(self, values: dict) -> None:
         required = {
@@ -321,6 +323,11 @@ class _Reader:
             "SUPABASE_SERVICE_ROLE_KEY": values["supabase_service_role_key"],
             "CORS_ORIGIN": values["cors_origins"],
         }
+        if values["billing_enabled"]:
+            required.update({"CHECKOUT_SUCCESS_URL": values["checkout_success_url"],
+                             "CHECKOUT_CANCEL_URL": values["checkout_cancel_url"],
+                             "PORTAL_RETURN_URL": values["portal_return_url"],
+                             "STRIPE_PUBLISHABLE_KEY": values["stripe_publishable_key"]})
         for name, value in required.items():
             if not value and not any(name in p for p in self.problems):
                 self.problems.append(f"{name} is required in production")

@@ -9,7 +9,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.auth import AUTH_MODES
-from app.blueprints import BLUEPRINTS
+from app.blueprints import BLUEPRINTS, OPTIONAL
 from app.bootstrap import build_services
 from app.commands import register_commands
 from app.errors import register_error_handlers
@@ -28,7 +28,7 @@ def create_app(config: Config, **collaborators) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_handling(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
     register_cors(app, config)
-    register_blueprints(app)
+    register_blueprints(app, [bp for bp in BLUEPRINTS if getattr(config, OPTIONAL.get(bp.name, ""), True)])
     register_error_handlers(app)
     register_commands(app)
     return app

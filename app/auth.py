@@ -41,9 +41,16 @@ def require_clerk_user() -> None:
     g.clerk_claims = claims
 
 
+def limit_per_user() -> None:
+    """before_request, after the token: the per-user rate limit (RATE_LIMIT_USER)."""
+    if request.method != "OPTIONS":
+        services().rate_limiter.hit("user", g.clerk_user_id)
+
+
 def protect_with_clerk(blueprint: Blueprint) -> Blueprint:
-    """Every route of `blueprint` needs a Clerk session token."""
+    """Every route of `blueprint` needs a Clerk session token, and counts against the user's rate limit."""
     blueprint.before_request(require_clerk_user)
+    blueprint.before_request(limit_per_user)
     blueprint.auth = CLERK
     return blueprint
 

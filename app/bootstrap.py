@@ -16,11 +16,14 @@ from app.extensions import Services
 from app.gateways import build_gateway
 from app.gateways.bounded import BoundedGateway
 from app.gateways.base import BillingGateway
+from app.services.billing import BillingService, BillingSettings
 from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
 from app.services.clerk import ClerkVerifier, NoKeySource, StaticKey, build_verifier
 from app.services.customers import CustomerService
 from app.services.rate_limit import RateLimiter
+from app.services.redirects import RedirectPolicy
+from app.services.subscriptions import SubscriptionSync
 from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
 from app.services.webhooks import WebhookService
 from app.stores import Store, build_store
@@ -60,6 +63,16 @@ def build_services(
     ))
     customers = CustomerService(store, gateway, lease_seconds=config.customer_lease_seconds,
                                 wait_seconds=config.customer_wait_seconds)
+    subscriptions = SubscriptionSync(store, gateway, past_due_access=config.past_due_access)
+    billing = BillingService(
+        store, gateway, customers=customers, catalog=catalog, subscriptions=subscriptions,
+        redirects=redirect_policy(config),
+        settings=BillingSettings(success_url=config.checkout_success_url, cancel_url=config.checkout_cancel_url,
+                                 return_url=config.portal_return_url, trial_days=config.trial_days,
+                                 publishable_key=config.stripe_publishable_key,
+                                 lease_seconds=config.purchase_lease_seconds,
+                                 wait_seconds=config.customer_wait_seconds),
+    )
     rate_limiter = rate_limiter or RateLimiter(
         {"user": config.rate_limit_user, "webhook": config.rate_limit_webhook,
          "webhook_rejected": config.rate_limit_webhook},
@@ -68,12 +81,21 @@ def build_services(
     )
     webhooks = WebhookService(
         store, HANDLERS if handlers is None else handlers,
-        context=HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=customers),
+        context=HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=customers,
+                               subscriptions=subscriptions),
         limiter=rate_limiter, secrets=secrets, tolerance=config.stripe_webhook_tolerance,
         lease_seconds=config.webhook_lease_seconds,
     )
     return Services(config=config, store=store, gateway=gateway, verifier=verifier, catalog=catalog,
-                    customers=customers, webhooks=webhooks, rate_limiter=rate_limiter, dev=dev, modes=modes)
+                    customers=customers, subscriptions=subscriptions, billing=billing, webhooks=webhooks,
+                    rate_limiter=rate_limiter, dev=dev, modes=modes)
+
+
+def redirect_policy(config: Config) -> RedirectPolicy:
+    """Allowed redirect origins: CORS_ORIGIN, the default addresses' own origins, BILLING_REDIRECT_ORIGINS."""
+    defaults = (config.checkout_success_url, config.checkout_cancel_url, config.portal_return_url)
+    origins = [o for o in config.cors_origins if o != "*"] + [d for d in defaults if d]
+    return RedirectPolicy([*origins, *config.billing_redirect_origins], allow_http=not config.is_production)
 
 
 def development_credentials(config: Config, *, needs_keys: bool) -> devkeys.DevCredentials | None:

@@ -10,7 +10,9 @@ from app.devkeys import DevCredentials
 from app.gateways.base import BillingGateway
 from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier
+from app.services.billing import BillingService
 from app.services.customers import CustomerService
+from app.services.subscriptions import SubscriptionSync
 from app.services.rate_limit import RateLimiter
 from app.services.webhooks import WebhookService
 from app.stores.base import Store, StoreUnavailable
@@ -25,6 +27,8 @@ class Services:
     verifier: ClerkVerifier
     catalog: CatalogService
     customers: CustomerService
+    subscriptions: SubscriptionSync
+    billing: BillingService
     webhooks: WebhookService
     rate_limiter: RateLimiter
     dev: DevCredentials | None = None             # development keys, never in production

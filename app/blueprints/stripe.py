@@ -1,6 +1,6 @@
 """/stripe: the plan catalog and the user's customer. Every route needs a Clerk token."""
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 
 from app.auth import protect_with_clerk
 from app.extensions import services
@@ -13,12 +13,6 @@ from app.services.errors import CustomerInProgress, NotFound, ServiceUnavailable
 bp = protect_with_clerk(Blueprint("stripe", __name__, url_prefix="/stripe"))
 CACHE_HEADER = {"X-Cache": "HIT, MISS or STALE: whether the catalog cache answered, or a stale copy while Stripe fails"}
 CATALOG_ERRORS = (UpstreamError,)
-
-
-@bp.before_request
-def limit_per_user():
-    if request.method != "OPTIONS":
-        services().rate_limiter.hit("user", g.clerk_user_id)
 
 
 def _cached(result) -> Reply:

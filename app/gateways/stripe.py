@@ -133,11 +133,12 @@ class StripeGateway:
                 params=params, options={"idempotency_key": idempotency_key}
             ).to_dict()
 
-    def get_subscription(self, subscription_id: str) -> dict | None:
+    def get_subscription(self, subscription_id: str, expand: list[str] | None = None) -> dict | None:
         """The subscription (canceled ones too: Stripe keeps them), or None when Stripe does not know it."""
         try:
             with _stripe_errors("subscription"):
-                return self.client.v1.subscriptions.retrieve(subscription_id).to_dict()
+                params = {"expand": expand} if expand else None
+                return self.client.v1.subscriptions.retrieve(subscription_id, params=params).to_dict()
         except NotFound:
             return None
 

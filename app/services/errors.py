@@ -77,6 +77,20 @@ class CustomerInProgress(AppError):
     message = "The customer is being created; try again shortly."
 
 
+class SubscriptionExists(AppError):
+    """A recurring purchase while the user has a live subscription: plan changes go through the portal."""
+
+    status, code = 409, "SUBSCRIPTION_EXISTS"
+    message = "You already have a subscription; change plans in the customer portal."
+
+
+class PurchaseInProgress(AppError):
+    """Another request of the same user is creating the same purchase right now."""
+
+    status, code, retry_after = 409, "PURCHASE_IN_PROGRESS", 2
+    message = "This purchase is being prepared; try again shortly."
+
+
 class PayloadTooLarge(AppError):
     status, code, message = 413, "PAYLOAD_TOO_LARGE", "The request body is too large."
 
@@ -121,5 +135,5 @@ class ServiceUnavailable(AppError):
 
 # Every error class, by status: what the OpenAPI document and the HTTP-error mapping read.
 ALL = (ValidationFailed, MissingSignature, InvalidSignature, InvalidPayload, Unauthorized, NotFound,
-       MethodNotAllowed, EventInProgress, CustomerInProgress, PayloadTooLarge, UnsupportedMediaType, RateLimited,
-       EventFailed, UpstreamError, ServiceUnavailable)
+       MethodNotAllowed, EventInProgress, CustomerInProgress, SubscriptionExists, PurchaseInProgress,
+       PayloadTooLarge, UnsupportedMediaType, RateLimited, EventFailed, UpstreamError, ServiceUnavailable)

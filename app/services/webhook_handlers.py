@@ -14,6 +14,7 @@ from typing import Callable
 from app.gateways.base import BillingGateway
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
+from app.services.subscriptions import SubscriptionSync
 from app.stores.base import Store
 
 log = logging.getLogger("app.webhooks")
@@ -27,6 +28,7 @@ class HandlerContext:
     gateway: BillingGateway
     catalog: CatalogService
     customers: CustomerService
+    subscriptions: SubscriptionSync
 
 
 Handler = Callable[[dict, HandlerContext], None]
@@ -75,20 +77,43 @@ def catalog_changed(event: dict, ctx: HandlerContext) -> None:
     _seen(event)
 
 
-@handles("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted")
+# Subscription state: every handler re-reads the subscription from Stripe and stores it only if that read is
+# newer than the stored one (SubscriptionSync), so late, repeated and reordered deliveries end in Stripe's state.
+@handles("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+         "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end")
 def subscription_changed(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
-    _seen(event, customer=obj.get("customer"), status=obj.get("status"))
+    record = ctx.subscriptions.refresh(obj["id"])
+    _seen(event, customer=_id(obj.get("customer")), status=record.status if record else None)
 
 
-@handles("invoice.payment_succeeded", "invoice.payment_failed")
-def invoice_paid_or_failed(event: dict, ctx: HandlerContext) -> None:
+@handles("invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed", "invoice.payment_action_required")
+def invoice_changed(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
-    _seen(event, customer=obj.get("customer"), amount_paid=obj.get("amount_paid"),
+    subscription = invoice_subscription(obj)
+    record = ctx.subscriptions.refresh(subscription) if subscription else None
+    _seen(event, customer=_id(obj.get("customer")), subscription=subscription,
+          status=record.status if record else None, amount_paid=obj.get("amount_paid"),
           amount_due=obj.get("amount_due"), currency=obj.get("currency"))
 
 
-@handles("checkout.session.completed", "checkout.session.expired")
+@handles("checkout.session.completed", "checkout.session.expired",
+         "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed")
 def checkout_session(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
-    _seen(event, customer=obj.get("customer"), mode=obj.get("mode"), payment_status=obj.get("payment_status"))
+    subscription = _id(obj.get("subscription"))
+    user = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("clerk_user_id")
+    if subscription:
+        ctx.subscriptions.refresh(subscription, user if isinstance(user, str) else None)
+    _seen(event, customer=_id(obj.get("customer")), mode=obj.get("mode"), payment_status=obj.get("payment_status"),
+          subscription=subscription)
+
+
+def invoice_subscription(invoice: dict) -> str | None:
+    """The invoice's subscription: `parent.subscription_details` in the pinned API, `subscription` before it."""
+    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
+    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+
+
+def _id(value) -> str | None:
+    return value.get("id") if isinstance(value, dict) else value if isinstance(value, str) else None

@@ -28,6 +28,12 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 DOCUMENT = json.loads((Path(__file__).resolve().parents[2] / "openapi.json").read_text())
 OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item]
 EXAMPLES = 60
+# Operations whose success needs what random input cannot name: a catalog id (a random one is a 404), or a
+# subscription of the caller's (without one, cancel and resume are 404s). Their errors are still checked.
+NEEDS_STATE = {("GET", "/stripe/products/{product_id}"), ("GET", "/stripe/prices/{price_id}"),
+               ("GET", "/stripe/checkout-session/{session_id}"), ("POST", "/stripe/checkout-session"),
+               ("POST", "/stripe/payment-sheet"), ("POST", "/stripe/subscription/cancel"),
+               ("POST", "/stripe/subscription/resume")}
 
 
 @pytest.fixture(scope="module")
@@ -71,5 +77,5 @@ def test_every_operation_keeps_its_document(method, path, api_schema, fuzzed_app
 
     run()
     assert calls, "no case was generated"
-    if "{" not in path:  # random ids name nothing in the catalog: those answers are 404s, as documented
+    if (method, path) not in NEEDS_STATE:
         assert any(status < 400 for status in calls), f"{method} {path}: no generated case succeeded: {set(calls)}"

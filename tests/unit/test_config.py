@@ -15,6 +15,10 @@ PRODUCTION = {
     "SUPABASE_URL": "https://project.supabase.example",
     "SUPABASE_SERVICE_ROLE_KEY": "fake-service-role-key",
     "CORS_ORIGIN": "https://app.tatame.example,https://www.tatame.example",
+    "CHECKOUT_SUCCESS_URL": "https://app.tatame.example/billing/success",
+    "CHECKOUT_CANCEL_URL": "https://app.tatame.example/billing/cancel",
+    "PORTAL_RETURN_URL": "https://app.tatame.example/billing",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_fake_publishable_key_for_tests",
 }
 
 

@@ -123,7 +123,10 @@ def webhook_service(store, handlers):
 
     gateway = development_gateway(Observed(), STRIPE_API_VERSION)
     catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(store.path + ".version")))
-    context = HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=CustomerService(store, gateway))
+    from app.services.subscriptions import SubscriptionSync
+
+    context = HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=CustomerService(store, gateway),
+                             subscriptions=SubscriptionSync(store, gateway))
     return WebhookService(store, handlers, context=context, limiter=RateLimiter({}, enabled=False),
                           secrets=(SECRET,), tolerance=300, lease_seconds=30)
 

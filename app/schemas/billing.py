@@ -1,0 +1,104 @@
+"""Billing bodies and answers (BILLING.md)."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from .common import stripe_id
+
+URL = {"validate": validate.Length(min=1, max=2048),
+       "metadata": {"description": "Must start with an allowed origin of the app (or an allowed app scheme)."}}
+
+
+class _Body(Schema):
+    class Meta:
+        unknown = RAISE  # a body never names a customer, a user or a subscription
+
+
+class CheckoutBody(_Body):
+    price_id = stripe_id(required=True)
+    success_url = fields.String(**URL)
+    cancel_url = fields.String(**URL)
+
+
+class PortalBody(_Body):
+    return_url = fields.String(**URL)
+
+
+class PaymentSheetBody(_Body):
+    price_id = stripe_id(required=True)
+
+
+class SubscriptionView(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    price = fields.String(allow_none=True)
+    product = fields.String(allow_none=True)
+    quantity = fields.Integer(allow_none=True)
+    current_period_end = fields.Integer(allow_none=True, metadata={"description": "Unix seconds."})
+    cancel_at_period_end = fields.Boolean(required=True)
+    cancel_at = fields.Integer(allow_none=True)
+    canceled_at = fields.Integer(allow_none=True)
+    trial_end = fields.Integer(allow_none=True)
+    updated_at = fields.Integer(allow_none=True)
+
+
+class Membership(Schema):
+    status = fields.String(required=True, metadata={"description": "Stripe's status, or 'none'."})
+    access = fields.Boolean(required=True)
+    subscription = fields.Nested(SubscriptionView, required=True, allow_none=True)
+
+
+class MembershipReply(Schema):
+    data = fields.Nested(Membership, required=True)
+
+
+class CheckoutSession(Schema):
+    id = fields.String(required=True)
+    url = fields.String(required=True, allow_none=True, metadata={"description": "A capability: never log it."})
+    mode = fields.String(required=True, validate=validate.OneOf(["subscription", "payment"]))
+    expires_at = fields.Integer(required=True, allow_none=True)
+    price = fields.String(required=True)
+
+
+class CheckoutReply(Schema):
+    data = fields.Nested(CheckoutSession, required=True)
+    created = fields.Boolean(required=True, metadata={"description": "False: the open session of an earlier tap."})
+
+
+class CheckoutStatus(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True, allow_none=True)
+    payment_status = fields.String(required=True, allow_none=True)
+    mode = fields.String(required=True, allow_none=True)
+    subscription = fields.String(allow_none=True)
+
+
+class CheckoutStatusReply(Schema):
+    data = fields.Nested(CheckoutStatus, required=True)
+
+
+class PortalSession(Schema):
+    url = fields.String(required=True, metadata={"description": "A capability: never log it."})
+
+
+class PortalReply(Schema):
+    data = fields.Nested(PortalSession, required=True)
+
+
+class PaymentSheet(Schema):
+    customer = fields.String(required=True)
+    customer_session_client_secret = fields.String(required=True)
+    intent_type = fields.String(required=True, validate=validate.OneOf(["payment", "setup"]))
+    client_secret = fields.String(required=True, allow_none=True)
+    subscription = fields.String(metadata={"description": "Recurring prices: the incomplete subscription."})
+    publishable_key = fields.String(required=True, allow_none=True)
+
+
+class PaymentSheetReply(Schema):
+    data = fields.Nested(PaymentSheet, required=True)
+    created = fields.Boolean(required=True)
+
+
+class SubscriptionReply(Schema):
+    data = fields.Nested(SubscriptionView, required=True)

@@ -1,0 +1,102 @@
+"""Subscription state that always ends as Stripe's latest.
+
+Every writer (a webhook handler, cancel/resume, `flask stripe sync`) takes a stamp from the
+store *before* it reads the subscription from Stripe, and the store writes a read only when
+its stamp is greater than the stored one (compared in the database). A read that started
+later saw Stripe's state at least as new, so whatever order deliveries arrive and writers
+finish in, an older read never overwrites a newer one. Stripe's `created` seconds would tie.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.gateways.base import BillingGateway
+from app.stores.base import Store, SubscriptionRecord
+
+log = logging.getLogger(__name__)
+
+# Statuses in which a subscription still binds the member: a new recurring purchase must wait.
+LIVE = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete", "paused"})
+
+
+class SubscriptionSync:
+    """Reads subscriptions from Stripe into the store, and answers "what is my membership?" from it."""
+
+    def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False):
+        self.store, self.gateway, self.past_due_access = store, gateway, past_due_access
+
+    def refresh(self, subscription_id: str, clerk_user_id: str | None = None) -> SubscriptionRecord | None:
+        """Re-read the subscription from Stripe and store it unless a newer read is stored already."""
+        stamp = self.store.next_stamp()
+        subscription = self.gateway.get_subscription(subscription_id)
+        if subscription is None:  # Stripe no longer returns it: keep the last known state
+            log.warning("subscription %s is unknown to Stripe; its stored state is kept", subscription_id)
+            return self.store.get_subscription(subscription_id)
+        return self.record(subscription, stamp, clerk_user_id)
+
+    def record(self, subscription: dict, stamp: int, clerk_user_id: str | None = None) -> SubscriptionRecord:
+        """Store `subscription`, read after `stamp` was taken; returns what is stored now."""
+        record = to_record(subscription, stamp, clerk_user_id or self._user_of(subscription))
+        if not self.store.save_subscription(record):
+            return self.store.get_subscription(record.stripe_subscription_id) or record
+        return record
+
+    def current(self, clerk_user_id: str) -> SubscriptionRecord | None:
+        """The user's subscription that grants access, else the most recent one; None without any."""
+        records = self.store.list_subscriptions(clerk_user_id)
+        if not records:
+            return None
+        return max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))
+
+    def grants_access(self, status: str) -> bool:
+        return status in ("active", "trialing") or (status == "past_due" and self.past_due_access)
+
+    def _user_of(self, subscription: dict) -> str | None:
+        """The Clerk user: the subscription's metadata, else its customer's (set when we created it)."""
+        user = (subscription.get("metadata") or {}).get("clerk_user_id")
+        if user:
+            return user
+        customer = subscription.get("customer")
+        if isinstance(customer, str):
+            customer = self.gateway.get_customer(customer)
+        return ((customer or {}).get("metadata") or {}).get("clerk_user_id")
+
+
+def to_record(subscription: dict, stamp: int, clerk_user_id: str | None) -> SubscriptionRecord:
+    """The stored shape of a Stripe subscription (API 2026-10-28.endive: periods live on the item)."""
+    items = (subscription.get("items") or {}).get("data") or [{}]
+    item = items[0]
+    price = item.get("price") or {}
+    customer = subscription.get("customer")
+    return SubscriptionRecord(
+        stripe_subscription_id=subscription["id"],
+        stripe_customer_id=customer.get("id") if isinstance(customer, dict) else customer,
+        clerk_user_id=clerk_user_id,
+        status=subscription["status"],
+        price_id=price.get("id") if isinstance(price, dict) else price,
+        product_id=_id(price.get("product")) if isinstance(price, dict) else None,
+        quantity=item.get("quantity"),
+        current_period_end=item.get("current_period_end", subscription.get("current_period_end")),
+        cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
+        cancel_at=subscription.get("cancel_at"),
+        canceled_at=subscription.get("canceled_at"),
+        trial_end=subscription.get("trial_end"),
+        stripe_created=int(subscription.get("created") or 0),
+        stamp=stamp,
+    )
+
+
+def public(record: SubscriptionRecord | None) -> dict | None:
+    """What GET /stripe/subscription shows of a stored subscription."""
+    if record is None:
+        return None
+    return {"id": record.stripe_subscription_id, "status": record.status, "price": record.price_id,
+            "product": record.product_id, "quantity": record.quantity,
+            "current_period_end": record.current_period_end, "cancel_at_period_end": record.cancel_at_period_end,
+            "cancel_at": record.cancel_at, "canceled_at": record.canceled_at, "trial_end": record.trial_end,
+            "updated_at": int(record.updated_at.timestamp()) if record.updated_at else None}
+
+
+def _id(value) -> str | None:
+    return value.get("id") if isinstance(value, dict) else value
