@@ -13,7 +13,8 @@ ID   ?=
 
 DURATION ?= 20
 
-.PHONY: serve test test-live install clean token event load bench openapi
+.PHONY: serve test test-live install clean token event load bench openapi reconcile sync
+SINCE ?= 3d
 
 install: $(STAMP)
 
@@ -50,6 +51,14 @@ event: $(STAMP)
 openapi: $(STAMP)
 	@$(BIN)/flask --app wsgi openapi --output openapi.json
 	@echo "openapi.json written"
+
+# Recover missed webhook deliveries: Stripe's events of the last SINCE through the exactly-once path.
+reconcile: $(STAMP)
+	@$(BIN)/flask --app wsgi stripe reconcile --since "$(SINCE)"
+
+# Re-read every subscription from Stripe.
+sync: $(STAMP)
+	@$(BIN)/flask --app wsgi stripe sync
 
 clean:
 	rm -rf $(VENV) .pytest_cache

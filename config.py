@@ -81,9 +81,9 @@ class Config:
     trusted_proxy_hops: int = 0  # proxies in front (Railway: 1) whose X-Forwarded-For is believed
 
     # Billing (BILLING.md): where Stripe sends the member back, who may be sent where, trials, grace.
-    checkout_success_url: str | None = None
-    checkout_cancel_url: str | None = None
-    portal_return_url: str | None = None
+    checkout_success_url: str | None = f"{DEV_CORS_ORIGIN}/billing/success"   # production: required, no default
+    checkout_cancel_url: str | None = f"{DEV_CORS_ORIGIN}/billing/cancel"
+    portal_return_url: str | None = f"{DEV_CORS_ORIGIN}/billing"
     billing_redirect_origins: tuple[str, ...] = ()   # extra allowed origins, or app schemes such as tatame://
     trial_days: int = 0
     stripe_publishable_key: str | None = None

@@ -14,7 +14,51 @@ from app.sample_events import OBJECTS, sample_event
 from app.services.webhook_signature import sign_header
 
 
+SINCE = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str) -> int:
+    """'3d', '12h', '30m' or a number of seconds; at most 30 days (what Stripe's Events API keeps)."""
+    text = text.strip().lower()
+    unit = SINCE.get(text[-1:], None)
+    number = text[:-1] if unit else text
+    if not number.isdigit() or not 0 < int(number) * (unit or 1) <= 30 * 86400:
+        raise click.BadParameter("a duration like 3d, 12h or 30m, at most 30d")
+    return int(number) * (unit or 1)
+
+
 def register_commands(app: Flask) -> None:
+    stripe_group = click.Group("stripe", help="Recover what webhook deliveries missed (safe to run anytime).")
+    app.cli.add_command(stripe_group)
+
+    def report(what: str, summary) -> None:
+        click.echo(f"{what}: {summary.line()}")
+        for failure in summary.failures[:20]:
+            click.echo(f"  failed: {failure}", err=True)
+        sys.exit(1 if summary.failed else 0)
+
+    def progress(summary) -> None:
+        if summary.seen % 50 == 0:
+            click.echo(f"  ... {summary.line()}", err=True)
+
+    @stripe_group.command("reconcile")
+    @click.option("--since", default="3d", show_default=True, help="How far back: 3d, 12h, 30m (at most 30d).")
+    def reconcile(since: str) -> None:
+        """Run Stripe's events of the handled types through the exactly-once path (processed ones are skipped)."""
+        from app.services.reconcile import Reconciler
+
+        services: Services = app.extensions["tatame"]
+        reconciler = Reconciler(services.gateway, services.webhooks, services.subscriptions)
+        report("reconcile", reconciler.reconcile(_seconds(since), progress))
+
+    @stripe_group.command("sync")
+    def sync() -> None:
+        """Re-read every subscription from Stripe (an older read never overwrites a newer one)."""
+        from app.services.reconcile import Reconciler
+
+        services: Services = app.extensions["tatame"]
+        report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress))
+
     @app.cli.command("openapi")
     @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Default: standard output.")
     def openapi(output: str | None) -> None:

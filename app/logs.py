@@ -39,6 +39,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str, secrets: list[str]) -> None:
     """Send the `app` loggers to stderr as JSON, once per process."""
+    # The Stripe SDK logs request URLs and whole response bodies at INFO and DEBUG: checkout and portal URLs
+    # and client secrets are capabilities, so its records below WARNING are never even made.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
     logger = logging.getLogger("app")
     logger.setLevel(level)
     for handler in logger.handlers:

@@ -65,8 +65,8 @@ class BillingService:
                        cancel_url: str | None = None) -> tuple[dict, bool]:
         """An open Stripe Checkout session for the price: created, or the open one of a double tap."""
         price = self._purchasable(price_id)
-        success = self.redirects.check("success_url", success_url or self.settings.success_url)
-        cancel = self.redirects.check("cancel_url", cancel_url or self.settings.cancel_url)
+        success = self.redirects.check("success_url", success_url or self.settings.success_url or "")
+        cancel = self.redirects.check("cancel_url", cancel_url or self.settings.cancel_url or "")
         customer, _ = self.customers.get_or_create(clerk_user_id)
         recurring = price.get("type") == "recurring"
 
@@ -114,7 +114,7 @@ class BillingService:
 
     # --- the customer portal -------------------------------------------------------------------
     def open_portal(self, clerk_user_id: str, return_url: str | None = None) -> dict:
-        back = self.redirects.check("return_url", return_url or self.settings.return_url)
+        back = self.redirects.check("return_url", return_url or self.settings.return_url or "")
         customer, _ = self.customers.get_or_create(clerk_user_id)
         session = self.gateway.create_portal_session({"customer": customer["id"], "return_url": back})
         return {"url": session["url"]}

@@ -57,3 +57,11 @@ def test_a_refused_key_is_unavailable_and_not_repeated(db, make_store):
     assert "some-other-key-not-real" not in str(caught.value)
     with pytest.raises(StoreUnavailable):
         store.claim_event("evt_1", "customer.created", "tok", 30)
+
+
+def test_the_older_read_finishing_last_does_not_overwrite_the_newer_on_postgres(db, make_store):
+    from tests.subscription_race import older_read_finishing_last_loses
+
+    stripe, stored = older_read_finishing_last_loses(make_store())
+    assert stripe["cancel_at_period_end"] is True
+    assert stored.cancel_at_period_end is True and stored.status == stripe["status"] == "active"

@@ -1,0 +1,75 @@
+"""`flask stripe reconcile` and `flask stripe sync`: what deliveries missed, recovered through the same paths."""
+
+import re
+
+import pytest
+import responses
+
+from app import create_app
+from tests.conftest import with_config
+
+MONTHLY = "price_demo_unlimited_monthly"
+
+
+@pytest.fixture
+def app(config, stripe_stand_in):
+    return create_app(with_config(config, stripe_publishable_key="pk_test_fake_publishable_key"))
+
+
+def run(app, *args):
+    result = app.test_cli_runner().invoke(args=["stripe", *args])
+    return result.exit_code, result.output
+
+
+def summary(output):
+    return {name: int(n) for name, n in re.findall(r"(seen|processed|skipped|failed) (\d+)", output)}
+
+
+def paid_without_webhooks(client, auth, stand_in):
+    session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
+    stand_in.complete_checkout_session(session["id"])  # Stripe's deliveries of this never arrive
+
+
+def test_reconcile_recovers_missed_deliveries_then_skips_them(app, auth_headers, stripe_stand_in):
+    client, auth = app.test_client(), auth_headers("user_missed")
+    paid_without_webhooks(client, auth, stripe_stand_in)
+    assert client.get("/stripe/subscription", headers=auth).json["data"]["access"] is False
+    code, output = run(app, "reconcile", "--since", "1d")
+    assert code == 0, output
+    first = summary(output)
+    assert first["processed"] >= 2 and first["failed"] == 0 and first["seen"] == first["processed"]
+    assert client.get("/stripe/subscription", headers=auth).json["data"]["access"] is True
+    code, output = run(app, "reconcile", "--since", "1d")
+    again = summary(output)
+    assert code == 0 and again["processed"] == 0 and again["skipped"] == again["seen"] == first["seen"]
+
+
+def test_reconcile_leaves_an_event_another_worker_holds(app, auth_headers, stripe_stand_in):
+    client = app.test_client()
+    paid_without_webhooks(client, auth_headers("user_held"), stripe_stand_in)
+    held = next(e for e in stripe_stand_in.events() if e["type"] == "checkout.session.completed")
+    app.extensions["tatame"].store.claim_event(held["id"], held["type"], "another-worker", 60)
+    code, output = run(app, "reconcile")
+    assert code == 0 and summary(output)["failed"] == 0 and summary(output)["skipped"] >= 1
+
+
+def test_reconcile_exits_non_zero_when_an_event_fails(app, auth_headers, stripe_stand_in, stripe_api):
+    client = app.test_client()
+    paid_without_webhooks(client, auth_headers("user_fail"), stripe_stand_in)
+    stripe_api.add(responses.GET, re.compile(r"https://api\.stripe\.com/v1/subscriptions/sub_.*"), status=500,
+                   json={"error": {"type": "api_error", "message": "down"}})
+    code, output = run(app, "reconcile")
+    assert code == 1 and summary(output)["failed"] >= 1
+
+
+def test_sync_rereads_every_subscription(app, auth_headers, stripe_stand_in):
+    client, auth = app.test_client(), auth_headers("user_sync")
+    paid_without_webhooks(client, auth, stripe_stand_in)
+    code, output = run(app, "sync")
+    assert code == 0 and summary(output)["processed"] == 1
+    assert client.get("/stripe/subscription", headers=auth).json["data"]["status"] == "active"
+
+
+def test_since_is_validated(app):
+    code, output = run(app, "reconcile", "--since", "31d")
+    assert code == 2 and "at most 30d" in output

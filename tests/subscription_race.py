@@ -1,0 +1,54 @@
+"""Two webhook handlers race so that the older read of a subscription finishes last (used on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+
+from app.gateways import development_gateway
+from app.services.subscriptions import SubscriptionSync
+from config import STRIPE_API_VERSION
+from tests.stripe_stand_in import Observed
+
+HEADERS = {"authorization": "Bearer sk_test_race_not_a_key", "stripe-version": STRIPE_API_VERSION}
+
+
+class SlowFirstRead:
+    """The gateway, but the first subscription read returns what it read only when the test says so."""
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+        self.first_read_done, self.release = threading.Event(), threading.Event()
+        self.reads = 0
+
+    def __getattr__(self, name):
+        return getattr(self.gateway, name)
+
+    def get_subscription(self, subscription_id, expand=None):
+        self.reads += 1
+        answer = self.gateway.get_subscription(subscription_id, expand)
+        if self.reads == 1:
+            self.first_read_done.set()
+            self.release.wait(10)  # the older read, held: it will finish last
+        return answer
+
+
+def older_read_finishing_last_loses(store) -> tuple:
+    """Returns (what Stripe has, what the store has) after the race."""
+    stand_in = Observed()
+    gateway = development_gateway(stand_in, STRIPE_API_VERSION)
+    customer = gateway.create_customer({"metadata": {"clerk_user_id": "user_race"}}, "race-customer")
+    created = gateway.create_subscription({"customer": customer["id"], "items": [{"price": "price_demo_kids_monthly"}],
+                                           "payment_behavior": "default_incomplete",
+                                           "metadata": {"clerk_user_id": "user_race"}}, "race-subscription")
+    stand_in.pay_invoice(created["id"])
+    slow = SlowFirstRead(gateway)
+    sync = SubscriptionSync(store, slow)
+    older = threading.Thread(target=sync.refresh, args=(created["id"],))
+    older.start()
+    assert slow.first_read_done.wait(10)
+    # Meanwhile the member cancels at period end, and that change's webhook is handled at once.
+    stand_in.fake.handle("POST", f"/v1/subscriptions/{created['id']}", "cancel_at_period_end=true", HEADERS)
+    SubscriptionSync(store, gateway).refresh(created["id"])
+    slow.release.set()
+    older.join(10)
+    return gateway.get_subscription(created["id"]), store.get_subscription(created["id"])
