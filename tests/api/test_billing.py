@@ -296,19 +296,26 @@ def test_cancel_at_period_end_then_resume(client, auth_headers, stripe_stand_in,
 
 
 # --- ordering ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed, trial", [(0, False), (1, True), (2, False), (3, True), (4, False), (5, True)])
 def test_shuffled_duplicated_deliveries_of_a_whole_life_end_in_stripes_state(
-        client, auth_headers, stripe_stand_in, signed_webhook, seed):
+        billing_config, auth_headers, stripe_stand_in, signed_webhook, seed, trial):
+    """created (trialing or incomplete), paid, past_due, paid, cancel scheduled, deleted: in any order, twice."""
+    client = create_app(with_config(billing_config, trial_days=14 if trial else 0)).test_client()
     auth = auth_headers(f"user_life_{seed}")
     sheet = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]
     sub = sheet["subscription"]
-    stripe_stand_in.pay_invoice(sub)
+    assert sheet["intent_type"] == ("setup" if trial else "payment")
+    if trial:
+        stripe_stand_in.set_subscription_status(sub, "active")   # the trial ended and the first invoice was paid
+    else:
+        stripe_stand_in.pay_invoice(sub)
     stripe_stand_in.set_subscription_status(sub, "past_due")   # a renewal failed
     stripe_stand_in.set_subscription_status(sub, "active")     # and was paid
     stripe_stand_in.fake.handle("POST", f"/v1/subscriptions/{sub}", "cancel_at_period_end=true",
                                 {"authorization": "Bearer sk_test_x", "stripe-version": "2026-10-28.endive"})
     stripe_stand_in.delete_subscription(sub)
     events = [e for e in stripe_stand_in.events() if e["type"].startswith(("customer.subscription", "invoice"))]
+    assert len(events) >= 5
     deliveries = events + random.Random(seed).sample(events, k=len(events) // 2)
     random.Random(seed + 100).shuffle(deliveries)
     deliver_all(client, signed_webhook, deliveries)
@@ -317,6 +324,7 @@ def test_shuffled_duplicated_deliveries_of_a_whole_life_end_in_stripes_state(
     assert stored["status"] == final["status"] == "canceled" and stored["access"] is False
     assert stored["subscription"]["cancel_at_period_end"] == final["cancel_at_period_end"]
     assert stored["subscription"]["canceled_at"] == final["canceled_at"]
+    assert stored["subscription"]["trial_end"] == final["trial_end"]
 
 
 # --- capabilities never logged -------------------------------------------------------------------------------
