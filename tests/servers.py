@@ -193,3 +193,28 @@ def parallel(count: int, action) -> list:
 
 def post_json(url: str, **kwargs) -> requests.Response:
     return requests.post(url, timeout=30, **kwargs)
+
+
+def probe_essentials(url: str, worst: dict[str, float], failures: list[str]) -> None:
+    """One round of what must always answer: liveness, readiness, a signed webhook (1 s timeout each).
+
+    Records each one's time in `worst` (the largest seen) and anything but a 200 in `failures`."""
+    from app.services.webhook_signature import sign_header
+    from tests.conftest import WEBHOOK_SECRET, make_event
+
+    body = json.dumps(make_event("customer.created")).encode()
+    for name, call in (
+        ("liveness", lambda: requests.get(f"{url}/", timeout=1)),
+        ("readiness", lambda: requests.get(f"{url}/health/ready", timeout=1)),
+        ("webhook", lambda: requests.post(f"{url}/webhooks/stripe", data=body, timeout=1, headers={
+            "Stripe-Signature": sign_header(body, WEBHOOK_SECRET), "Content-Type": "application/json"})),
+    ):
+        started = time.monotonic()
+        try:
+            status = call().status_code
+        except requests.RequestException as exc:
+            failures.append(f"{name}: {type(exc).__name__}")
+            continue
+        worst[name] = max(worst.get(name, 0.0), time.monotonic() - started)
+        if status != 200:
+            failures.append(f"{name}: {status}")

@@ -6,7 +6,6 @@ liveness, readiness and a signed webhook must keep answering within a second.
 SLOW_CLIENT_SECONDS (default 8) sets how long the attack is held (the closing note used 60).
 """
 
-import json
 import os
 import socket
 import threading
@@ -14,8 +13,7 @@ import time
 
 import requests
 
-from app.services.webhook_signature import sign_header
-from tests.conftest import WEBHOOK_SECRET, make_event
+from tests.servers import probe_essentials
 
 HOLD_SECONDS = float(os.environ.get("SLOW_CLIENT_SECONDS", "8"))
 PARTIAL_HEADERS, PARTIAL_BODIES, IDLE = 60, 30, 40
@@ -65,23 +63,7 @@ def test_slow_and_idle_sockets_do_not_stop_health_readiness_or_webhooks(start_gu
     deadline = time.monotonic() + HOLD_SECONDS
     try:
         while time.monotonic() < deadline:
-            event = make_event("customer.created")
-            body = json.dumps(event).encode()
-            for name, call in (
-                ("liveness", lambda: requests.get(f"{server.url}/", timeout=1)),
-                ("readiness", lambda: requests.get(f"{server.url}/health/ready", timeout=1)),
-                ("webhook", lambda: requests.post(f"{server.url}/webhooks/stripe", data=body, timeout=1, headers={
-                    "Stripe-Signature": sign_header(body, WEBHOOK_SECRET), "Content-Type": "application/json"})),
-            ):
-                started = time.monotonic()
-                try:
-                    status = call().status_code
-                except requests.RequestException as exc:
-                    failures.append(f"{name}: {type(exc).__name__}")
-                    continue
-                worst[name] = max(worst.get(name, 0.0), time.monotonic() - started)
-                if status != 200:
-                    failures.append(f"{name}: {status}")
+            probe_essentials(server.url, worst, failures)
             time.sleep(0.2)
     finally:
         stop.set()
