@@ -44,6 +44,7 @@ class Config:
     app_env: str = "development"
     port: int = 3000
     log_level: str = "INFO"
+    access_log: bool = True   # one JSON line per request from the app (gunicorn's text access log is off)
     cors_origins: tuple[str, ...] = (DEV_CORS_ORIGIN,)
 
     stripe_secret_key: str | None = field(default=None, repr=False)
@@ -223,6 +224,7 @@ class _Reader:
             app_env=app_env,
             port=self.integer("PORT", 3000, 1, 65535),
             log_level=(self.raw("LOG_LEVEL") or "INFO").upper(),
+            access_log=self.boolean("ACCESS_LOG", True),
             stripe_secret_key=self.prefixed("STRIPE_SECRET_KEY", ("sk_", "rk_")),
             stripe_webhook_tolerance=self.integer("STRIPE_WEBHOOK_TOLERANCE", 300, 1, 86400),
             stripe_api_base=self.url("STRIPE_API_BASE", https=production),

@@ -28,7 +28,8 @@ keepalive = 5
 # Large enough for the app's own 8 KiB token limit to be what answers an oversized Authorization
 # header (a JSON 401), not gunicorn's HTML 431.
 limit_request_field_size = 16384
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# The app writes one JSON access line per request itself (ACCESS_LOG); gunicorn's text line is off unless asked.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 
 from flask import Flask, Request, request
@@ -16,6 +17,7 @@ from werkzeug.routing import BaseConverter
 from app.errors import REQUEST_ID_KEY
 from app.services.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
+STARTED_KEY = "tatame.started"  # when the request entered the app (perf_counter), for the access line
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -36,6 +38,7 @@ class RequestIdMiddleware:
         given = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = given if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         environ[REQUEST_ID_KEY] = request_id
+        environ[STARTED_KEY] = time.perf_counter()
 
         def start(status, headers, exc_info=None):
             headers.append(("X-Request-ID", request_id))

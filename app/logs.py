@@ -7,7 +7,9 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from flask import has_request_context, request
+import time
+
+from flask import Flask, g, has_request_context, request
 
 from app.errors import REQUEST_ID_KEY
 
@@ -53,3 +55,28 @@ def configure_logging(level: str, secrets: list[str]) -> None:
     handler.setFormatter(JsonFormatter(secrets))
     logger.addHandler(handler)
     logger.propagate = False
+
+
+def register_access_log(app: Flask, *, enabled: bool) -> None:
+    """One JSON line per request (logger app.access): gunicorn's text access log is off by default."""
+    if not enabled:
+        return
+    from app.http import STARTED_KEY
+
+    access = logging.getLogger("app.access")
+
+    @app.after_request
+    def log_access(response):
+        started = request.environ.get(STARTED_KEY)
+        access.info("request", extra={
+            "request_id": request.environ.get(REQUEST_ID_KEY),
+            "method": request.method,
+            # The route's template, never the raw path: ids stay out of what is counted and searched.
+            "route": request.url_rule.rule if request.url_rule is not None else None,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "client": request.remote_addr,  # after ProxyFix: TRUSTED_PROXY_HOPS decides whom to believe
+            "user_agent": request.headers.get("User-Agent", "")[:200],
+            "clerk_user_id": g.get("clerk_user_id"),
+        })
+        return response

@@ -1,0 +1,42 @@
+"""One JSON access line per request, from the app: route templates, never raw paths or tokens."""
+
+import json
+
+from app import create_app
+from tests.conftest import with_config
+
+
+FIELDS = ("method", "route", "status", "duration_ms", "client", "user_agent", "clerk_user_id")
+
+
+def access_lines(caplog):
+    """The access records as the JSON formatter writes them (request id included)."""
+    from app.logs import JsonFormatter
+
+    return [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "app.access"]
+
+
+def test_one_line_per_request_with_what_operators_search_by(client, auth_headers, stripe_stand_in, caplog):
+    caplog.set_level("INFO", logger="app.access")
+    headers = {**auth_headers("user_logged"), "User-Agent": "tatame-ios/2.1", "X-Request-ID": "req-abc-123"}
+    client.get("/stripe/products/prod_demo_unlimited", headers=headers)
+    client.get("/nowhere/at/all")
+    client.get("/stripe/products", headers={"Authorization": "Bearer not-a-token"})
+    lines = access_lines(caplog)
+    assert len(lines) == 3 and all(set(FIELDS) <= set(line) for line in lines)
+    first = lines[0]
+    assert (first["method"], first["route"], first["status"]) == ("GET", "/stripe/products/<raw_id:product_id>", 200)
+    assert first["request_id"] == "req-abc-123" and first["clerk_user_id"] == "user_logged"
+    assert first["user_agent"] == "tatame-ios/2.1" and first["client"] == "127.0.0.1"
+    assert isinstance(first["duration_ms"], float) and first["duration_ms"] >= 0
+    assert (lines[1]["route"], lines[1]["status"]) == (None, 404)  # unknown paths: no route, no raw path
+    assert (lines[2]["status"], lines[2]["clerk_user_id"]) == (401, None)
+    text = json.dumps(lines)
+    assert "prod_demo_unlimited" not in text and "Bearer" not in text and "not-a-token" not in text
+
+
+def test_the_access_log_can_be_turned_off(config, caplog):
+    client = create_app(with_config(config, access_log=False)).test_client()
+    caplog.set_level("INFO", logger="app.access")
+    client.get("/")
+    assert access_lines(caplog) == []
