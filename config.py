@@ -28,6 +28,7 @@ SECRET_FIELDS = (
     "clerk_jwt_key",
     "supabase_service_role_key",
     "redis_url",
+    "metrics_token",
 )
 
 
@@ -45,6 +46,7 @@ class Config:
     port: int = 3000
     log_level: str = "INFO"
     access_log: bool = True   # one JSON line per request from the app (gunicorn's text access log is off)
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics exists only with one
     cors_origins: tuple[str, ...] = (DEV_CORS_ORIGIN,)
 
     stripe_secret_key: str | None = field(default=None, repr=False)
@@ -225,6 +227,7 @@ class _Reader:
             port=self.integer("PORT", 3000, 1, 65535),
             log_level=(self.raw("LOG_LEVEL") or "INFO").upper(),
             access_log=self.boolean("ACCESS_LOG", True),
+            metrics_token=self.raw("METRICS_TOKEN"),
             stripe_secret_key=self.prefixed("STRIPE_SECRET_KEY", ("sk_", "rk_")),
             stripe_webhook_tolerance=self.integer("STRIPE_WEBHOOK_TOLERANCE", 300, 1, 86400),
             stripe_api_base=self.url("STRIPE_API_BASE", https=production),
@@ -286,6 +289,9 @@ class _Reader:
         if bool(values["supabase_url"]) != bool(values["supabase_service_role_key"]):
             self.problems.append("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY go together: set both or neither")
 
+        if values["metrics_token"] is not None and len(values["metrics_token"]) < 16:
+            self.problems.append("METRICS_TOKEN must be at least 16 characters")
+            values["metrics_token"] = None
         self.billing(values, production)
         if production:
             self.require_production(values)

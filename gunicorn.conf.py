@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 # gevent: every connection is a greenlet, not a thread, so slow or idle clients (a slowloris: partial
@@ -15,6 +16,10 @@ if worker_class == "gevent" and "gunicorn.arbiter" in sys.modules:  # not when a
     from gevent import monkey
 
     monkey.patch_all()
+if "gunicorn.arbiter" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Before prometheus-client is imported (with the app): every worker writes its metrics here and a
+    # scrape of /metrics adds them up. A fresh folder per server start, so no dead worker's values linger.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tatame-metrics-")
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # gthread only
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))  # gevent: connections per worker
@@ -41,3 +46,11 @@ def when_ready(server):
     services = getattr(server.app.wsgi(), "extensions", {}).get("tatame")
     if services is not None:  # not when gunicorn serves another app (the benchmark's ceiling)
         server.log.info("\n%s", banner(services))
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges leave the scrape (counters and histograms keep their totals)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

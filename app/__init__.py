@@ -14,7 +14,7 @@ from app.bootstrap import build_services
 from app.commands import register_commands
 from app.errors import register_error_handlers
 from app.http import ApiFlask, register_request_handling
-from app.logs import configure_logging, register_access_log
+from app.logs import configure_logging, register_access_log, register_request_metrics
 from config import Config
 
 
@@ -28,6 +28,7 @@ def create_app(config: Config, **collaborators) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_handling(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
     register_access_log(app, enabled=config.access_log)
+    register_request_metrics(app)
     register_cors(app, config)
     register_blueprints(app, [bp for bp in BLUEPRINTS if getattr(config, OPTIONAL.get(bp.name, ""), True)])
     register_error_handlers(app)

@@ -13,13 +13,14 @@ import logging
 from flask import Blueprint, g, request
 
 from app.extensions import services
+from app.metrics import CLERK_VERIFICATIONS
 from app.services.clerk import InvalidToken, KeySetUnavailable, bearer_token
 from app.services.errors import Unauthorized, UpstreamError
 
 log = logging.getLogger(__name__)
 
-CLERK, PUBLIC, STRIPE_SIGNATURE = "clerk", "public", "stripe-signature"
-AUTH_MODES = (CLERK, PUBLIC, STRIPE_SIGNATURE)
+CLERK, PUBLIC, STRIPE_SIGNATURE, METRICS_TOKEN = "clerk", "public", "stripe-signature", "metrics-token"
+AUTH_MODES = (CLERK, PUBLIC, STRIPE_SIGNATURE, METRICS_TOKEN)
 
 
 def require_clerk_user() -> None:
@@ -28,15 +29,19 @@ def require_clerk_user() -> None:
         return
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
+        CLERK_VERIFICATIONS.labels("missing").inc()
         raise Unauthorized()
     try:
         claims = services().verifier.verify(token)
     except InvalidToken as exc:
         log.info("token refused: %s", exc)
+        CLERK_VERIFICATIONS.labels("refused").inc()
         raise Unauthorized() from None
     except KeySetUnavailable:
         log.error("Clerk key set unavailable")
+        CLERK_VERIFICATIONS.labels("unavailable").inc()
         raise UpstreamError("The authentication service is unavailable.") from None
+    CLERK_VERIFICATIONS.labels("ok").inc()
     g.clerk_user_id = claims["sub"]
     g.clerk_claims = claims
 
@@ -64,4 +69,19 @@ def public(blueprint: Blueprint) -> Blueprint:
 def signed_by_stripe(blueprint: Blueprint) -> Blueprint:
     """The routes of `blueprint` check a Stripe-Signature over the raw body instead of a token."""
     blueprint.auth = STRIPE_SIGNATURE
+    return blueprint
+
+
+def require_metrics_token() -> None:
+    """before_request: `Authorization: Bearer <METRICS_TOKEN>`, compared in constant time, or 401."""
+    from app.metrics import token_matches
+
+    if not token_matches(bearer_token(request.headers.get("Authorization")), services().config.metrics_token or ""):
+        raise Unauthorized()
+
+
+def protect_with_metrics_token(blueprint: Blueprint) -> Blueprint:
+    """The scraper's routes: only with the METRICS_TOKEN bearer token (the blueprint exists only with one)."""
+    blueprint.before_request(require_metrics_token)
+    blueprint.auth = METRICS_TOKEN
     return blueprint

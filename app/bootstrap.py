@@ -27,6 +27,7 @@ from app.services.subscriptions import SubscriptionSync
 from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
 from app.services.webhooks import WebhookService
 from app.stores import Store, build_store
+from app.stores.metered import MeteredStore
 from config import Config
 
 GIVEN = "given by the caller"
@@ -45,7 +46,11 @@ def build_services(
 ) -> Services:
     """Every collaborator, built once; each argument left as None is built from `config`."""
     modes: dict[str, str] = {}
-    store, modes["store"] = (store, GIVEN) if store else build_store(config)
+    if store is None:
+        built_store, modes["store"] = build_store(config)
+        store = MeteredStore(built_store)
+    else:
+        modes["store"] = GIVEN
     if gateway is None:
         built, modes["billing"] = build_gateway(config)
         gateway = BoundedGateway(built, config.stripe_max_concurrency)

@@ -80,3 +80,17 @@ def register_access_log(app: Flask, *, enabled: bool) -> None:
             "clerk_user_id": g.get("clerk_user_id"),
         })
         return response
+
+
+def register_request_metrics(app: Flask) -> None:
+    """Every request's duration, by route template, method and status (tatame_http_request_duration_seconds)."""
+    from app.http import STARTED_KEY
+    from app.metrics import REQUESTS
+
+    @app.after_request
+    def observe(response):
+        started = request.environ.get(STARTED_KEY)
+        if started is not None:
+            route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            REQUESTS.labels(route, request.method, str(response.status_code)).observe(time.perf_counter() - started)
+        return response

@@ -4,6 +4,7 @@ from flask import Blueprint, g
 
 from app.auth import protect_with_clerk
 from app.extensions import services
+from app.metrics import CATALOG_CACHE
 from app.routing import Reply, endpoint
 from app.schemas.catalog import PriceList, PriceListQuery, PriceReply, ProductList, ProductListQuery, ProductReply
 from app.schemas.common import NoQuery
@@ -16,6 +17,7 @@ CATALOG_ERRORS = (UpstreamError,)
 
 
 def _cached(result) -> Reply:
+    CATALOG_CACHE.labels(result.cache).inc()
     return Reply(result, headers={"X-Cache": result.cache})
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 
 from app.gateways.base import BillingGateway
-from app.services.errors import UpstreamBusy
+from app.metrics import STRIPE_CALLS, STRIPE_SECONDS
+from app.services.errors import NotFound, UpstreamBusy
 
 
 class BoundedGateway:
@@ -31,10 +33,19 @@ class BoundedGateway:
         @functools.wraps(attribute)
         def bounded(*args, **kwargs):
             if not self._slots.acquire(timeout=self.wait):
+                STRIPE_CALLS.labels(name, "busy").inc()
                 raise UpstreamBusy()
+            outcome, started = "error", time.perf_counter()
             try:
-                return attribute(*args, **kwargs)
+                answer = attribute(*args, **kwargs)
+                outcome = "ok"
+                return answer
+            except NotFound:
+                outcome = "not_found"
+                raise
             finally:
                 self._slots.release()
+                STRIPE_CALLS.labels(name, outcome).inc()
+                STRIPE_SECONDS.labels(name).observe(time.perf_counter() - started)
 
         return bounded

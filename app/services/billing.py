@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from app.gateways.base import BillingGateway
+from app.metrics import CREATED
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
 from app.services.errors import NotFound, PurchaseInProgress, SubscriptionExists, ValidationFailed
@@ -255,6 +256,7 @@ class BillingService:
                     raise
                 if not self.store.complete_purchase(kind, clerk_user_id, price_id, token, result_id, expires_at):
                     log.warning("%s claim lost before completion; %s was recorded by another request", kind, result_id)
+                CREATED.labels(made.get("object", kind).replace(".", "_")).inc()
                 return made, True
             if result.claim.status == "pending":
                 if time.monotonic() >= deadline:

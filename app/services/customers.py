@@ -15,6 +15,7 @@ import time
 import uuid
 
 from app.gateways.base import BillingGateway
+from app.metrics import CREATED
 from app.services.errors import CustomerInProgress, IdempotencyConflict, UpstreamError
 from app.stores.base import CustomerMapping, Store
 
@@ -126,6 +127,7 @@ class CustomerService:
             raise
         if self.store.complete_customer(clerk_user_id, token, customer["id"]):
             log.info("created Stripe customer %s for a user", customer["id"])
+            CREATED.labels("customer").inc()
             return customer, True
         # Our lease ran out and another request took over; the idempotency key gave it this same customer.
         log.warning("customer claim lost before completion; %s was recorded by another request", customer["id"])

@@ -9,6 +9,7 @@ import time
 from limits import parse_many, storage, strategies
 from limits.errors import StorageError
 
+from app.metrics import RATE_LIMITED
 from app.services.errors import RateLimited
 from app.services.shared_counters import SharedWindowCounters
 
@@ -55,6 +56,7 @@ class RateLimiter:
                     return
                 retry_after = 0 if allowed else max(1, math.ceil(reset - time.time()))
             if not allowed:
+                RATE_LIMITED.labels(scope).inc()
                 raise RateLimited(retry_after=retry_after)
 
     def healthy(self) -> bool:

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping
 
+from app.metrics import HANDLER_SECONDS, WEBHOOKS, timed
 from app.services.errors import AppError, EventFailed, EventInProgress, InvalidPayload
 from app.services.rate_limit import RateLimiter
 from app.services.webhook_handlers import Handler, HandlerContext
@@ -51,7 +52,8 @@ class WebhookService:
         """A delivery from `sender` (the client address): verified, rate-limited, processed once."""
         try:
             event = self.parse(payload, signature_header)
-        except AppError:
+        except AppError as exc:
+            WEBHOOKS.labels("unknown", f"rejected_{exc.code.lower()}").inc()
             # Rejected deliveries count in a bucket of their own, so junk cannot starve Stripe's.
             self.limiter.hit("webhook_rejected", sender)
             raise
@@ -81,23 +83,29 @@ class WebhookService:
     def process(self, event: dict) -> Delivery:
         """Run the event's handler unless it already ran; raises EventInProgress or EventFailed."""
         event_id, event_type = event["id"], event["type"]
+        label = event_type if event_type in self.handlers else "unhandled"  # bounded: our handled types
         token = uuid.uuid4().hex
         claim = self.store.claim_event(event_id, event_type, token, self.lease_seconds)
         if claim.outcome is ClaimOutcome.PROCESSED:
+            WEBHOOKS.labels(label, "duplicate").inc()
             return Delivery(event_id, event_type, duplicate=True)
         if claim.outcome is ClaimOutcome.IN_PROGRESS:
+            WEBHOOKS.labels(label, "in_progress").inc()
             raise EventInProgress()
         handler = self.handlers.get(event_type)
         try:
             if handler is not None:
-                handler(event, self.context)
+                with timed(HANDLER_SECONDS, label):
+                    handler(event, self.context)
             else:
                 log.info("stripe event recorded without a handler",
                          extra={"event_id": event_id, "event_type": event_type})
         except Exception as exc:
             log.exception("handler for %s failed on %s (attempt %d)", event_type, event_id, claim.event.attempts)
             self.store.mark_event_failed(event_id, token, f"{type(exc).__name__}: {exc}")
+            WEBHOOKS.labels(label, "failed").inc()
             raise EventFailed() from exc
         if not self.store.mark_event_processed(event_id, token):
             log.warning("event %s finished after its lease was taken over", event_id)
+        WEBHOOKS.labels(label, "processed").inc()
         return Delivery(event_id, event_type, duplicate=False)

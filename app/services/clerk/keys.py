@@ -10,6 +10,8 @@ from typing import Any, Callable, Protocol
 import jwt
 import requests
 
+from app.metrics import CLERK_KEY_FETCHES
+
 log = logging.getLogger(__name__)
 
 
@@ -159,10 +161,13 @@ class RemoteJwks:
         except (requests.RequestException, ValueError, jwt.PyJWKError, AttributeError) as exc:
             # Keep serving the keys we have: a Clerk hiccup must not log everyone out.
             log.warning("Clerk key set fetch failed (%s): %s", self.url, type(exc).__name__)
+            CLERK_KEY_FETCHES.labels("failed").inc()
             return None
         if not keys:
             # An empty set is no rotation (Clerk always publishes its signing key): keep ours.
             log.warning("Clerk key set from %s has no usable key; keeping the %d cached", self.url,
                         len(self._cached[0]))
+            CLERK_KEY_FETCHES.labels("empty").inc()
             return None
+        CLERK_KEY_FETCHES.labels("ok").inc()
         return keys
