@@ -92,7 +92,7 @@ class Config:
     stripe_publishable_key: str | None = None
     past_due_access: bool = False
     billing_enabled: bool = True                     # the billing routes (BILLING.md); false: catalog and customer only
-    purchase_lease_seconds: float = 30.0
+    purchase_lease_seconds: float = 60.0   # longer than a purchase's Stripe calls at their worst (3 x 15 s)
 
     max_json_body: int = 64 * 1024
     max_webhook_body: int = 1024 * 1024
@@ -312,7 +312,8 @@ class _Reader:
         for origin in origins:
             parsed = urlparse(origin)
             web = parsed.scheme in ("http", "https")
-            if not parsed.scheme or (web and (not parsed.netloc or parsed.path not in ("", "/"))) or (
+            app_scheme = re.fullmatch(r"[a-z][a-z0-9+.-]*://", origin) is not None  # "localhost:3001" is not one
+            if not (web or app_scheme) or (web and (not parsed.netloc or parsed.path not in ("", "/"))) or (
                     production and parsed.scheme == "http"):
                 self.problems.append("BILLING_REDIRECT_ORIGINS must be origins (https://app.example) or app schemes"
                                      " (tatame://), comma-separated; http only outside production")

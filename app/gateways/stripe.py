@@ -119,6 +119,11 @@ class StripeGateway:
         with _stripe_errors("checkout session"):
             return self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
 
+
+    def expire_checkout_session(self, session_id: str) -> dict:
+        """Close an open session so it can no longer be paid (Stripe refuses one that is not open)."""
+        with _stripe_errors("checkout session"):
+            return self.client.v1.checkout.sessions.expire(session_id).to_dict()
     def create_portal_session(self, params: dict) -> dict:
         with _stripe_errors("portal session"):
             return self.client.v1.billing_portal.sessions.create(params=params).to_dict()

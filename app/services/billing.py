@@ -20,13 +20,17 @@ from app.gateways.base import BillingGateway
 from app.metrics import CREATED
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
-from app.services.errors import NotFound, PurchaseInProgress, SubscriptionExists, ValidationFailed
+from app.services.errors import NotFound, PurchaseInProgress, SubscriptionExists, UpstreamError, ValidationFailed
 from app.services.redirects import RedirectPolicy
 from app.services.subscriptions import LIVE, SubscriptionSync, public
 from app.stores.base import PurchaseClaim, Store
 
 log = logging.getLogger(__name__)
 CHECKOUT, PAYMENT_SHEET = "checkout", "payment_sheet"
+# Every recurring purchase of a user, by either path, shares one claim row: its result is the open checkout
+# session (cs_...) or the incomplete payment-sheet subscription (sub_...). So two recurring purchases can
+# never be prepared at once, for two prices or by two paths, and the one prepared is the one handed out.
+RECURRING_CLAIM = (CHECKOUT, "recurring")
 REUSE_MARGIN_SECONDS = 300      # an open session closer than this to expiring is not handed out again
 DOUBLE_TAP_SECONDS = 60         # a one-time payment sheet asked again within this gets the same PaymentIntent
 SUBSCRIPTION_EXPAND = ["latest_invoice.confirmation_secret", "pending_setup_intent"]
@@ -72,19 +76,27 @@ class BillingService:
         recurring = price.get("type") == "recurring"
 
         def reuse(claim: PurchaseClaim) -> dict | None:
-            if (claim.result_expires_at or 0) < time.time() + REUSE_MARGIN_SECONDS:
-                return None
+            if not (claim.result_id or "").startswith("cs_"):
+                return None  # a payment-sheet subscription: create() refuses while it is live
             try:
                 session = self.gateway.get_checkout_session(claim.result_id)
             except NotFound:
                 return None
-            return session if session.get("status") == "open" else None
-
+            if session.get("status") != "open":
+                return None
+            fresh = (claim.result_expires_at or 0) >= time.time() + REUSE_MARGIN_SECONDS
+            if not fresh or (session.get("metadata") or {}).get("price_id") != price_id:
+                self._expire(session["id"])  # never two payable sessions: the old one closes first
+                return None
+            if recurring:
+                self._refuse_if_subscribed(clerk_user_id, customer["id"])
+            return session
         def create(key: Callable[[dict], str]) -> tuple[dict, str, int | None]:
             params = {"customer": customer["id"], "mode": "subscription" if recurring else "payment",
                       "line_items": [{"price": price_id, "quantity": 1}],
                       "success_url": _with_session_id(success), "cancel_url": cancel,
-                      "client_reference_id": clerk_user_id, "metadata": {"clerk_user_id": clerk_user_id}}
+                      "client_reference_id": clerk_user_id,
+                      "metadata": {"clerk_user_id": clerk_user_id, "price_id": price_id}}
             if recurring:
                 self._refuse_if_subscribed(clerk_user_id, customer["id"])
                 params["subscription_data"] = {"metadata": {"clerk_user_id": clerk_user_id},
@@ -94,7 +106,8 @@ class BillingService:
             session = self.gateway.create_checkout_session(params, key(params))
             return session, session["id"], session.get("expires_at")
 
-        session, created = self._once(CHECKOUT, clerk_user_id, price_id, reuse, create)
+        kind, key = RECURRING_CLAIM if recurring else (CHECKOUT, price_id)
+        session, created = self._once(kind, clerk_user_id, key, reuse, create)
         return {"id": session["id"], "url": session.get("url"), "mode": session.get("mode"),
                 "expires_at": session.get("expires_at"), "price": price_id}, created
 
@@ -138,8 +151,14 @@ class BillingService:
 
     def _subscription_sheet(self, clerk_user_id: str, customer_id: str, price_id: str) -> tuple[dict, bool]:
         def reuse(claim: PurchaseClaim) -> dict | None:
+            if (claim.result_id or "").startswith("cs_"):
+                self._expire(claim.result_id)  # an open web checkout gives way to the app's purchase
+                return None
             subscription = self.gateway.get_subscription(claim.result_id, expand=SUBSCRIPTION_EXPAND)
-            return subscription if subscription and subscription.get("status") == "incomplete" else None
+            if subscription is None or _price_of(subscription) != price_id or not _awaiting_payment(subscription):
+                return None
+            self._refuse_if_subscribed(clerk_user_id, customer_id, besides=subscription["id"])
+            return subscription
 
         def create(key: Callable[[dict], str]) -> tuple[dict, str, None]:
             self._refuse_if_subscribed(clerk_user_id, customer_id)
@@ -153,7 +172,8 @@ class BillingService:
             self.subscriptions.record(subscription, stamp, clerk_user_id)
             return subscription, subscription["id"], None
 
-        subscription, created = self._once(PAYMENT_SHEET, clerk_user_id, price_id, reuse, create)
+        kind, key = RECURRING_CLAIM
+        subscription, created = self._once(kind, clerk_user_id, key, reuse, create)
         setup = subscription.get("pending_setup_intent")
         if isinstance(setup, dict) and setup.get("client_secret"):  # a trial: save the card for later
             intent = {"intent_type": "setup", "client_secret": setup["client_secret"]}
@@ -192,16 +212,23 @@ class BillingService:
         current = self.subscriptions.current(clerk_user_id)
         if current is None or current.status not in LIVE - {"incomplete"}:
             raise NotFound("No subscription to change.")
-        stamp = self.store.next_stamp()  # before the call: its answer is at least as new as any later read
+        stamp = self.store.next_stamp()
         updated = self.gateway.update_subscription(current.stripe_subscription_id,
                                                    {"cancel_at_period_end": at_period_end})
-        return public(self.subscriptions.record(updated, stamp, clerk_user_id))
+        stored = self.subscriptions.record(updated, stamp, clerk_user_id)
+        if stored.stamp != stamp:
+            # A webhook's read with a later stamp, made before our update reached Stripe, was stored first:
+            # read again (a new stamp, after our update) so the row ends as Stripe has it now.
+            stored = self.subscriptions.refresh(current.stripe_subscription_id, clerk_user_id) or stored
+        return public(stored)
 
     # --- shared --------------------------------------------------------------------------------
     def _purchasable(self, price_id: str) -> dict:
         price = self.catalog.get_price(price_id).data  # unknown: 404
         if not price.get("active"):
             raise ValidationFailed(details={"price_id": ["This price is no longer sold."]})
+        if price.get("unit_amount") is None:  # tiered or customer-chosen amounts: not sold through these routes
+            raise ValidationFailed(details={"price_id": ["This price has no fixed amount."]})
         return price
 
     def _live_subscriptions(self, clerk_user_id: str, customer_id: str) -> list[dict]:
@@ -212,8 +239,9 @@ class BillingService:
             self.subscriptions.record(subscription, stamp, clerk_user_id)
         return listing.get("data", [])
 
-    def _refuse_if_subscribed(self, clerk_user_id: str, customer_id: str) -> None:
-        live = [s for s in self._live_subscriptions(clerk_user_id, customer_id) if s.get("status") in LIVE]
+    def _refuse_if_subscribed(self, clerk_user_id: str, customer_id: str, besides: str | None = None) -> None:
+        live = [s for s in self._live_subscriptions(clerk_user_id, customer_id)
+                if s.get("status") in LIVE and s["id"] != besides]
         if live:
             newest = max(live, key=lambda s: s.get("created") or 0)
             raise SubscriptionExists(details={"subscription": newest["id"], "status": newest["status"]})
@@ -225,6 +253,15 @@ class BillingService:
         if self.gateway.list_subscriptions({"customer": customer_id, "status": "all", "limit": 1}).get("data"):
             return {}
         return {"trial_period_days": self.settings.trial_days}
+
+    def _expire(self, session_id: str) -> None:
+        """Close a checkout session that must not be paid any more (already closed: nothing to do)."""
+        try:
+            self.gateway.expire_checkout_session(session_id)
+        except (NotFound, UpstreamError) as exc:
+            session = self.gateway.get_checkout_session(session_id)
+            if session.get("status") == "open":
+                raise exc
 
     @staticmethod
     def _key(claim: PurchaseClaim, params: dict) -> str:
@@ -268,7 +305,21 @@ def _with_session_id(url: str) -> str:
     """Stripe fills {CHECKOUT_SESSION_ID} in: the app learns which session it came back from."""
     if "{CHECKOUT_SESSION_ID}" in url:
         return url
-    return f"{url}{'&' if '?' in url else '?'}session_id={{CHECKOUT_SESSION_ID}}"
+    base, hash_, fragment = url.partition("#")  # the query goes before a fragment, not inside it
+    return f"{base}{'&' if '?' in base else '?'}session_id={{CHECKOUT_SESSION_ID}}{hash_}{fragment}"
+
+
+def _price_of(subscription: dict) -> str | None:
+    items = (subscription.get("items") or {}).get("data") or [{}]
+    return _id(items[0].get("price"))
+
+
+def _awaiting_payment(subscription: dict) -> bool:
+    """Still waiting for the sheet: unpaid first invoice, or a trial whose card was never saved."""
+    if subscription.get("status") == "incomplete":
+        return True
+    setup = subscription.get("pending_setup_intent")
+    return subscription.get("status") == "trialing" and isinstance(setup, dict) and bool(setup.get("client_secret"))
 
 
 def _id(value) -> str | None:

@@ -2,9 +2,11 @@
 
 Every writer (a webhook handler, cancel/resume, `flask stripe sync`) takes a stamp from the
 store *before* it reads the subscription from Stripe, and the store writes a read only when
-its stamp is greater than the stored one (compared in the database). A read that started
-later saw Stripe's state at least as new, so whatever order deliveries arrive and writers
-finish in, an older read never overwrites a newer one. Stripe's `created` seconds would tie.
+its stamp is greater than the stored one (compared in the database). Of two reads, the one whose
+stamp was taken later started later, so it saw Stripe's state at least as new: whatever order
+deliveries arrive and writers finish in, an older read never overwrites a newer one (Stripe's
+`created` seconds would tie). A writer that *changes* Stripe (cancel/resume) and finds a later
+stamp already stored reads again, since that read may predate its change.
 """
 
 from __future__ import annotations

@@ -102,9 +102,10 @@ def invoice_changed(event: dict, ctx: HandlerContext) -> None:
 def checkout_session(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
     subscription = _id(obj.get("subscription"))
-    user = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("clerk_user_id")
     if subscription:
-        ctx.subscriptions.refresh(subscription, user if isinstance(user, str) else None)
+        # The owner comes from the subscription's (or its customer's) metadata, which we set; never from the
+        # session's client_reference_id, which a Payment Link's buyer could choose.
+        ctx.subscriptions.refresh(subscription)
     _seen(event, customer=_id(obj.get("customer")), mode=obj.get("mode"), payment_status=obj.get("payment_status"),
           subscription=subscription)
 

@@ -75,7 +75,8 @@ def test_checkout_session_carries_the_callers_customer_and_ids(client, auth_head
     assert set(data) == {"id", "url", "mode", "expires_at", "price"}
     assert data["mode"] == "subscription" and data["price"] == MONTHLY and data["url"]
     sent = stripe_calls(stripe_stand_in, "POST", "/v1/checkout/sessions")[0].params
-    assert sent["client_reference_id"] == "user_a" and sent["metadata"] == {"clerk_user_id": "user_a"}
+    assert sent["client_reference_id"] == "user_a"
+    assert sent["metadata"] == {"clerk_user_id": "user_a", "price_id": MONTHLY}
     assert sent["subscription_data"]["metadata"] == {"clerk_user_id": "user_a"}
     assert sent["customer"].startswith("cus_")
     assert "session_id={CHECKOUT_SESSION_ID}" in sent["success_url"]
@@ -337,3 +338,90 @@ def test_urls_and_client_secrets_never_reach_the_logs(client, auth_headers, stri
     for secret in (checkout["data"]["url"], portal["data"]["url"], sheet["data"]["client_secret"],
                    sheet["data"]["customer_session_client_secret"]):
         assert secret not in text
+
+
+# --- what a review found: never two payable recurring purchases ------------------------------------------
+def open_sessions(stand_in) -> list[str]:
+    return [obj["id"] for obj, _ in stand_in.fake.state.all("checkout.session") if obj["status"] == "open"]
+
+
+def session_status(stand_in, session_id):
+    return stand_in.fake.resolve("checkout.session", session_id)["status"]
+
+
+def test_an_open_session_is_not_handed_out_once_the_user_subscribed_elsewhere(client, auth_headers, stripe_stand_in):
+    auth = auth_headers("user_two_paths")
+    session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
+    sheet = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]
+    assert session_status(stripe_stand_in, session["id"]) == "expired"  # the web session can no longer be paid
+    stripe_stand_in.pay_invoice(sheet["subscription"])
+    again = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth)
+    assert again.status_code == 409 and again.json["error"]["code"] == "SUBSCRIPTION_EXISTS"
+
+
+def test_a_second_plan_replaces_the_first_open_session_instead_of_adding_one(client, auth_headers, stripe_stand_in):
+    auth = auth_headers("user_two_plans")
+    monthly = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
+    yearly = client.post("/stripe/checkout-session", json={"price_id": YEARLY}, headers=auth)
+    assert yearly.status_code == 201 and yearly.json["data"]["id"] != monthly["id"]
+    assert session_status(stripe_stand_in, monthly["id"]) == "expired"
+    assert session_status(stripe_stand_in, yearly.json["data"]["id"]) == "open"
+    back = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth)
+    assert back.status_code == 201 and session_status(stripe_stand_in, yearly.json["data"]["id"]) == "expired"
+
+
+def test_parallel_requests_for_two_plans_leave_one_payable_session(app, auth_headers, stripe_stand_in):
+    headers = auth_headers("user_parallel_plans")
+
+    def tap(i):
+        with app.test_client() as client:
+            return client.post("/stripe/checkout-session", json={"price_id": (MONTHLY, YEARLY)[i % 2]},
+                               headers=headers)
+
+    answers = parallel(10, tap)
+    assert {a.status_code for a in answers} <= {200, 201}
+    assert len(open_sessions(stripe_stand_in)) == 1  # whatever was made, only one can still be paid
+
+
+def test_a_trial_sheet_asked_again_gives_the_same_setup_intent(billing_config, auth_headers, stripe_stand_in):
+    client = create_app(with_config(billing_config, trial_days=14)).test_client()
+    auth = auth_headers("user_trial_sheet")
+    first = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth)
+    again = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["data"]["intent_type"] == "setup"
+    assert again.json["data"]["client_secret"] == first.json["data"]["client_secret"]
+
+
+def test_cancel_answers_stripes_state_even_when_a_stale_read_was_stored_meanwhile(
+        billing_config, auth_headers, stripe_stand_in, signed_webhook):
+    from app.gateways import development_gateway
+    from app.services.subscriptions import to_record
+    from config import STRIPE_API_VERSION
+
+    class StaleWebhookDuringUpdate:
+        """While the cancel reaches Stripe, a webhook's earlier read (taken after cancel's stamp) is stored."""
+
+        def __init__(self, gateway):
+            self.gateway, self.store = gateway, None
+
+        def __getattr__(self, name):
+            return getattr(self.gateway, name)
+
+        def update_subscription(self, subscription_id, params):
+            before = self.gateway.get_subscription(subscription_id)
+            stamp = self.store.next_stamp()
+            answer = self.gateway.update_subscription(subscription_id, params)
+            self.store.save_subscription(to_record(before, stamp, "user_stale"))
+            return answer
+
+    wrapper = StaleWebhookDuringUpdate(development_gateway(stripe_stand_in, STRIPE_API_VERSION))
+    app = create_app(billing_config, gateway=wrapper)
+    wrapper.store = app.extensions["tatame"].store
+    client, auth = app.test_client(), auth_headers("user_stale")
+    sub = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]["subscription"]
+    stripe_stand_in.pay_invoice(sub)
+    app.extensions["tatame"].subscriptions.refresh(sub)
+    cancelled = client.post("/stripe/subscription/cancel", headers=auth)
+    assert cancelled.json["data"]["cancel_at_period_end"] is True
+    assert client.get("/stripe/subscription", headers=auth).json["data"]["subscription"]["cancel_at_period_end"]

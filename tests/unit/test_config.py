@@ -116,3 +116,10 @@ def test_dotenv_is_read_when_present(tmp_path, monkeypatch):
     monkeypatch.setattr(config_module, "BASE_DIR", tmp_path)
     monkeypatch.delenv("PORT", raising=False)
     assert Config.from_env().port == 4321
+
+
+@pytest.mark.parametrize("value", ["localhost:3001", "app.example.com", "tatame:", "https://app.example/path"])
+def test_billing_redirect_origins_are_origins_or_app_schemes(value):
+    with pytest.raises(ConfigError, match="BILLING_REDIRECT_ORIGINS"):
+        Config.from_env({"BILLING_REDIRECT_ORIGINS": value})
+    assert Config.from_env({"BILLING_REDIRECT_ORIGINS": "tatame://,https://app.example"}).billing_redirect_origins

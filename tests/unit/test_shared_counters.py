@@ -64,3 +64,29 @@ def test_a_flood_of_distinct_keys_cannot_grow_memory():
         counters.hit(f"user_{i}", 5, 60)
     assert len(counters._memory) == size
     assert counters.hit("user_fresh", 1, 60)[0] is True
+
+
+def _hold_the_lock_and_die(counters, ready):
+    with counters._locked():
+        ready.set()
+        import time
+
+        time.sleep(60)  # killed here, lock held
+
+
+def test_a_worker_killed_while_counting_does_not_freeze_the_others():
+    import os
+    import signal
+    import time
+
+    counters = SharedWindowCounters(slots=64)
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    doomed = context.Process(target=_hold_the_lock_and_die, args=(counters, ready))
+    doomed.start()
+    assert ready.wait(10)
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.join(10)
+    started = time.monotonic()
+    assert counters.hit("after", 5, 60)[0] is True  # the kernel released the dead worker's lock
+    assert time.monotonic() - started < 1
