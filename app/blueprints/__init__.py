@@ -1,6 +1,10 @@
 """One blueprint per concern. Each declares how it is authenticated (app/auth.py)."""
 
-from app.blueprints import billing, docs, health, stripe, webhooks
+from app.blueprints import billing, dev, docs, health, stripe, webhooks
 
-BLUEPRINTS = (health.bp, docs.bp, stripe.bp, billing.bp, webhooks.bp)
-OPTIONAL = {"billing": "billing_enabled"}  # blueprint → the Config switch that turns it on
+BLUEPRINTS = (health.bp, docs.bp, stripe.bp, billing.bp, webhooks.bp, dev.bp)
+# blueprint → whether the built services want it (the others are always registered)
+OPTIONAL = {
+    "billing": lambda built: built.config.billing_enabled,
+    "dev": dev.wanted,  # the local pages: only over the Stripe stand-in, never in production
+}
