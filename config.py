@@ -56,7 +56,7 @@ class Config:
     stripe_api_version: str = STRIPE_API_VERSION
     stripe_timeout: float = 5.0
     stripe_max_retries: int = 2
-    stripe_max_concurrency: int = 10   # Stripe calls in flight at once per process; past it, 502 + Retry-After at once
+    stripe_max_concurrency: int = 20   # Stripe calls in flight at once per process; past it, 502 + Retry-After at once
 
     clerk_publishable_key: str | None = None
     clerk_secret_key: str | None = field(default=None, repr=False)
@@ -233,7 +233,7 @@ class _Reader:
             stripe_api_base=self.url("STRIPE_API_BASE", https=production),
             stripe_timeout=self.number("STRIPE_TIMEOUT", 5.0, 0.1, 60),
             stripe_max_retries=self.integer("STRIPE_MAX_RETRIES", 2, 0, 5),
-            stripe_max_concurrency=self.integer("STRIPE_MAX_CONCURRENCY", 10, 1, 1000),
+            stripe_max_concurrency=self.integer("STRIPE_MAX_CONCURRENCY", 20, 1, 1000),
             clerk_publishable_key=self.prefixed("CLERK_PUBLISHABLE_KEY", ("pk_test_", "pk_live_")),
             clerk_secret_key=self.prefixed("CLERK_SECRET_KEY", ("sk_test_", "sk_live_")),
             clerk_jwt_key=self.pem("CLERK_JWT_KEY"),

@@ -23,14 +23,14 @@ def create_app(config: Config, **collaborators) -> Flask:
     configure_logging(config.log_level, config.secrets())
     app = ApiFlask(__name__, instance_path=str(Path(config.instance_path).resolve()))
     app.json.sort_keys = False
-    app.extensions["tatame"] = build_services(config, **collaborators)
+    built = app.extensions["tatame"] = build_services(config, **collaborators)
     if config.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_handling(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
     register_access_log(app, enabled=config.access_log)
     register_request_metrics(app)
     register_cors(app, config)
-    register_blueprints(app, [bp for bp in BLUEPRINTS if getattr(config, OPTIONAL.get(bp.name, ""), True)])
+    register_blueprints(app, [bp for bp in BLUEPRINTS if bp.name not in OPTIONAL or OPTIONAL[bp.name](built)])
     register_error_handlers(app)
     register_commands(app)
     return app

@@ -1,6 +1,11 @@
 """One blueprint per concern. Each declares how it is authenticated (app/auth.py)."""
 
-from app.blueprints import billing, docs, health, metrics, stripe, webhooks
+from app.blueprints import billing, dev, docs, health, metrics, stripe, webhooks
 
-BLUEPRINTS = (health.bp, docs.bp, stripe.bp, billing.bp, webhooks.bp, metrics.bp)
-OPTIONAL = {"billing": "billing_enabled", "metrics": "metrics_token"}  # blueprint → the Config value that turns it on
+BLUEPRINTS = (health.bp, docs.bp, stripe.bp, billing.bp, webhooks.bp, metrics.bp, dev.bp)
+# blueprint → whether the built services want it (the others are always registered)
+OPTIONAL = {
+    "billing": lambda built: built.config.billing_enabled,
+    "metrics": lambda built: bool(built.config.metrics_token),  # /metrics exists only behind a token
+    "dev": dev.wanted,  # the local pages: only over the Stripe stand-in, never in production
+}

@@ -28,8 +28,11 @@ def build_gateway(config: Config) -> tuple[BillingGateway, str]:
         return StripeGateway(client), "stripe"
     if config.is_production:
         raise RuntimeError("production needs Stripe: set STRIPE_SECRET_KEY")
-    stand_in = FakeStripe(str(Path(config.instance_path) / STATE_FILE))
-    return development_gateway(stand_in, config.stripe_api_version), "offline"
+    # Its Checkout and portal URLs open the app's own local pages (app/blueprints/dev.py) on this server.
+    stand_in = FakeStripe(str(Path(config.instance_path) / STATE_FILE), page_base=f"http://localhost:{config.port}/dev")
+    gateway = development_gateway(stand_in, config.stripe_api_version)
+    gateway.stand_in = stand_in  # what those pages drive, as a customer on Stripe's pages would
+    return gateway, "offline"
 
 
 def development_gateway(stand_in, api_version: str) -> StripeGateway:

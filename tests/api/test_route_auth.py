@@ -32,6 +32,21 @@ def test_a_blueprint_without_a_declaration_is_refused_at_start_up():
 
 def test_every_route_is_guarded_as_its_blueprint_declares(app, client):
     """Discovered from the URL map: a new blueprint or route is covered without editing this test."""
+    assert check_every_route(app, client) == {CLERK, PUBLIC, STRIPE_SIGNATURE}
+
+
+def test_every_route_of_a_development_app_too(tmp_path):
+    """With nothing configured the local pages (app/blueprints/dev.py) are registered as well: public."""
+    from app import create_app
+    from config import Config
+
+    app = create_app(Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false"}))
+    assert any(rule.endpoint.startswith("dev.") for rule in app.url_map.iter_rules())
+    assert check_every_route(app, app.test_client()) == {CLERK, PUBLIC, STRIPE_SIGNATURE}
+
+
+def check_every_route(app, client) -> set[str]:
+    """Open every route of `app` with every method; each answers as its blueprint's auth says. The modes seen."""
     checked = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -49,4 +64,4 @@ def test_every_route_is_guarded_as_its_blueprint_declares(app, client):
             else:
                 assert auth == PUBLIC and response.status_code != 401, (method, rule.rule)
             checked.add(auth)
-    assert checked == {CLERK, PUBLIC, STRIPE_SIGNATURE}
+    return checked

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from app.gateways.fake_stripe import (billing_portal, catalog, checkout, customer_sessions, customers, events,
-                                      invoices, payment_intents, setup_intents, subscriptions)
+                                      invoices, payment_intents, plan_switch, setup_intents, subscriptions)
 from app.gateways.fake_stripe.catalog import DEFAULT_CATALOG, Catalog
 from app.gateways.fake_stripe.faults import StripeFault, idempotency_reused, unrecognized
 from app.gateways.fake_stripe.forms import canonical, decode
@@ -45,8 +45,11 @@ class FakeStripe:
     api_version = API_VERSION
 
     def __init__(self, path: str | None = None, *, catalog_source: Path | dict = DEFAULT_CATALOG,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, page_base: str | None = None):
         self.state = State(path)
+        # Where its Checkout and portal URLs point: the app's local pages in development (app/blueprints/dev.py);
+        # None keeps the `.invalid` URLs that lead nowhere.
+        self.page_base = page_base.rstrip("/") if page_base else None
         self.catalog = Catalog(catalog_source)
         self.clock = clock
         self.search_lags = False  # tests: Stripe's search index still lists deleted objects
@@ -92,6 +95,10 @@ class FakeStripe:
     def delete_subscription(self, subscription_id: str) -> dict:
         """Canceled at once, as from the dashboard: customer.subscription.deleted."""
         return subscriptions.cancel(self, {}, subscription_id)
+
+    def switch_subscription_price(self, subscription_id: str, price_id: str) -> dict:
+        """The customer changed plan in the portal: the item's price changes, customer.subscription.updated."""
+        return plan_switch.switch_price(self, subscription_id, price_id)
 
     def succeed_payment_intent(self, intent_id: str) -> dict:
         """A one-time payment made with the payment sheet succeeded: payment_intent.succeeded."""

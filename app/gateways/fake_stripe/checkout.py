@@ -12,8 +12,13 @@ from app.gateways.fake_stripe.lists import expand, expansions
 
 LIFETIME = 24 * 3600  # Stripe's default (and longest) time before an open session expires
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-# A session's URL says it is the stand-in's: no Stripe page exists for it.
+# A session's URL says it is the stand-in's: no Stripe page exists for it (unless the stand-in has local pages).
 PAGE = "https://checkout.stand-in.invalid/c/pay/{id}"
+
+
+def page_url(fake, session_id: str) -> str:
+    """The session's page: the local one under `fake.page_base`, else an address that leads nowhere."""
+    return f"{fake.page_base}/checkout/{session_id}" if fake.page_base else PAGE.format(id=session_id)
 
 
 def _url(params: dict, name: str) -> str | None:
@@ -94,7 +99,7 @@ def create(fake, params: dict) -> dict:
         "setup_intent": None, "status": "open", "submit_type": None, "subscription": None,
         "success_url": _url(params, "success_url"), "total_details": {"amount_discount": 0, "amount_shipping": 0,
                                                                        "amount_tax": 0},
-        "ui_mode": "hosted", "url": PAGE.format(id=session_id),
+        "ui_mode": "hosted", "url": page_url(fake, session_id),
         # What the session will make when paid; Stripe keeps it, the stand-in hides it.
         "_lines": [[price["id"], qty] for price, qty in lines], "_trial_days": trial,
         "_subscription_metadata": metadata(subscription_data), "_payment_metadata": metadata(payment_data),
