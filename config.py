@@ -90,6 +90,7 @@ class Config:
     past_due_access: bool = False
     billing_enabled: bool = True                     # the billing routes (BILLING.md); false: catalog and customer only
     purchase_lease_seconds: float = 30.0
+    stand_in_delivery: str = "normal"                # the stand-in's webhook deliveries: normal, or chaos (README)
 
     max_json_body: int = 64 * 1024
     max_webhook_body: int = 1024 * 1024
@@ -314,6 +315,11 @@ class _Reader:
         values["stripe_publishable_key"] = self.prefixed("STRIPE_PUBLISHABLE_KEY", ("pk_test_", "pk_live_"))
         values["past_due_access"] = self.boolean("PAST_DUE_ACCESS", False)
         values["billing_enabled"] = self.boolean("BILLING_ENABLED", True)
+        delivery = (self.raw("STAND_IN_DELIVERY") or "normal").lower()
+        if delivery not in ("normal", "chaos"):
+            self.problems.append("STAND_IN_DELIVERY must be normal or chaos")
+            delivery = "normal"
+        values["stand_in_delivery"] = delivery
 
     def require_production(self, values: dict) -> None:
         required = {

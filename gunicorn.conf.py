@@ -40,3 +40,13 @@ def when_ready(server):
     services = getattr(server.app.wsgi(), "extensions", {}).get("tatame")
     if services is not None:  # not when gunicorn serves another app (the benchmark's ceiling)
         server.log.info("\n%s", banner(services))
+
+
+def post_worker_init(worker):
+    """Offline billing: each worker delivers the Stripe stand-in's events to this server, as Stripe would."""
+    from app.gateways import build_deliverer
+
+    services = getattr(worker.wsgi, "extensions", {}).get("tatame")
+    deliverer = build_deliverer(services) if services is not None else None
+    if deliverer is not None:
+        deliverer.start()

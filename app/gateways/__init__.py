@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app.gateways.base import BillingGateway
 from app.gateways.fake_stripe import FakeStripe
+from app.gateways.fake_stripe.delivery import Deliverer, http_poster
 from app.gateways.in_process import InProcessHTTPClient
 from app.gateways.stripe import StripeGateway, build_stripe_client
 from config import Config
@@ -28,8 +29,21 @@ def build_gateway(config: Config) -> tuple[BillingGateway, str]:
         return StripeGateway(client), "stripe"
     if config.is_production:
         raise RuntimeError("production needs Stripe: set STRIPE_SECRET_KEY")
-    stand_in = FakeStripe(str(Path(config.instance_path) / STATE_FILE))
-    return development_gateway(stand_in, config.stripe_api_version), "offline"
+    return development_gateway(stand_in_for(config), config.stripe_api_version), "offline"
+
+
+def stand_in_for(config: Config) -> FakeStripe:
+    """The stand-in over the instance's state file (every FakeStripe on that file shares its state and clock)."""
+    return FakeStripe(str(Path(config.instance_path) / STATE_FILE))
+
+
+def build_deliverer(services) -> Deliverer | None:
+    """The stand-in's webhook deliverer, posting to this instance's /webhooks/stripe; None unless billing is offline."""
+    config = services.config
+    if services.modes.get("billing") != "offline" or config.is_production or not services.webhooks.secrets:
+        return None
+    return Deliverer(stand_in_for(config).state, services.webhooks.secrets[0],
+                     http_poster(f"http://127.0.0.1:{config.port}/webhooks/stripe"), mode=config.stand_in_delivery)
 
 
 def development_gateway(stand_in, api_version: str) -> StripeGateway:
