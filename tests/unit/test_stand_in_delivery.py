@@ -1,4 +1,4 @@
-"""The stand-in's webhook deliverer: each event claimed by one deliverer, signed, retried until a 2xx, chaos on request."""
+"""The stand-in's webhook deliverer: each event claimed by one deliverer, signed, retried until a 2xx; chaos."""
 
 import json
 import random

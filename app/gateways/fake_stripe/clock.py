@@ -124,7 +124,7 @@ def _charge(fake, sub: dict, invoice: dict) -> tuple[str, str]:
 
 
 def _decline(fake, invoice: dict) -> int | None:
-    """A failed attempt (payment_intent.payment_failed, invoice.payment_failed); when Stripe retries, None after the last."""
+    """A failed attempt (payment_intent.payment_failed, invoice.payment_failed); the next retry, None after the last."""
     first = invoice.get("_first_failed_at") or fake.now()
     index = invoice["attempt_count"]  # failures before this one
     retry = first + RETRY_DAYS[index] * DAY if index < len(RETRY_DAYS) else None

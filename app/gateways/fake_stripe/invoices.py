@@ -108,7 +108,8 @@ def fail(fake, invoice_id: str, next_attempt: int | None = None) -> dict:
     with fake.state.transaction():
         invoice = _open(fake, invoice_id)
         invoice = {**invoice, "attempted": True, "attempt_count": invoice["attempt_count"] + 1,
-                   "next_payment_attempt": next_attempt, "_first_failed_at": invoice.get("_first_failed_at") or fake.now()}
+                   "next_payment_attempt": next_attempt,
+                   "_first_failed_at": invoice.get("_first_failed_at") or fake.now()}  # retries count from it
         fake.state.put(invoice)
         events.record(fake, "invoice.payment_failed", invoice)
     return invoice
