@@ -13,7 +13,7 @@ ID   ?=
 
 DURATION ?= 20
 
-.PHONY: serve test test-live install clean token event load bench openapi reconcile sync
+.PHONY: serve test test-live install clean token event load bench openapi reconcile sync clock pay
 SINCE ?= 3d
 
 install: $(STAMP)
@@ -59,6 +59,16 @@ reconcile: $(STAMP)
 # Re-read every subscription from Stripe.
 sync: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe sync
+
+# Offline only: move the Stripe stand-in's clock DAYS forward (renewals, retries, trial ends, expiries);
+# DECLINE=1 declines every charge from now on, DECLINE=0 stops declining.
+DAYS ?= 0
+clock: $(STAMP)
+	@$(BIN)/flask --app wsgi stripe clock --days "$(DAYS)" $(if $(DECLINE),$(if $(filter 0,$(DECLINE)),--no-decline,--decline))
+
+# Offline only: confirm the payment sheet whose client_secret is SECRET, as a test card would.
+pay: $(STAMP)
+	@$(BIN)/flask --app wsgi stripe pay --client-secret "$(SECRET)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -93,6 +93,7 @@ class Config:
     past_due_access: bool = False
     billing_enabled: bool = True                     # the billing routes (BILLING.md); false: catalog and customer only
     purchase_lease_seconds: float = 60.0   # longer than a purchase's Stripe calls at their worst (3 x 15 s)
+    stand_in_delivery: str = "normal"                # the stand-in's webhook deliveries: normal, or chaos (README)
 
     max_json_body: int = 64 * 1024
     max_webhook_body: int = 1024 * 1024
@@ -323,6 +324,11 @@ class _Reader:
         values["stripe_publishable_key"] = self.prefixed("STRIPE_PUBLISHABLE_KEY", ("pk_test_", "pk_live_"))
         values["past_due_access"] = self.boolean("PAST_DUE_ACCESS", False)
         values["billing_enabled"] = self.boolean("BILLING_ENABLED", True)
+        delivery = (self.raw("STAND_IN_DELIVERY") or "normal").lower()
+        if delivery not in ("normal", "chaos"):
+            self.problems.append("STAND_IN_DELIVERY must be normal or chaos")
+            delivery = "normal"
+        values["stand_in_delivery"] = delivery
 
     def require_production(self, values: dict) -> None:
         required = {

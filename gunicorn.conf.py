@@ -54,3 +54,13 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Offline billing: each worker delivers the Stripe stand-in's events to this server, as Stripe would."""
+    from app.gateways import build_deliverer
+
+    services = getattr(worker.wsgi, "extensions", {}).get("tatame")
+    deliverer = build_deliverer(services) if services is not None else None
+    if deliverer is not None:
+        deliverer.start()

@@ -1,4 +1,4 @@
-"""Development commands (`flask --app wsgi ...`, wrapped by `make token` and `make event`)."""
+"""Development commands (`flask --app wsgi ...`, wrapped by `make token`, `make event`, `make clock`, `make pay`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def _seconds(text: str) -> int:
 
 
 def register_commands(app: Flask) -> None:
-    stripe_group = click.Group("stripe", help="Recover what webhook deliveries missed (safe to run anytime).")
+    stripe_group = click.Group("stripe", help="Recover what webhook deliveries missed; offline, move the stand-in's"
+                                              " clock and pay its payment sheets.")
     app.cli.add_command(stripe_group)
 
     def report(what: str, summary) -> None:
@@ -58,6 +59,43 @@ def register_commands(app: Flask) -> None:
 
         services: Services = app.extensions["tatame"]
         report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress))
+
+    def stand_in():
+        services: Services = app.extensions["tatame"]
+        if services.modes.get("billing") != "offline":
+            raise click.ClickException("Stripe is configured (STRIPE_SECRET_KEY): the clock and test payments are the"
+                                       " offline stand-in's; on a Stripe test account use test clocks and test cards")
+        from app.gateways import stand_in_for
+
+        return stand_in_for(services.config)
+
+    @stripe_group.command("clock")
+    @click.option("--days", type=click.IntRange(0, 3650), default=0, show_default=True, help="How far to move.")
+    @click.option("--decline/--no-decline", default=None,
+                  help="From now on every charge is declined (remembered until --no-decline).")
+    def clock(days: int, decline: bool | None) -> None:
+        """Move the stand-in's time forward: renewals, retries, trial ends, expiries happen as Stripe would."""
+        from app.gateways.fake_stripe.clock import day
+
+        fake = stand_in()
+        if decline is not None:
+            fake.declines = decline
+        happened = fake.advance_clock(days * 86400)
+        for line in happened:
+            click.echo(line)
+        click.echo(f"stand-in clock: {day(fake.now())} (+{fake.offset // 86400} days from real time)"
+                   f"{', declining charges' if fake.declines else ''}; {len(happened)} change(s)")
+
+    @stripe_group.command("pay")
+    @click.option("--client-secret", required=True, help="The payment sheet's client_secret.")
+    def pay(client_secret: str) -> None:
+        """Confirm a payment sheet's PaymentIntent or SetupIntent as a test card would (declined with --decline)."""
+        from app.gateways.fake_stripe.faults import StripeFault
+
+        try:
+            click.echo(stand_in().confirm_intent(client_secret))
+        except StripeFault as fault:
+            raise click.ClickException(str(fault))
 
     @app.cli.command("openapi")
     @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Default: standard output.")

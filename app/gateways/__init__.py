@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app.gateways.base import BillingGateway
 from app.gateways.fake_stripe import FakeStripe
+from app.gateways.fake_stripe.delivery import Deliverer, http_poster
 from app.gateways.in_process import InProcessHTTPClient
 from app.gateways.stripe import StripeGateway, build_stripe_client
 from config import Config
@@ -29,10 +30,24 @@ def build_gateway(config: Config) -> tuple[BillingGateway, str]:
     if config.is_production:
         raise RuntimeError("production needs Stripe: set STRIPE_SECRET_KEY")
     # Its Checkout and portal URLs open the app's own local pages (app/blueprints/dev.py) on this server.
-    stand_in = FakeStripe(str(Path(config.instance_path) / STATE_FILE), page_base=f"http://localhost:{config.port}/dev")
+    stand_in = stand_in_for(config)
     gateway = development_gateway(stand_in, config.stripe_api_version)
     gateway.stand_in = stand_in  # what those pages drive, as a customer on Stripe's pages would
     return gateway, "offline"
+
+
+def stand_in_for(config: Config) -> FakeStripe:
+    """The stand-in over the instance's state file (every FakeStripe on that file shares its state and clock)."""
+    return FakeStripe(str(Path(config.instance_path) / STATE_FILE), page_base=f"http://localhost:{config.port}/dev")
+
+
+def build_deliverer(services) -> Deliverer | None:
+    """The stand-in's webhook deliverer, posting to this instance's /webhooks/stripe; None unless billing is offline."""
+    config = services.config
+    if services.modes.get("billing") != "offline" or config.is_production or not services.webhooks.secrets:
+        return None
+    return Deliverer(stand_in_for(config).state, services.webhooks.secrets[0],
+                     http_poster(f"http://127.0.0.1:{config.port}/webhooks/stripe"), mode=config.stand_in_delivery)
 
 
 def development_gateway(stand_in, api_version: str) -> StripeGateway:

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from app.gateways.fake_stripe import (billing_portal, catalog, checkout, customer_sessions, customers, events,
-                                      invoices, payment_intents, plan_switch, setup_intents, subscriptions)
+from app.gateways.fake_stripe import (billing_portal, catalog, checkout, clock, confirm, customer_sessions, customers,
+                                      events, invoices, payment_intents, plan_switch, setup_intents, subscriptions)
 from app.gateways.fake_stripe.catalog import DEFAULT_CATALOG, Catalog
 from app.gateways.fake_stripe.faults import StripeFault, idempotency_reused, unrecognized
 from app.gateways.fake_stripe.forms import canonical, decode
@@ -55,8 +55,26 @@ class FakeStripe:
         self.search_lags = False  # tests: Stripe's search index still lists deleted objects
 
     def now(self) -> int:
-        """Unix seconds by the stand-in's clock (what `created` says)."""
-        return int(self.clock())
+        """Unix seconds by the stand-in's clock (what `created` says): real time plus what `make clock` added."""
+        return int(self.clock()) + self.offset
+
+    @property
+    def offset(self) -> int:
+        """Seconds the clock was moved forward; in the state, so every worker on the file sees the same time."""
+        return int(self.state.setting("clock_offset", "0"))
+
+    def set_now(self, moment: int) -> None:
+        """Move the clock to `moment` (never back: Stripe's test clocks only go forward)."""
+        self.state.set_setting("clock_offset", str(max(self.offset, moment - int(self.clock()))))
+
+    @property
+    def declines(self) -> bool:
+        """The decline switch: while on, every charge fails as a declined card would."""
+        return self.state.setting("decline", "0") == "1"
+
+    @declines.setter
+    def declines(self, value: bool) -> None:
+        self.state.set_setting("decline", "1" if value else "0")
 
     @staticmethod
     def new_id(prefix: str) -> str:
@@ -103,6 +121,14 @@ class FakeStripe:
     def succeed_payment_intent(self, intent_id: str) -> dict:
         """A one-time payment made with the payment sheet succeeded: payment_intent.succeeded."""
         return payment_intents.succeed(self, intent_id)
+
+    def advance_clock(self, seconds: int) -> list[str]:
+        """Move the clock forward, doing in time order what Stripe would have done meanwhile (clock.py)."""
+        return clock.advance(self, seconds)
+
+    def confirm_intent(self, client_secret: str) -> str:
+        """The payment sheet confirmed with a test card (declined while `declines` is on); what happened."""
+        return confirm.confirm(self, client_secret)
 
     def events(self, type_: str | None = None) -> list[dict]:
         """Every event recorded and still kept, oldest first (optionally of one type)."""

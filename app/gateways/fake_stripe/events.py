@@ -1,6 +1,10 @@
-"""Events: one recorded for every change the stand-in makes, listed as GET /v1/events lists them (30 days)."""
+"""Events: one recorded for every change the stand-in makes, listed as GET /v1/events lists them (30 days),
+and queued for webhook delivery (delivery.py)."""
 
 from __future__ import annotations
+
+import json
+import time
 
 from app.gateways.fake_stripe.faults import invalid, missing
 from app.gateways.fake_stripe.forms import integer, only, string
@@ -20,6 +24,9 @@ def record(fake, type_: str, obj: dict, previous: dict | None = None) -> dict:
     with fake.state.transaction():
         fake.state.prune("event", fake.now() - RETENTION)
         fake.state.put(event)
+        # Queued for delivery with its body: the Events API forgets after 30 days, a queued delivery does not.
+        fake.state.execute("INSERT INTO stripe_deliveries (event_id, body, recorded, next_attempt) VALUES (?, ?, ?, ?)",
+                           (event["id"], json.dumps(event), time.time(), time.time()))
     return event
 
 

@@ -1,4 +1,5 @@
-"""Invoices: the first one of a subscription (finalized at once, as default_incomplete does), paid or failed by hooks.
+"""Invoices: a subscription's first one (finalized at once, as default_incomplete does) and its renewals (clock.py),
+paid or failed by hooks.
 
 Shaped for the pinned API version: the subscription is under `parent.subscription_details`, the
 payment's secret is `confirmation_secret` (shown only when expanded); no `payment_intent` or
@@ -83,6 +84,7 @@ def create_for(fake, subscription: dict, lines: list[tuple[dict, int]], period: 
 def _paid(fake, invoice: dict) -> dict:
     invoice = {**invoice, "amount_paid": invoice["amount_due"], "amount_remaining": 0, "status": "paid",
                "attempted": True, "attempt_count": invoice["attempt_count"] + (1 if invoice["amount_due"] else 0),
+               "next_payment_attempt": None,
                "status_transitions": {**invoice["status_transitions"], "paid_at": fake.now()}}
     fake.state.put(invoice)
     events.record(fake, "invoice.paid", invoice)
@@ -99,11 +101,15 @@ def pay(fake, invoice_id: str) -> dict:
         return _paid(fake, invoice)
 
 
-def fail(fake, invoice_id: str) -> dict:
-    """A payment attempt on the open invoice failed (test hook): invoice.payment_failed, still open."""
+def fail(fake, invoice_id: str, next_attempt: int | None = None) -> dict:
+    """A payment attempt on the open invoice failed (test hook): invoice.payment_failed, still open.
+
+    `next_attempt`: when Stripe will retry (None: no retry planned, as for a subscription's first invoice)."""
     with fake.state.transaction():
         invoice = _open(fake, invoice_id)
-        invoice = {**invoice, "attempted": True, "attempt_count": invoice["attempt_count"] + 1}
+        invoice = {**invoice, "attempted": True, "attempt_count": invoice["attempt_count"] + 1,
+                   "next_payment_attempt": next_attempt,
+                   "_first_failed_at": invoice.get("_first_failed_at") or fake.now()}  # retries count from it
         fake.state.put(invoice)
         events.record(fake, "invoice.payment_failed", invoice)
     return invoice

@@ -83,6 +83,24 @@ def succeed(fake, intent_id: str) -> dict:
     return intent
 
 
+DECLINED = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+            "message": "Your card was declined."}
+
+
+def fail(fake, intent_id: str) -> dict:
+    """A declined card (test hook): payment_intent.payment_failed; the intent waits for another payment method."""
+    with fake.state.transaction():
+        intent = fake.resolve("payment_intent", intent_id)
+        if intent is None:
+            raise missing("payment_intent", intent_id)
+        if intent["status"] == "succeeded":
+            raise StripeFault(400, "This PaymentIntent has already succeeded.", code="payment_intent_unexpected_state")
+        intent.update(status="requires_payment_method", last_payment_error=dict(DECLINED))
+        fake.state.put(intent)
+        events.record(fake, "payment_intent.payment_failed", intent)
+    return intent
+
+
 ROUTES = [
     ("POST", "/v1/payment_intents", create),
     ("GET", "/v1/payment_intents/{id}", retrieve),

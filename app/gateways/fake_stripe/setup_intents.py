@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from app.gateways.fake_stripe import events
-from app.gateways.fake_stripe.faults import missing
+from app.gateways.fake_stripe.faults import StripeFault, missing
 from app.gateways.fake_stripe.forms import only
 from app.gateways.fake_stripe.lists import expand, expansions
 
@@ -34,6 +34,25 @@ def retrieve(fake, params: dict, intent_id: str) -> dict:
     if intent is None:
         raise missing("setup_intent", intent_id)
     return expand(intent, expansions(params), fake.resolve)
+
+
+def confirm(fake, intent_id: str, *, declined: bool) -> dict:
+    """The customer entered a card (test hook): setup_intent.succeeded with a payment method, or setup_failed."""
+    with fake.state.transaction():
+        intent = fake.resolve("setup_intent", intent_id)
+        if intent is None:
+            raise missing("setup_intent", intent_id)
+        if intent["status"] != "requires_payment_method":
+            raise StripeFault(400, f"This SetupIntent's status is {intent['status']}: it cannot be confirmed.",
+                              code="setup_intent_unexpected_state")
+        if declined:
+            intent["last_setup_error"] = {"type": "card_error", "code": "card_declined",
+                                          "decline_code": "generic_decline", "message": "Your card was declined."}
+        else:
+            intent.update(status="succeeded", payment_method=fake.new_id("pm"), last_setup_error=None)
+        fake.state.put(intent)
+        events.record(fake, "setup_intent.setup_failed" if declined else "setup_intent.succeeded", intent)
+    return intent
 
 
 ROUTES = [

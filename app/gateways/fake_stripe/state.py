@@ -1,4 +1,5 @@
-"""The stand-in's state in SQLite: objects by id, and idempotency keys with the answer they first got.
+"""The stand-in's state in SQLite: objects by id, idempotency keys with the answer they first got,
+settings (the clock's offset, the decline switch) and webhook deliveries (delivery.py).
 
 A file is shared by every gunicorn worker of a development server (WAL; writes take `BEGIN
 IMMEDIATE`); `path=None` keeps it in memory for one process (tests).
@@ -22,6 +23,12 @@ CREATE INDEX IF NOT EXISTS stripe_objects_by_type ON stripe_objects (type, creat
 CREATE TABLE IF NOT EXISTS stripe_idempotency_keys (
     key TEXT PRIMARY KEY, request TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
     created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS stripe_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stripe_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, delayed INTEGER NOT NULL DEFAULT 0,
+    recorded REAL NOT NULL, next_attempt REAL NOT NULL, claimed_until REAL, last_error TEXT);
+CREATE INDEX IF NOT EXISTS stripe_deliveries_due ON stripe_deliveries (state, next_attempt);
 """
 
 
@@ -122,3 +129,22 @@ class State:
             db.execute("DELETE FROM stripe_idempotency_keys WHERE created < ?", (now - 24 * 3600,))
             db.execute("INSERT INTO stripe_idempotency_keys (key, request, status, body, created)"
                        " VALUES (?, ?, ?, ?, ?)", (key, request, status, json.dumps(body), now))
+
+    def setting(self, name: str, default: str | None = None) -> str | None:
+        """A stored setting (the clock's offset, the decline switch), shared by every process on the file."""
+        rows = self._query("SELECT value FROM stripe_settings WHERE name = ?", (name,))
+        return rows[0][0] if rows else default
+
+    def set_setting(self, name: str, value: str) -> None:
+        with self.transaction():
+            self._db().execute("INSERT INTO stripe_settings (name, value) VALUES (?, ?)"
+                               " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+
+    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Rows of a read (the delivery queue's own SQL)."""
+        return self._query(sql, args)
+
+    def execute(self, sql: str, args: tuple = ()) -> int:
+        """One write, in a transaction (the caller's, if any); the number of rows it changed."""
+        with self.transaction():
+            return self._db().execute(sql, args).rowcount

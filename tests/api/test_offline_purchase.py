@@ -1,0 +1,134 @@
+"""The whole purchase offline: payment sheet, `flask stripe pay`, `flask stripe clock`, and the stand-in's own
+webhook deliveries posted through the test client (signature check and exactly-once claim included)."""
+
+import itertools
+import random
+import time
+
+import pytest
+
+from app import create_app
+from app.gateways import build_deliverer, stand_in_for
+from app.gateways.fake_stripe.delivery import Deliverer
+from config import Config
+
+MONTHLY = "price_demo_unlimited_monthly"
+
+
+def offline_app(tmp_path, **env):
+    return create_app(Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false", **env}))
+
+
+class Member:
+    """A developer walking the mobile purchase with curl and make: the app, its CLI, and a deliverer."""
+
+    def __init__(self, app, mode="normal"):
+        self.app, self.client, self.cli = app, app.test_client(), app.test_cli_runner()
+        services = app.extensions["tatame"]
+        self.auth = {"Authorization": f"Bearer {services.dev.token('user_offline')}"}
+        self.now = [time.time()]
+        self.deliverer = Deliverer(stand_in_for(services.config).state, services.webhooks.secrets[0], mode=mode,
+                                   clock=lambda: self.now[0], rng=random.Random(7))
+        self.answers = []
+
+    def post(self, body, headers):
+        answer = self.client.post("/webhooks/stripe", data=body, headers=headers)
+        self.answers.append(answer.status_code)
+        return answer.status_code
+
+    def deliver(self):
+        """Let the webhooks arrive (chaos: delayed ones too, as time passes)."""
+        for _ in itertools.count():
+            self.deliverer.deliver_pending(self.post)
+            if not self.deliverer.pending():
+                return
+            self.now[0] += 0.5
+            assert _ < 100, "deliveries never finished"
+
+    def run(self, *args):
+        result = self.cli.invoke(args=["stripe", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def membership(self):
+        return self.client.get("/stripe/subscription", headers=self.auth).json["data"]
+
+    def buy(self):
+        sheet = self.client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=self.auth)
+        assert sheet.status_code == 201, sheet.json
+        return sheet.json["data"]
+
+
+@pytest.mark.parametrize("mode", ["normal", "chaos"])
+def test_payment_sheet_pay_and_a_month_later_renewed(tmp_path, mode):
+    member = Member(offline_app(tmp_path), mode)
+    sheet = member.buy()
+    assert "succeeded" in member.run("pay", "--client-secret", sheet["client_secret"])
+    assert member.membership()["access"] is False  # nothing arrived yet: the app waits for Stripe's webhooks
+    member.deliver()
+    paid = member.membership()
+    assert (paid["status"], paid["access"]) == ("active", True)
+    output = member.run("clock", "--days", "31")
+    assert "renewed" in output and "paid: active" in output and "+31 days" in output
+    member.deliver()
+    renewed = member.membership()
+    assert renewed["status"] == "active" and renewed["access"] is True
+    assert renewed["subscription"]["current_period_end"] > paid["subscription"]["current_period_end"] + 27 * 86400
+    assert set(member.answers) == {200}
+    if mode == "chaos":
+        assert len(member.answers) > member.deliverer.state.query("SELECT count(*) FROM stripe_deliveries")[0][0]
+
+
+def test_declined_renewal_is_past_due_then_canceled_after_the_retries(tmp_path):
+    member = Member(offline_app(tmp_path))
+    member.run("pay", "--client-secret", member.buy()["client_secret"])
+    output = member.run("clock", "--days", "31", "--decline")
+    assert "payment failed (declined): past_due" in output and "declining charges" in output
+    member.deliver()
+    assert (member.membership()["status"], member.membership()["access"]) == ("past_due", False)
+    output = member.run("clock", "--days", "9")  # the switch is remembered: every retry is declined
+    assert "last retry failed: canceled" in output
+    member.deliver()
+    assert (member.membership()["status"], member.membership()["access"]) == ("canceled", False)
+
+
+def test_a_declined_card_on_the_sheet_leaves_it_incomplete_until_paid(tmp_path):
+    member = Member(offline_app(tmp_path))
+    secret = member.buy()["client_secret"]
+    member.run("clock", "--decline")
+    assert "declined" in member.run("pay", "--client-secret", secret)
+    member.deliver()
+    assert member.membership()["status"] == "incomplete"
+    member.run("clock", "--no-decline")
+    member.run("pay", "--client-secret", secret)
+    member.deliver()
+    assert member.membership()["status"] == "active"
+
+
+def test_a_trial_saves_the_card_then_is_charged_when_it_ends(tmp_path):
+    member = Member(offline_app(tmp_path, TRIAL_DAYS="7"))
+    sheet = member.buy()
+    assert sheet["intent_type"] == "setup"
+    assert "trialing with a saved card" in member.run("pay", "--client-secret", sheet["client_secret"])
+    member.deliver()
+    assert (member.membership()["status"], member.membership()["access"]) == ("trialing", True)
+    output = member.run("clock", "--days", "8")
+    assert "trial_will_end" in output and "trial ended" in output
+    member.deliver()
+    assert member.membership()["status"] == "active"
+
+
+def test_the_deliverer_is_built_only_for_the_offline_stand_in(tmp_path, config):
+    offline = offline_app(tmp_path / "offline", STAND_IN_DELIVERY="chaos").extensions["tatame"]
+    deliverer = build_deliverer(offline)
+    assert deliverer is not None and deliverer.mode == "chaos" and deliverer.secret == offline.webhooks.secrets[0]
+    with_stripe = create_app(config)
+    assert build_deliverer(with_stripe.extensions["tatame"]) is None
+    for args in (["stripe", "clock", "--days", "1"], ["stripe", "pay", "--client-secret", "pi_x_secret_y"]):
+        result = with_stripe.test_cli_runner().invoke(args=args)
+        assert result.exit_code != 0 and "STRIPE_SECRET_KEY" in result.output
+
+
+def test_paying_an_unknown_secret_is_a_clear_error(tmp_path):
+    result = offline_app(tmp_path).test_cli_runner().invoke(args=["stripe", "pay", "--client-secret", "pi_no_secret_x"])
+    assert result.exit_code != 0 and "No such PaymentIntent" in result.output
