@@ -220,7 +220,7 @@ class BillingService:
             # A webhook's read with a later stamp, made before our update reached Stripe, was stored first:
             # read again (a new stamp, after our update) so the row ends as Stripe has it now.
             stored = self.subscriptions.refresh(current.stripe_subscription_id, clerk_user_id) or stored
-        return public(stored)
+        return public(self.store.get_subscription(current.stripe_subscription_id) or stored)  # with updated_at
 
     # --- shared --------------------------------------------------------------------------------
     def _purchasable(self, price_id: str) -> dict:

@@ -1,0 +1,78 @@
+"""The README's offline billing walk-through, as written, against gunicorn, with chaotic webhook delivery.
+
+Nothing configured (no Stripe key, no Clerk, no webhook secret): development keys, the Stripe stand-in,
+its local pages, and its deliveries to the server's own /webhooks/stripe — shuffled, some twice, some late
+(STAND_IN_DELIVERY=chaos). Every step waits for the membership to show what the webhooks brought.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import requests
+
+from app import devkeys
+from tests.servers import ROOT
+
+MONTHLY = "price_demo_unlimited_monthly"
+
+
+def flask(folder, *args) -> str:
+    env = {**os.environ, "INSTANCE_PATH": str(folder), "STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": "",
+           "CLERK_JWT_KEY": "", "CLERK_PUBLISHABLE_KEY": "", "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": ""}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def eventually(read, check, seconds=15):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if check(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tmp_path):
+    server = start_gunicorn(workers=2, STRIPE_SECRET_KEY="", STRIPE_API_BASE="", STRIPE_WEBHOOK_SECRET="",
+                            CLERK_JWT_KEY="", STAND_IN_DELIVERY="chaos", RATE_LIMIT_ENABLED="false")
+    auth = {"Authorization": f"Bearer {devkeys.load_or_create(tmp_path).token('user_walk')}"}
+    membership = lambda: requests.get(f"{server.url}/stripe/subscription", headers=auth, timeout=10).json()["data"]
+
+    session = requests.post(f"{server.url}/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth,
+                            timeout=10)
+    assert session.status_code == 201
+    page_url = session.json()["data"]["url"]
+    assert page_url.startswith("http://localhost:") and "/dev/checkout/" in page_url
+    page = requests.get(page_url, timeout=10)  # the stand-in points at this very server
+    assert page.status_code == 200 and "Pay with a test card" in page.text
+    paid = requests.post(f"{server.url}/dev/checkout/{session.json()['data']['id']}/pay", allow_redirects=False,
+                         timeout=10)
+    assert paid.status_code == 303 and f"session_id={session.json()['data']['id']}" in paid.headers["Location"]
+
+    active = eventually(membership, lambda m: m["access"])
+    assert active["status"] == "active" and active["subscription"]["price"] == MONTHLY
+    first_period_end = active["subscription"]["current_period_end"]
+
+    cancelled = requests.post(f"{server.url}/stripe/subscription/cancel", headers=auth, timeout=10).json()["data"]
+    assert cancelled["cancel_at_period_end"] is True and membership()["access"] is True
+    resumed = requests.post(f"{server.url}/stripe/subscription/resume", headers=auth, timeout=10).json()["data"]
+    assert resumed["cancel_at_period_end"] is False
+
+    printed = flask(tmp_path, "stripe", "clock", "--days", "31")
+    assert re.search(r"renew", printed, re.I), printed
+    renewed = eventually(membership, lambda m: (m["subscription"]["current_period_end"] or 0) > first_period_end)
+    assert renewed["status"] == "active" and renewed["subscription"]["current_period_end"] > first_period_end
+
+    flask(tmp_path, "stripe", "clock", "--days", "40", "--decline")
+    ended = eventually(membership, lambda m: m["status"] == "canceled", seconds=20)
+    assert ended["status"] == "canceled" and ended["access"] is False
+
+    portal = requests.post(f"{server.url}/stripe/portal-session", headers=auth, timeout=10)
+    assert portal.status_code == 201 and "/dev/portal/" in portal.json()["data"]["url"]
+    logs = server.logs()
+    assert "Traceback" not in logs, logs[-3000:]
