@@ -127,6 +127,9 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+METRICS_TOKEN = "load-test-metrics-token-not-secret"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20.0)
@@ -143,7 +146,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="tatame-load-"))
     server = Gunicorn({"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": SECRET, "CLERK_JWT_KEY": public,
                        "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": "", "REDIS_URL": "",
-                       "GUNICORN_ACCESS_LOG": ""}, folder, workers=args.workers)
+                       "GUNICORN_ACCESS_LOG": "", "METRICS_TOKEN": METRICS_TOKEN}, folder, workers=args.workers)
     try:
         load = Load(server.url, args.users, key)
         print(f"load: {args.clients} clients for {args.duration:.0f} s against gunicorn "
@@ -164,6 +167,9 @@ def main() -> int:
             for event_id in pending:
                 load.webhook(session, event_id)
             time.sleep(0.2)
+        scrape = requests.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+                              timeout=10).text
+        (folder / "metrics.txt").write_text(scrape)
         logs = server.logs()
     finally:
         server.stop()
@@ -193,6 +199,10 @@ def main() -> int:
     print(f"events: {len(load.sent)} distinct, {sum(load.statuses[('webhook', s)] for s in (200, 409))} deliveries; "
           f"lost: {len(lost)}; processed twice: {len(twice)}")
     print(f"customers: {len(per_user)} users, extra Stripe customers: {extra_customers}")
+    print(f"\n/metrics after the run ({folder / 'metrics.txt'}), counts only:")
+    for line in scrape.splitlines():
+        if line.startswith("tatame_") and ("_total{" in line or "_count{" in line):
+            print("  " + line)
     return 0 if not load.errors and not lost and not twice and not extra_customers else 1
 
 
