@@ -12,6 +12,7 @@ TYPE ?= customer.created
 ID   ?=
 
 DURATION ?= 20
+BENCH_ARGS ?=
 
 .PHONY: serve test test-live install clean token event load bench openapi reconcile sync clock pay
 SINCE ?= 3d
@@ -39,7 +40,7 @@ load: $(STAMP)
 
 # (a) bare Flask, (b) GET /, (c) catalog with a warm cache, (d) webhooks: req/s, p50/p99, memory, start-up.
 bench: $(STAMP)
-	$(BIN)/python -m tests.perf.bench
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 token: $(STAMP)
 	@$(BIN)/flask --app wsgi token --user "$(TOKEN_USER)"

@@ -162,6 +162,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (a)-(d); the median of each is reported")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=80_000, help="distinct signed events prepared for (d)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the app under test, e.g. ACCESS_LOG=false")
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
     settings = runpy.run_path(str(HERE.parent.parent / "gunicorn.conf.py"))  # the very settings `make serve` uses
@@ -184,7 +186,9 @@ def main() -> int:
     env = {"STRIPE_SECRET_KEY": "sk_test_bench_not_a_real_key", "STRIPE_API_BASE": stripe.url,
            "STRIPE_WEBHOOK_SECRET": SECRET, "CLERK_JWT_KEY": public, "SUPABASE_URL": "",
            "SUPABASE_SERVICE_ROLE_KEY": "", "REDIS_URL": "", "RATE_LIMIT_ENABLED": "false",
-           "GUNICORN_ACCESS_LOG": "", "LOG_LEVEL": "WARNING", "WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads}
+           "WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads}
+    # As deployed: the repository's logging (INFO, the app's JSON access line, gunicorn's own access log off).
+    env.update(dict(item.split("=", 1) for item in args.set))
 
     events_file = folder / "events.tsv"
     with open(events_file, "w") as out:
