@@ -82,7 +82,10 @@ def _operation(declared: Endpoint, auth: str, rule: str) -> dict:
                                 for name, text in declared.headers.items()}}
     responses = {str(status): {"description": "Success.", "headers": headers,
                                "content": {"application/json": {"schema": declared.response}}}
-                 for status in (declared.status, *declared.also)}
+                 for status in (declared.status, *declared.also) if status != 304}
+    if 304 in declared.also:
+        responses["304"] = {"description": "Not modified: If-None-Match named this body's ETag. No body.",
+                            "headers": headers}
     takes_input = declared.query is not None or declared.body is not None or declared.ids
     errors = [*declared.errors, *IMPLIED.get(auth, ()), *((ValidationFailed,) if takes_input else ()),
               *((PayloadTooLarge, UnsupportedMediaType) if declared.body is not None else ()), AppError]

@@ -17,7 +17,11 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Blueprint, request
+import hashlib
+import threading
+
+from cachetools import LRUCache
+from flask import Blueprint, Response, current_app, request
 from marshmallow import Schema
 
 from app.http import json_body
@@ -32,6 +36,9 @@ class Reply:
     data: Any
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Set when the same key always means the same body: the body is then encoded once (a bounded memo per
+    # route), sent with a strong ETag, and an If-None-Match that matches gets a 304 with no body.
+    memo: Any = None
 
 
 @dataclass(frozen=True)
@@ -74,10 +81,36 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], s
             answer = view(**path)
             if not isinstance(answer, Reply):
                 answer = Reply(answer)
+            if answer.memo is not None:
+                return encoded.respond(answer, lambda: spec.response.dump(answer.data), answer.status or spec.status)
             return spec.response.dump(answer.data), answer.status or spec.status, answer.headers
 
+        encoded = EncodedOnce()
         run.endpoint = spec
         bp.add_url_rule(rule, view_func=run, methods=[method])
         return run
 
     return register
+
+
+class EncodedOnce:
+    """Bodies encoded once per memo key (a bounded LRU: one-off keys push out only each other), with ETags."""
+
+    def __init__(self, size: int = 256):
+        self._bodies: LRUCache = LRUCache(maxsize=size)
+        self._lock = threading.Lock()
+
+    def respond(self, answer: Reply, dump: Callable[[], Any], status: int) -> Response:
+        with self._lock:
+            found = self._bodies.get(answer.memo)
+        if found is None:
+            body = current_app.json.response(dump()).get_data()  # exactly what jsonify would send
+            found = (body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+            with self._lock:
+                self._bodies[answer.memo] = found
+        body, etag = found
+        # Authenticated but the same for every user: a client may keep it, and must ask again each time.
+        headers = {**answer.headers, "ETag": etag, "Cache-Control": "private, no-cache"}
+        if request.if_none_match.contains(etag.strip('"')):
+            return Response(status=304, headers=headers)
+        return Response(body, status, headers=headers, mimetype="application/json")

@@ -12,42 +12,45 @@ from app.schemas.customer import CustomerBody, CustomerReply
 from app.services.errors import CustomerInProgress, NotFound, ServiceUnavailable, UpstreamError
 
 bp = protect_with_clerk(Blueprint("stripe", __name__, url_prefix="/stripe"))
-CACHE_HEADER = {"X-Cache": "HIT, MISS or STALE: whether the catalog cache answered, or a stale copy while Stripe fails"}
+CACHE_HEADER = {"X-Cache": "HIT, MISS or STALE: whether the catalog cache answered, or a stale copy while Stripe fails",
+                "ETag": "A strong validator of this body: send it back in If-None-Match to get a 304 when unchanged",
+                "Cache-Control": "private, no-cache: keep it, but ask again (with If-None-Match) before using it"}
 CATALOG_ERRORS = (UpstreamError,)
 
 
-def _cached(result) -> Reply:
+def _cached(result, *query) -> Reply:
+    """A catalog answer: the same snapshot and query always encode to the same body (sent with an ETag)."""
     CATALOG_CACHE.labels(result.cache).inc()
-    return Reply(result, headers={"X-Cache": result.cache})
+    return Reply(result, headers={"X-Cache": result.cache}, memo=(result.snapshot, *query))
 
 
-@endpoint(bp, "GET", "/products", query=ProductListQuery, response=ProductList, errors=CATALOG_ERRORS,
+@endpoint(bp, "GET", "/products", query=ProductListQuery, response=ProductList, also=(304,), errors=CATALOG_ERRORS,
           headers=CACHE_HEADER)
 def list_products(query):
     """List the academy's plans (Stripe products), newest first."""
-    return _cached(services().catalog.list_products(**query))
+    return _cached(services().catalog.list_products(**query), *sorted(query.items()))
 
 
 # <raw_id:...> takes anything (slashes, newlines) so that every bad id reaches validation: a 400, not a 404.
-@endpoint(bp, "GET", "/products/<raw_id:product_id>", ids=("product_id",), query=NoQuery, response=ProductReply,
+@endpoint(bp, "GET", "/products/<raw_id:product_id>", ids=("product_id",), query=NoQuery, response=ProductReply, also=(304,),
           errors=(NotFound, *CATALOG_ERRORS), headers=CACHE_HEADER)
 def get_product(product_id, query):
     """One product, with its default price."""
-    return _cached(services().catalog.get_product(product_id))
+    return _cached(services().catalog.get_product(product_id), product_id)
 
 
-@endpoint(bp, "GET", "/prices", query=PriceListQuery, response=PriceList, errors=CATALOG_ERRORS,
+@endpoint(bp, "GET", "/prices", query=PriceListQuery, response=PriceList, also=(304,), errors=CATALOG_ERRORS,
           headers=CACHE_HEADER)
 def list_prices(query):
     """List prices, newest first; filter by product or type."""
-    return _cached(services().catalog.list_prices(**query))
+    return _cached(services().catalog.list_prices(**query), *sorted(query.items()))
 
 
-@endpoint(bp, "GET", "/prices/<raw_id:price_id>", ids=("price_id",), query=NoQuery, response=PriceReply,
+@endpoint(bp, "GET", "/prices/<raw_id:price_id>", ids=("price_id",), query=NoQuery, response=PriceReply, also=(304,),
           errors=(NotFound, *CATALOG_ERRORS), headers=CACHE_HEADER)
 def get_price(price_id, query):
     """One price, with its product."""
-    return _cached(services().catalog.get_price(price_id))
+    return _cached(services().catalog.get_price(price_id), price_id)
 
 
 @endpoint(bp, "POST", "/customer", query=NoQuery, body=CustomerBody, response=CustomerReply, status=201, also=(200,),

@@ -12,6 +12,7 @@ the one stale copy kept for outages cannot be pushed out by one-off keys.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 from app.gateways.base import BillingGateway
@@ -28,6 +29,7 @@ class Page:
     data: list[dict]
     has_more: bool
     cache: str = MISS  # HIT, MISS or STALE: where the answer came from
+    snapshot: str = ""  # which snapshot answered: the same snapshot and query give the same answer
 
     @property
     def count(self) -> int:
@@ -38,6 +40,7 @@ class Page:
 class Item:
     data: dict
     cache: str = MISS
+    snapshot: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,11 @@ class Snapshot:
 
     objects: list[dict]
     by_id: dict[str, dict] = field(default_factory=dict)
+    tag: str = ""  # new for every load: what answers derived from it are remembered by
 
     @classmethod
     def of(cls, objects: list[dict]) -> "Snapshot":
-        return cls(objects, {obj["id"]: obj for obj in objects})
+        return cls(objects, {obj["id"]: obj for obj in objects}, uuid.uuid4().hex)
 
 
 class CatalogService:
@@ -62,7 +66,7 @@ class CatalogService:
         """One page of products; `active` filters as Stripe does."""
         snapshot, source = self._snapshot("products")
         found = [p for p in snapshot.objects if p.get("active") == active]
-        return Page(*_page(found, limit, starting_after), source)
+        return Page(*_page(found, limit, starting_after), source, snapshot.tag)
 
     def get_product(self, product_id: str) -> Item:
         return self._get("products", product_id)
@@ -74,7 +78,7 @@ class CatalogService:
         found = [p for p in snapshot.objects if p.get("active") == active
                  and (product is None or _id_of(p.get("product")) == product)
                  and (type is None or p.get("type") == type)]
-        return Page(*_page(found, limit, starting_after), source)
+        return Page(*_page(found, limit, starting_after), source, snapshot.tag)
 
     def get_price(self, price_id: str) -> Item:
         return self._get("prices", price_id)
@@ -89,7 +93,7 @@ class CatalogService:
         found = snapshot.by_id.get(object_id)
         if found is None:
             raise NotFound(f"No such {kind[:-1]}.")
-        return Item(found, source)
+        return Item(found, source, snapshot.tag)
 
     def _snapshot(self, kind: str) -> tuple[Snapshot, str]:
         """The snapshot of "products" or "prices": one cache entry each, loaded with one Stripe call per page."""

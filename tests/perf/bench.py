@@ -133,7 +133,7 @@ def measure(app, path, headers, kind, env, folder, stripe, events_file, bodies, 
     try:
         url = server.url + path
         # Warm-up under the same load (every worker: imports done, keys loaded, cache filled), unmeasured.
-        warm_path = path if kind is None else "/"
+        warm_path = path if kind in (None, "revalidate") else "/"
         if use_wrk:
             run_wrk(server.url + warm_path, 2, args.connections, headers)
         else:
@@ -142,6 +142,13 @@ def measure(app, path, headers, kind, env, folder, stripe, events_file, bodies, 
             conn = http.client.HTTPConnection("127.0.0.1", server.port)
             conn.request("GET", warm_path, headers={**headers, "Connection": "close"})
             conn.getresponse().read()
+            conn.close()
+        if kind == "revalidate":  # the app already has the page: it asks with the ETag it was given
+            conn = http.client.HTTPConnection("127.0.0.1", server.port)
+            conn.request("GET", path, headers=headers)
+            answer = conn.getresponse()
+            answer.read()
+            headers, kind = {**headers, "If-None-Match": answer.getheader("ETag")}, None
             conn.close()
         stripe_before = len(stripe.requests)
         if use_wrk:
@@ -207,6 +214,7 @@ def main() -> int:
         ("b", "GET /", "wsgi:app", "/", {}, None, {}),
         ("c", "GET /stripe/products (warm cache)", "wsgi:app", "/stripe/products", catalog, None, {}),
         ("d", "POST /webhooks/stripe (distinct events)", "wsgi:app", "/webhooks/stripe", {}, "events", {}),
+        ("e", "GET /stripe/products, If-None-Match (304)", "wsgi:app", "/stripe/products", catalog, "revalidate", {}),
         # (c) without the app's JSON access line: what that line costs, measured in the same run.
         ("c0", "(c) with ACCESS_LOG=false", "wsgi:app", "/stripe/products", catalog, None, {"ACCESS_LOG": "false"}),
     ]

@@ -1,0 +1,41 @@
+"""Catalog answers are encoded once, carry a strong ETag, and revalidate with 304."""
+
+from tests.conftest import make_event
+
+
+def test_the_same_query_gets_the_same_bytes_and_etag(client, auth_headers, stripe_stand_in):
+    first = client.get("/stripe/products?limit=3", headers=auth_headers())
+    again = client.get("/stripe/products?limit=3", headers=auth_headers("someone_else"))
+    assert first.status_code == again.status_code == 200
+    assert first.data == again.data and first.headers["ETag"] == again.headers["ETag"]
+    assert first.headers["ETag"].startswith('"') and first.headers["Cache-Control"] == "private, no-cache"
+    assert first.json["count"] == 3  # clients that send nothing conditional get the same bodies as before
+    other = client.get("/stripe/products?limit=2", headers=auth_headers())
+    assert other.headers["ETag"] != first.headers["ETag"]
+
+
+def test_if_none_match_gets_a_304_without_a_body(client, auth_headers, stripe_stand_in):
+    first = client.get("/stripe/prices/price_demo_enrolment", headers=auth_headers())
+    etag = first.headers["ETag"]
+    revalidated = client.get("/stripe/prices/price_demo_enrolment", headers={**auth_headers(), "If-None-Match": etag})
+    assert revalidated.status_code == 304 and revalidated.data == b""
+    assert revalidated.headers["ETag"] == etag and revalidated.headers["X-Request-ID"]
+    stale_tag = client.get("/stripe/prices/price_demo_enrolment", headers={**auth_headers(), "If-None-Match": '"x"'})
+    assert stale_tag.status_code == 200 and stale_tag.data == first.data
+
+
+def test_a_catalog_change_changes_the_etag(client, auth_headers, stripe_stand_in, signed_webhook, app):
+    before = client.get("/stripe/products?limit=100", headers=auth_headers())
+    # The dashboard archives a plan; Stripe says so with product.updated.
+    product = stripe_stand_in.fake.catalog.by_id["prod_demo_kids"]
+    product["active"] = False
+    body, headers = signed_webhook(make_event("product.updated", {"id": "prod_demo_kids", "object": "product"}))
+    assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+    after = client.get("/stripe/products?limit=100", headers={**auth_headers(), "If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert "prod_demo_kids" not in {p["id"] for p in after.json["data"]}
+
+
+def test_errors_carry_no_etag(client, auth_headers, stripe_stand_in):
+    missing = client.get("/stripe/products/prod_nobody", headers=auth_headers())
+    assert missing.status_code == 404 and "ETag" not in missing.headers
