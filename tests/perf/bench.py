@@ -215,6 +215,7 @@ def main() -> int:
         ("c", "GET /stripe/products (warm cache)", "wsgi:app", "/stripe/products", catalog, None, {}),
         ("d", "POST /webhooks/stripe (distinct events)", "wsgi:app", "/webhooks/stripe", {}, "events", {}),
         ("e", "GET /stripe/products, If-None-Match (304)", "wsgi:app", "/stripe/products", catalog, "revalidate", {}),
+        ("f", "GET /stripe/subscription (the store, no Stripe)", "wsgi:app", "/stripe/subscription", catalog, None, {}),
         # (c) without the app's JSON access line: what that line costs, measured in the same run.
         ("c0", "(c) with ACCESS_LOG=false", "wsgi:app", "/stripe/products", catalog, None, {"ACCESS_LOG": "false"}),
     ]
@@ -251,6 +252,7 @@ def main() -> int:
                ("zero Stripe calls in (c)", results["c"]["stripe_calls"] == 0),
                ("(d)/(a) >= 0.3", results["d"]["rps"] / ceiling >= 0.3),
                ("access line <= 5 % of (c)", access_cost <= 0.05),
+               ("zero Stripe calls in (f)", results["f"]["stripe_calls"] == 0),
                ("worker memory <= 80 MB (RSS)", max(r["rss"] for r in results.values()) <= 80),
                ("first answer within 2 s", start <= 2.0)]
     print("targets: " + "; ".join(f"{label}: {'met' if ok else 'MISSED'}" for label, ok in targets))
