@@ -2,59 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sentry_sdk
-from sentry_sdk.envelope import Envelope
 
 from app import create_app
 from app.stores.sqlite import SQLiteStore
 from tests.conftest import STRIPE_KEY, WEBHOOK_SECRET, make_event, with_config
+from tests.sentry_stand_in import SentryStandIn
 
 CLIENT_SECRET = "pi_3FakeIntentForTests_secret_FakeClientSecretValue01"
 CHECKOUT_URL = "https://checkout.stripe.com/c/pay/cs_test_a1FakeCheckoutSessionForTests#fidkdWxOYHwnPyd1"
-
-
-class SentryStandIn:
-    """A local HTTP server taking sentry-sdk's envelopes (POST /api/1/envelope/), decoded."""
-
-    def __init__(self):
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    data = gzip.decompress(data)
-                elif self.headers.get("Content-Encoding") == "br":
-                    import brotli
-
-                    data = brotli.decompress(data)
-                received.append((self.path, data))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.dsn = f"http://public@127.0.0.1:{self.server.server_port}/1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def events(self) -> list[dict]:
-        sentry_sdk.flush(timeout=5)
-        return [item.payload.json for _, data in self.received for item in Envelope.deserialize(data).items
-                if item.type == "event"]
-
-    def raw(self) -> str:
-        return b"\n".join(data for _, data in self.received).decode("utf-8", "replace")
 
 
 @pytest.fixture
@@ -64,8 +23,7 @@ def sentry():
     # sentry-sdk's client is global to the process: leave none behind for the other tests.
     sentry_sdk.get_client().close(timeout=2)
     sentry_sdk.get_global_scope().set_client(None)
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
+    stand_in.stop()
 
 
 class BrokenStore(SQLiteStore):
