@@ -29,6 +29,7 @@ SECRET_FIELDS = (
     "supabase_service_role_key",
     "redis_url",
     "metrics_token",
+    "sentry_dsn",
 )
 
 
@@ -47,6 +48,7 @@ class Config:
     log_level: str = "INFO"
     access_log: bool = True   # one JSON line per request from the app (gunicorn's text access log is off)
     metrics_token: str | None = field(default=None, repr=False)  # GET /metrics exists only with one
+    sentry_dsn: str | None = field(default=None, repr=False)  # error reports (app/reporting.py) only with one
     cors_origins: tuple[str, ...] = (DEV_CORS_ORIGIN,)
 
     stripe_secret_key: str | None = field(default=None, repr=False)
@@ -229,6 +231,7 @@ class _Reader:
             log_level=(self.raw("LOG_LEVEL") or "INFO").upper(),
             access_log=self.boolean("ACCESS_LOG", True),
             metrics_token=self.raw("METRICS_TOKEN"),
+            sentry_dsn=self.url("SENTRY_DSN", https=production),
             stripe_secret_key=self.prefixed("STRIPE_SECRET_KEY", ("sk_", "rk_")),
             stripe_webhook_tolerance=self.integer("STRIPE_WEBHOOK_TOLERANCE", 300, 1, 86400),
             stripe_api_base=self.url("STRIPE_API_BASE", https=production),

@@ -15,12 +15,14 @@ from app.commands import register_commands
 from app.errors import register_error_handlers
 from app.http import ApiFlask, register_request_handling
 from app.logs import configure_logging, register_access_log, register_request_metrics
+from app.reporting import configure_reporting
 from config import Config
 
 
 def create_app(config: Config, **collaborators) -> Flask:
     """Build the app from `config`; any collaborator of `build_services` may be handed in (tests do)."""
     configure_logging(config.log_level, config.secrets())
+    configure_reporting(config)
     app = ApiFlask(__name__, instance_path=str(Path(config.instance_path).resolve()))
     app.json.sort_keys = False
     built = app.extensions["tatame"] = build_services(config, **collaborators)

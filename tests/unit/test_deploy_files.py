@@ -12,6 +12,10 @@ def test_railway_and_procfile_start_the_same_server_and_check_readiness():
     assert procfile == f"web: {railway['startCommand']}"
     assert railway["healthcheckPath"] == "/health/ready"
     assert railway["restartPolicyType"] == "ON_FAILURE"
+    import runpy
+
+    graceful = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"]
+    assert isinstance(railway["drainingSeconds"], int) and railway["drainingSeconds"] > graceful
 
 
 def test_the_health_check_path_is_a_public_route(client):
