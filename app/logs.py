@@ -18,8 +18,11 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: list[str] | None = None):
+        from app.reporting import Scrubber
+
         super().__init__()
         self.secrets = [s for s in (secrets or []) if len(s) >= 8]
+        self._scrubber = Scrubber(self.secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -34,9 +37,13 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         text = json.dumps(entry, default=str)
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+        if record.name == "app.access":  # built from known fields only: the configured values suffice
+            for secret in self.secrets:
+                text = text.replace(secret, "[redacted]")
+            return text
+        # Anything else may quote an upstream message or an exception: also what merely looks like a secret
+        # (tokens, client secrets, Checkout and portal URLs), as the error reports do.
+        return self._scrubber.text(text)
 
 
 def configure_logging(level: str, secrets: list[str]) -> None:
