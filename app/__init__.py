@@ -29,7 +29,7 @@ def create_app(config: Config, **collaborators) -> Flask:
     if config.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_handling(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
-    register_access_log(app, enabled=config.access_log)
+    register_access_log(app, enabled=config.access_log, secrets=config.secrets())
     register_request_metrics(app)
     register_cors(app, config)
     register_blueprints(app, [bp for bp in BLUEPRINTS if bp.name not in OPTIONAL or OPTIONAL[bp.name](built)])

@@ -9,20 +9,19 @@ from tests.conftest import with_config
 FIELDS = ("method", "route", "status", "duration_ms", "client", "user_agent", "clerk_user_id")
 
 
-def access_lines(caplog):
-    """The access records as the JSON formatter writes them (request id included)."""
-    from app.logs import JsonFormatter
+def access_lines(capsys):
+    """The access lines the app wrote to stderr."""
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("logger") == "app.access"]
 
-    return [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "app.access"]
 
-
-def test_one_line_per_request_with_what_operators_search_by(client, auth_headers, stripe_stand_in, caplog):
-    caplog.set_level("INFO", logger="app.access")
+def test_one_line_per_request_with_what_operators_search_by(client, auth_headers, stripe_stand_in, capsys):
+    capsys.readouterr()
     headers = {**auth_headers("user_logged"), "User-Agent": "tatame-ios/2.1", "X-Request-ID": "req-abc-123"}
     client.get("/stripe/products/prod_demo_unlimited", headers=headers)
     client.get("/nowhere/at/all")
     client.get("/stripe/products", headers={"Authorization": "Bearer not-a-token"})
-    lines = access_lines(caplog)
+    lines = access_lines(capsys)
     assert len(lines) == 3 and all(set(FIELDS) <= set(line) for line in lines)
     first = lines[0]
     assert (first["method"], first["route"], first["status"]) == ("GET", "/stripe/products/<raw_id:product_id>", 200)
@@ -35,8 +34,16 @@ def test_one_line_per_request_with_what_operators_search_by(client, auth_headers
     assert "prod_demo_unlimited" not in text and "Bearer" not in text and "not-a-token" not in text
 
 
-def test_the_access_log_can_be_turned_off(config, caplog):
+def test_the_access_log_can_be_turned_off(config, capsys):
     client = create_app(with_config(config, access_log=False)).test_client()
-    caplog.set_level("INFO", logger="app.access")
+    capsys.readouterr()
     client.get("/")
-    assert access_lines(caplog) == []
+    assert access_lines(capsys) == []
+
+
+def test_configured_secrets_never_reach_the_access_line(config, capsys):
+    client = create_app(with_config(config, stripe_secret_key="sk_test_secret_in_a_user_agent")).test_client()
+    capsys.readouterr()
+    client.get("/", headers={"User-Agent": "curl sk_test_secret_in_a_user_agent"})
+    (line,) = access_lines(capsys)
+    assert "sk_test_secret_in_a_user_agent" not in json.dumps(line) and "[redacted]" in line["user_agent"]

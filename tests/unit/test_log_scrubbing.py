@@ -23,4 +23,4 @@ def test_secrets_quoted_in_a_message_are_redacted():
 
 def test_configured_values_are_redacted_everywhere_and_plain_text_stays():
     assert format_line("key sk_configured_value_1 here", secrets=["sk_configured_value_1"]) == "key [redacted] here"
-    assert format_line("GET /stripe/products 200", name="app.access") == "GET /stripe/products 200"
+    assert format_line("GET /stripe/products 200") == "GET /stripe/products 200"
