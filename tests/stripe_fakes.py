@@ -43,13 +43,6 @@ def listing(data, url, has_more=False) -> dict:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
-def error(status, code, message="error", param=None, type_="invalid_request_error"):
-    body = {"error": {"type": type_, "code": code, "message": message}}
-    if param:
-        body["error"]["param"] = param
-    return status, {}, json.dumps(body)
-
-
 def query(call) -> dict:
     """The query string (GET) or form body (POST) Stripe received, as lists."""
     if call.request.method == "GET":

@@ -25,10 +25,6 @@ class AppError(Exception):
             self.retry_after = retry_after
 
 
-# Kept for readers of older code: every domain error is an AppError.
-DomainError = AppError
-
-
 class ValidationFailed(AppError):
     """The caller's input is wrong; `details` maps field names to messages."""
 
