@@ -19,6 +19,19 @@ BEGIN;
 
 -- === shared pieces =============================================================================
 
+-- Adds a constraint unless the table already has one of that name (ALTER TABLE has no IF NOT EXISTS for
+-- constraints). In pg_temp: it lives only while this script runs, and is never reachable over RPC.
+CREATE OR REPLACE FUNCTION pg_temp.tatame_add_constraint(p_table regclass, p_name text, p_definition text)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = p_table AND conname = p_name) THEN
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', p_table, p_name, p_definition);
+    END IF;
+END
+$$;
+
 -- Keeps updated_at, whatever a client sends (attached to every table by the loop at the end).
 CREATE OR REPLACE FUNCTION public.tatame_set_updated_at()
 RETURNS trigger
@@ -133,18 +146,10 @@ UPDATE public.stripe_customer_mapping SET status = 'active'
 
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_customer_mapping'::regclass
-                      AND conname = 'stripe_customer_mapping_status_check') THEN
-        ALTER TABLE public.stripe_customer_mapping ADD CONSTRAINT stripe_customer_mapping_status_check
-            CHECK (status IN ('pending', 'active'));
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_customer_mapping'::regclass
-                      AND conname = 'stripe_customer_mapping_active_has_customer') THEN
-        ALTER TABLE public.stripe_customer_mapping ADD CONSTRAINT stripe_customer_mapping_active_has_customer
-            CHECK (status <> 'active' OR stripe_customer_id IS NOT NULL);
-    END IF;
+    PERFORM pg_temp.tatame_add_constraint('public.stripe_customer_mapping', 'stripe_customer_mapping_status_check',
+        $c$CHECK (status IN ('pending', 'active'))$c$);
+    PERFORM pg_temp.tatame_add_constraint('public.stripe_customer_mapping', 'stripe_customer_mapping_active_has_customer',
+        $c$CHECK (status <> 'active' OR stripe_customer_id IS NOT NULL)$c$);
 END
 $$;
 -- clerk_user_id and stripe_customer_id are indexed by their UNIQUE constraints, which is all
@@ -269,12 +274,8 @@ ALTER TABLE public.stripe_webhook_events ALTER COLUMN processed_at DROP DEFAULT;
 
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_webhook_events'::regclass
-                      AND conname = 'stripe_webhook_events_status_check') THEN
-        ALTER TABLE public.stripe_webhook_events ADD CONSTRAINT stripe_webhook_events_status_check
-            CHECK (status IN ('processing', 'processed', 'failed'));
-    END IF;
+    PERFORM pg_temp.tatame_add_constraint('public.stripe_webhook_events', 'stripe_webhook_events_status_check',
+        $c$CHECK (status IN ('processing', 'processed', 'failed'))$c$);
 END
 $$;
 
@@ -484,30 +485,14 @@ CREATE TABLE IF NOT EXISTS public.stripe_purchase_claims (
 
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
-                      AND conname = 'stripe_purchase_claims_key') THEN
-        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_key
-            UNIQUE (kind, clerk_user_id, price_id);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
-                      AND conname = 'stripe_purchase_claims_kind_check') THEN
-        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_kind_check
-            CHECK (kind IN ('checkout', 'payment_sheet'));
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
-                      AND conname = 'stripe_purchase_claims_status_check') THEN
-        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_status_check
-            CHECK (status IN ('pending', 'open'));
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                    WHERE conrelid = 'public.stripe_purchase_claims'::regclass
-                      AND conname = 'stripe_purchase_claims_open_has_result') THEN
-        ALTER TABLE public.stripe_purchase_claims ADD CONSTRAINT stripe_purchase_claims_open_has_result
-            CHECK (status <> 'open' OR result_id IS NOT NULL);
-    END IF;
+    PERFORM pg_temp.tatame_add_constraint('public.stripe_purchase_claims', 'stripe_purchase_claims_key',
+        $c$UNIQUE (kind, clerk_user_id, price_id)$c$);
+    PERFORM pg_temp.tatame_add_constraint('public.stripe_purchase_claims', 'stripe_purchase_claims_kind_check',
+        $c$CHECK (kind IN ('checkout', 'payment_sheet'))$c$);
+    PERFORM pg_temp.tatame_add_constraint('public.stripe_purchase_claims', 'stripe_purchase_claims_status_check',
+        $c$CHECK (status IN ('pending', 'open'))$c$);
+    PERFORM pg_temp.tatame_add_constraint('public.stripe_purchase_claims', 'stripe_purchase_claims_open_has_result',
+        $c$CHECK (status <> 'open' OR result_id IS NOT NULL)$c$);
 END
 $$;
 -- The UNIQUE key (kind, clerk_user_id, price_id) is the index every claim and read uses.
