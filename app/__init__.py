@@ -55,7 +55,7 @@ def register_cors(app: Flask, config: Config) -> None:
 
     @app.after_request
     def cors_when_asked(response):
-        return cors_hook(response) if "Origin" in request.headers else response
+        return cors_hook(response) if "HTTP_ORIGIN" in request.environ else response
 
 
 def register_blueprints(app: Flask, blueprints=BLUEPRINTS) -> None:

@@ -13,6 +13,7 @@ import logging
 from flask import Blueprint, g, request
 
 from app.extensions import services
+from app.http import USER_KEY
 from app.metrics import CLERK_VERIFICATIONS
 from app.services.clerk import InvalidToken, KeySetUnavailable, bearer_token
 from app.services.errors import Unauthorized, UpstreamError
@@ -42,7 +43,7 @@ def require_clerk_user() -> None:
         CLERK_VERIFICATIONS.labels("unavailable").inc()
         raise UpstreamError("The authentication service is unavailable.") from None
     CLERK_VERIFICATIONS.labels("ok").inc()
-    g.clerk_user_id = claims["sub"]
+    g.clerk_user_id = request.environ[USER_KEY] = claims["sub"]  # the edge's access line reads the environ
     g.clerk_claims = claims
 
 

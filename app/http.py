@@ -6,10 +6,12 @@ the default headers in a small WSGI middleware, body limits in the request class
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 import time
-import uuid
+from typing import Callable
 
 from flask import Flask, Request, request
 from werkzeug.routing import BaseConverter
@@ -17,7 +19,8 @@ from werkzeug.routing import BaseConverter
 from app.errors import REQUEST_ID_KEY
 from app.services.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
-STARTED_KEY = "tatame.started"  # when the request entered the app (perf_counter), for the access line
+ROUTE_KEY = "tatame.route"  # the matched werkzeug Rule (ApiRequest.url_rule), for the access line and metrics
+USER_KEY = "tatame.clerk_user_id"  # the verified Clerk user (app/auth.py), for the access line
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -28,30 +31,77 @@ class RawIdConverter(BaseConverter):
     regex = r"[\s\S]+"
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (the client's, when sane) and every response the default headers."""
+class RequestIds:
+    """Request ids unique across processes and restarts without a syscall each: a random prefix per
+    process (new in every forked worker) and a counter. They name a request; they are not secrets."""
 
-    def __init__(self, app):
+    def __init__(self):
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)  # next() on a count is atomic under the GIL
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+REQUEST_IDS = RequestIds()
+DEFAULT_HEADERS = (("X-Content-Type-Options", "nosniff"),)
+Observer = Callable[[dict, int, float], None]  # (environ, status, seconds) once the answer has started
+
+
+class RequestEdge:
+    """The WSGI edge of every request: its id (the client's, when sane), the default headers, and, once
+    the app has answered, the observers (the access line, the request metrics), which read the environ:
+    the route template (ROUTE_KEY), the Clerk user (USER_KEY) and the client (after ProxyFix).
+
+    One plain function around the app instead of a before and after hook each: Flask's hooks go through
+    its context-local proxies, which cost more than the work they did (make bench).
+    """
+
+    def __init__(self, app, observers: list[Observer] | None = None):
         self.app = app
+        self.observers = observers if observers is not None else []
 
     def __call__(self, environ, start_response):
-        given = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        given = environ.get("HTTP_X_REQUEST_ID")
+        request_id = given if given and SANE_REQUEST_ID.fullmatch(given) else REQUEST_IDS.next()
         environ[REQUEST_ID_KEY] = request_id
-        environ[STARTED_KEY] = time.perf_counter()
+        started = time.perf_counter()
+        answered = []
 
         def start(status, headers, exc_info=None):
+            answered.append(status)
             headers.append(("X-Request-ID", request_id))
-            headers.append(("X-Content-Type-Options", "nosniff"))
+            headers.extend(DEFAULT_HEADERS)
             if not any(name.lower() == "cache-control" for name, _ in headers):
                 headers.append(("Cache-Control", "no-store"))
             return start_response(status, headers, exc_info)
 
-        return self.app(environ, start)
+        body = self.app(environ, start)
+        if answered and self.observers:
+            seconds, status = time.perf_counter() - started, int(answered[-1][:3])
+            for observe in self.observers:
+                observe(environ, status, seconds)
+        return body
 
 
 class ApiFlask(Flask):
     """Flask, answering OPTIONS with an empty 204 and its Allow header (Flask's default is an empty text/html 200)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_functions: dict = {}
+
+    def ensure_sync(self, func):
+        # Flask asks this of every hook and view on every request, and the answer (is it a coroutine
+        # function?) never changes for a function: asked once each.
+        made = self._sync_functions.get(func)
+        if made is None:
+            made = self._sync_functions[func] = super().ensure_sync(func)
+        return made
 
     def make_default_options_response(self):
         response = super().make_default_options_response()
@@ -67,6 +117,15 @@ class ApiRequest(Request):
 
     json_limit = 64 * 1024
     webhook_limit = 1024 * 1024
+
+    # Flask sets the matched rule here; it is kept in the environ, where the request edge reads it.
+    @property
+    def url_rule(self):
+        return self.environ.get(ROUTE_KEY)
+
+    @url_rule.setter
+    def url_rule(self, rule) -> None:
+        self.environ[ROUTE_KEY] = rule
 
     @property
     def body_limit(self) -> int:
@@ -86,12 +145,13 @@ def register_request_handling(app: Flask, *, max_json_body: int, max_webhook_bod
     app.url_map.merge_slashes = False
     app.request_class = type("TatameRequest", (ApiRequest,), {"json_limit": max_json_body,
                                                               "webhook_limit": max_webhook_body})
-    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
+    app.wsgi_app = edge = RequestEdge(app.wsgi_app)
+    app.extensions["tatame.edge"] = edge
 
     @app.before_request
     def refuse_oversized_bodies():
         # Also on routes that never read a body: an oversized one is a 413 everywhere.
-        if request.content_length is not None and request.content_length > request.body_limit:
+        if "CONTENT_LENGTH" in request.environ and (request.content_length or 0) > request.body_limit:
             raise too_large(request.body_limit)
 
 

@@ -18,6 +18,8 @@ from typing import Iterator
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
+from app.http import ROUTE_KEY
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUESTS = Histogram("tatame_http_request_duration_seconds", "Requests by route template, method and status.",
@@ -39,6 +41,22 @@ CATALOG_CACHE = Counter("tatame_catalog_cache_total", "Catalog answers by source
 CREATED = Counter("tatame_created_total", "Objects made at Stripe: customer, checkout_session, subscription, "
                   "payment_intent.", ["kind"])
 RATE_LIMITED = Counter("tatame_rate_limited_total", "Requests refused by a rate limit, by scope.", ["scope"])
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_request_series: dict[tuple, object] = {}  # (route, method, status) → its histogram child: bounded like the labels
+
+
+def observe_request(environ: dict, status: int, seconds: float) -> None:
+    """A request's duration, by route template, method and status (called by the request edge)."""
+    rule = environ.get(ROUTE_KEY)
+    route = rule.rule if rule is not None else "unmatched"
+    method = environ.get("REQUEST_METHOD")
+    key = (route, method if method in METHODS else "other", status)  # a client may send any method name
+    series = _request_series.get(key)
+    if series is None:
+        series = _request_series[key] = REQUESTS.labels(key[0], key[1], str(status))
+    series.observe(seconds)
 
 
 @contextmanager

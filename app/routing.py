@@ -62,13 +62,29 @@ class Endpoint:
 def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], status: int = 200,
              also: tuple[int, ...] = (), query: type[Schema] | None = None, body: type[Schema] | None = None,
              raw_body: type[Schema] | None = None, ids: tuple[str, ...] = (), errors: tuple[type[AppError], ...] = (),
-             headers: dict[str, str] | None = None) -> Callable:
-    """Register the decorated view on `bp` with its schemas (each built once, here)."""
+             headers: dict[str, str] | None = None, constant: bool = False) -> Callable:
+    """Register the decorated view on `bp` with its schemas (each built once, here).
+
+    `constant`: the view's answer never changes (liveness): dumped and encoded at its first request only.
+    """
 
     def register(view: Callable) -> Callable:
         spec = Endpoint(method=method, rule=rule, summary=(view.__doc__ or view.__name__).strip().splitlines()[0],
                         response=response(), status=status, also=also, query=query() if query else None,
                         body=body() if body else None, raw_body=raw_body() if raw_body else None, ids=ids, errors=errors, headers=headers or {})
+
+        if constant:
+            encoded_body: list[bytes] = []
+
+            @functools.wraps(view)
+            def run_constant() -> Response:
+                if not encoded_body:
+                    encoded_body.append(current_app.json.response(spec.response.dump(view())).get_data())
+                return Response(encoded_body[0], spec.status, mimetype="application/json")
+
+            run_constant.endpoint = spec
+            bp.add_url_rule(rule, view_func=run_constant, methods=[method])
+            return run_constant
 
         @functools.wraps(view)
         def run(**path: str) -> tuple:

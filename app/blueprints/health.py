@@ -12,7 +12,7 @@ bp = public(Blueprint("health", __name__))
 ALIVE = {"status": "ok", "service": "tatame-payments"}
 
 
-@endpoint(bp, "GET", "/", response=Liveness)
+@endpoint(bp, "GET", "/", response=Liveness, constant=True)
 def liveness():
     """Liveness: answers without calling anything external."""
     return ALIVE

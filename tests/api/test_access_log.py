@@ -47,3 +47,29 @@ def test_configured_secrets_never_reach_the_access_line(config, capsys):
     client.get("/", headers={"User-Agent": "curl sk_test_secret_in_a_user_agent"})
     (line,) = access_lines(capsys)
     assert "sk_test_secret_in_a_user_agent" not in json.dumps(line) and "[redacted]" in line["user_agent"]
+
+
+def test_what_a_client_chose_is_escaped_and_the_line_stays_one_json_object(config, capsys):
+    client = create_app(with_config(config, trusted_proxy_hops=1)).test_client()
+    capsys.readouterr()
+    hostile = 'evil"}, "status": 200, "x": "\\ \xe9\x7f'
+    client.get("/", headers={"User-Agent": hostile, "X-Forwarded-For": hostile})
+    client.open("/", method="BREW")
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if '"app.access"' in line]
+    assert len(lines) == 2 and lines[0]["user_agent"] == hostile and lines[0]["client"] == hostile
+    assert (lines[1]["method"], lines[1]["status"]) == ("BREW", 405)
+
+
+def test_request_ids_differ_across_requests_and_forked_workers(client):
+    import os
+
+    ids = {client.get("/").headers["X-Request-ID"] for _ in range(50)}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker forked from the same master: its ids must not repeat the master's or a sibling's
+        os.write(write, client.get("/").headers["X-Request-ID"].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    assert len(ids) == 50 and child not in ids and len(child) == 32

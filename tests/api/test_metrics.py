@@ -58,3 +58,13 @@ def test_every_monitoring_point_shows_after_traffic(metered, auth_headers, signe
     ):
         assert line in text, line
     assert "prod_" not in text and "cus_x" not in text and "user_metrics" not in text  # bounded labels
+
+
+def test_a_flood_of_invented_methods_and_paths_adds_no_series(metered):
+    for i in range(40):
+        metered.open(f"/made/up/{i}", method=f"BREW{i}")
+        metered.get(f"/stripe/products/prod_{i}/x")
+    text = scrape(metered).get_data(as_text=True)
+    assert 'tatame_http_request_duration_seconds_count{method="other",route="unmatched",status="405"}' in text or \
+        'tatame_http_request_duration_seconds_count{method="other",route="unmatched",status="404"}' in text
+    assert "BREW" not in text and "made/up" not in text and "prod_" not in text
