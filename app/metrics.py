@@ -16,9 +16,28 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import multiprocess, values
 
 from app.http import ROUTE_KEY
+
+
+class _ProcessId:
+    """os.getpid(), remembered: prometheus-client asks on every update (a system call each, several per
+    request) to notice a fork; the answer changes only in a forked child, which is told."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.pid = os.getpid()
+
+    def __call__(self) -> int:
+        return self.pid
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # before any metric is made: each one's values are of this class
+    values.ValueClass = values.MultiProcessValue(process_identifier=_ProcessId())
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -91,7 +91,7 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], s
             for name in spec.ids:
                 validate_id(path[name], name)
             if spec.query is not None:
-                path["query"] = load_query(spec.query, request.args)
+                path["query"] = queries.load(request)
             if spec.body is not None:
                 path["body"] = load(spec.body, json_body())
             answer = view(**path)
@@ -102,11 +102,31 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], s
             return spec.response.dump(answer.data), answer.status or spec.status, answer.headers
 
         encoded = EncodedOnce()
+        queries = QueryMemo(spec.query) if spec.query is not None else None
         run.endpoint = spec
         bp.add_url_rule(rule, view_func=run, methods=[method])
         return run
 
     return register
+
+
+class QueryMemo:
+    """A route's query strings, loaded once each: apps send the same few over and over. Only what loaded
+    is kept (an error is worked out again each time); a flood of distinct strings only refills it."""
+
+    def __init__(self, schema: Schema, size: int = 256):
+        self.schema, self.size = schema, size
+        self._loaded: dict[str, dict] = {}
+
+    def load(self, request) -> dict:
+        raw = request.environ.get("QUERY_STRING", "")
+        found = self._loaded.get(raw)
+        if found is None:
+            found = load_query(self.schema, request.args)
+            if len(self._loaded) >= self.size:
+                self._loaded.clear()
+            self._loaded[raw] = found
+        return dict(found)  # the view's own copy
 
 
 class EncodedOnce:

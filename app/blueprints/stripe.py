@@ -6,6 +6,7 @@ from app.auth import protect_with_clerk
 from app.extensions import services
 from app.metrics import CATALOG_CACHE
 from app.routing import Reply, endpoint
+from app.services.catalog_cache import HIT, MISS, STALE
 from app.schemas.catalog import PriceList, PriceListQuery, PriceReply, ProductList, ProductListQuery, ProductReply
 from app.schemas.common import NoQuery
 from app.schemas.customer import CustomerBody, CustomerReply
@@ -16,11 +17,12 @@ CACHE_HEADER = {"X-Cache": "HIT, MISS or STALE: whether the catalog cache answer
                 "ETag": "A strong validator of this body: send it back in If-None-Match to get a 304 when unchanged",
                 "Cache-Control": "private, no-cache: keep it, but ask again (with If-None-Match) before using it"}
 CATALOG_ERRORS = (UpstreamError,)
+CATALOG_RESULTS = {result: CATALOG_CACHE.labels(result) for result in (HIT, MISS, STALE)}
 
 
 def _cached(result, *query) -> Reply:
     """A catalog answer: the same snapshot and query always encode to the same body (sent with an ETag)."""
-    CATALOG_CACHE.labels(result.cache).inc()
+    CATALOG_RESULTS[result.cache].inc()
     return Reply(result, headers={"X-Cache": result.cache}, memo=(result.snapshot, *query))
 
 

@@ -48,4 +48,5 @@ class BoundedGateway:
                 STRIPE_CALLS.labels(name, outcome).inc()
                 STRIPE_SECONDS.labels(name).observe(time.perf_counter() - started)
 
+        self.__dict__[name] = bounded  # made once per method: found directly from now on
         return bounded

@@ -11,6 +11,7 @@ with one stat() per read.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -107,12 +108,17 @@ class CatalogCache:
         """The cached value for `key`, or `loader()`: one call per miss per process, however many wait."""
         if not self.enabled:
             return loader(), MISS
-        version = self._safe(self.version.current)
-        if version is None:  # which entries are current is unknown: trust none
-            return loader(), MISS
-        name = json.dumps(key, sort_keys=True, separators=(",", ":"))
-        fresh_key = f"catalog:{version}:{name}"
-        value = self._safe(lambda: self.backend.get(fresh_key))
+        version = None
+        name = _name(key)
+        try:  # the hit, on every cached read: no closures, one version read and one lookup
+            version = self.version.current()
+            fresh_key = f"catalog:{version}:{name}"
+            value = self.backend.get(fresh_key)
+        except Exception as exc:  # noqa: BLE001 - as in _safe: a cache that cannot answer is a miss
+            log.warning("catalog cache unavailable: %s", type(exc).__name__)
+            if version is None:  # which entries are current is unknown: trust none
+                return loader(), MISS
+            value = None
         if value is not None:
             return value, HIT
         if self._safe(lambda: self.backend.get(f"catalog:failed:{name}")):
@@ -166,6 +172,21 @@ class CatalogCache:
         except Exception as exc:  # noqa: BLE001 - redis raises many types; all mean "no cache now"
             log.warning("catalog cache unavailable: %s", type(exc).__name__)
             return default
+
+
+def _name(key: Any) -> str:
+    """The key as text (the same in every process and instance); the catalog's few keys are remembered."""
+    if isinstance(key, (list, tuple)):
+        try:
+            return _names(tuple(key))
+        except TypeError:  # a key with unhashable parts
+            pass
+    return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(key: tuple) -> str:
+    return json.dumps(list(key), sort_keys=True, separators=(",", ":"))
 
 
 class _InProcess:

@@ -171,6 +171,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=80_000, help="distinct signed events prepared for (d)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for the app under test, e.g. ACCESS_LOG=false")
+    parser.add_argument("--only", default="", metavar="a,b,...",
+                        help="run only these scenarios (with (a), the ceiling), to iterate on one; targets need all")
     args = parser.parse_args()
     use_wrk = shutil.which("wrk") is not None
     settings = runpy.run_path(str(HERE.parent.parent / "gunicorn.conf.py"))  # the very settings `make serve` uses
@@ -219,6 +221,9 @@ def main() -> int:
         # (c) without the app's JSON access line: what that line costs, measured in the same run.
         ("c0", "(c) with ACCESS_LOG=false", "wsgi:app", "/stripe/products", catalog, None, {"ACCESS_LOG": "false"}),
     ]
+    if args.only:
+        wanted = {"a", *args.only.split(",")}
+        scenarios = [scenario for scenario in scenarios if scenario[0] in wanted]
     runs: dict[str, list[dict]] = {name: [] for name, *_ in scenarios}
     shape = f"{workers} workers x {threads} threads" if worker_class == "gthread" else f"{workers} workers"
     print(f"bench: {os.cpu_count()} cores; gunicorn {worker_class}, {shape}; "
@@ -242,6 +247,9 @@ def main() -> int:
         r = results[name]
         print(f"({name}) {label:<42}{r['rps']:>9.0f}{r['rps'] / ceiling:>8.2f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
               f"{r['errors']:>8}{r['rss']:>8.1f}{r['pss']:>8.1f}")
+    if args.only:
+        stripe.stop()
+        return 0
     print(f"\nStripe calls during (c): {results['c']['stripe_calls']}")
     access_cost = 1 - results["c"]["rps"] / results["c0"]["rps"]
     print(f"the access line's cost on (c): {access_cost:.1%} of the throughput without it")

@@ -64,6 +64,14 @@ def _file_made_before_versions(path: str) -> None:
     conn.close()
 
 
+def _indexes(path: str) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
+
+
 def _user_version(path: str) -> int:
     conn = sqlite3.connect(path)
     try:
@@ -176,8 +184,9 @@ def test_a_version_1_file_gets_subscriptions_and_purchase_claims_with_its_rows_i
 
     store = SQLiteStore(path)
     try:
-        assert _user_version(path) == LATEST == 2
+        assert _user_version(path) == LATEST == 3
         assert {"stripe_subscriptions", "stripe_purchase_claims", "stripe_stamp"} <= _tables(path)
+        assert not {"idx_stripe_webhook_events_event_type", "idx_stripe_webhook_events_status"} & _indexes(path)
         assert store.get_customer_mapping("user_1") == mapping
         assert store.get_event("evt_1") == event
         # The new tables work on the upgraded file.

@@ -16,6 +16,7 @@ from .database import Migration
 MIGRATIONS = (
     Migration(1, "customer mappings and webhook events", customers.CREATE + events.CREATE),
     Migration(2, "subscriptions, the stamp counter, purchase claims", subscriptions.CREATE + purchases.CREATE),
+    Migration(3, "webhook events without the indexes nothing reads", events.DROP_UNREAD_INDEXES),
 )
 
 

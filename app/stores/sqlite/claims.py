@@ -96,17 +96,22 @@ class Claims(Database):
         Returns the row as it now stands and the verdict.
         """
 
-        def insert(conn: sqlite3.Connection, lease: Lease, suffix: str = "") -> list[sqlite3.Row]:
-            values = {**new, **key, "id": new_id(), "claim_token": token, "lease_expires_at": lease.expires,
-                      "created_at": lease.now, "updated_at": lease.now}
-            names = ", ".join(values)
-            placeholders = ", ".join(f":{name}" for name in values)
-            return conn.execute(f"INSERT INTO {table.name} ({names}) VALUES ({placeholders}){suffix}", values).fetchall()
+        def values(lease: Lease) -> dict[str, Any]:
+            return {**new, **key, "id": new_id(), "claim_token": token, "lease_expires_at": lease.expires,
+                    "created_at": lease.now, "updated_at": lease.now}
 
-        # The common case, a new row, is one atomic statement: insert unless it exists.
-        with self._write_lock, self._connection() as conn:
-            conflict = f" ON CONFLICT ({', '.join(table.key)}) DO NOTHING RETURNING {table.columns}"
-            rows = insert(conn, Lease.starting_now(lease_seconds), conflict)
+        names = [*new, *key, "id", "claim_token", "lease_expires_at", "created_at", "updated_at"]
+        insert_sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+
+        def insert(conn: sqlite3.Connection, lease: Lease) -> None:
+            conn.execute(insert_sql, values(lease))
+
+        # The common case, a new row, is one atomic statement: insert unless it exists. Everything but the
+        # statement is made before the writer lock: writers of every process queue on it.
+        conflict_sql = f"{insert_sql} ON CONFLICT ({', '.join(table.key)}) DO NOTHING RETURNING {table.columns}"
+        row_values = values(Lease.starting_now(lease_seconds))
+        with self._connection() as conn, self._write_lock:
+            rows = conn.execute(conflict_sql, row_values).fetchall()
         if rows:
             return rows[0], inserted
         # It exists: read, judge and maybe take it over, in one write transaction.

@@ -1,12 +1,15 @@
-"""SQLite plumbing: per-thread connections, write transactions, and the schema-version runner.
+"""SQLite plumbing: one connection per process, write transactions, and the schema-version runner.
 
-Each thread of each process gets its own connection, in WAL mode with a busy timeout. Writes
-that read before they decide run inside `BEGIN IMMEDIATE`, which takes SQLite's single write
-lock before the read, so they cannot interleave with another process's.
+Each process opens one connection, in WAL mode with a busy timeout, and its threads take turns on
+it. Writers queue on a lock of this process and then on a lock of the file shared by every process
+(WriterLock). Writes that read before they decide run inside `BEGIN IMMEDIATE`, which takes SQLite's
+single write lock before the read, so they cannot interleave with another process's.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import sqlite3
 import threading
@@ -48,6 +51,54 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+YIELDS_BEFORE_BLOCKING = 20
+
+
+class WriterLock:
+    """Who writes next: this process's threads queue on a mutex, then processes on a lock of the file.
+
+    SQLite settles writers between processes too, but its busy handler waits by sleeping in growing
+    steps (1, 2, 5, 10 ms...), and under gevent such a sleep stops every greenlet of the worker. A
+    lockf() waiter is woken by the kernel the moment the holder is done, in microseconds.
+    """
+
+    def __init__(self, path: str):
+        self._mutex = threading.Lock()
+        self._path = f"{path}.writer-lock"
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def __enter__(self):
+        self._mutex.acquire()
+        try:
+            if self._pid != os.getpid():  # POSIX record locks belong to a process: one descriptor per process
+                self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            self._lock_file()
+        except BaseException:
+            self._mutex.release()
+            raise
+        return self
+
+    def _lock_file(self) -> None:
+        # Held by another process: first let this process's other requests run (under gevent a blocking
+        # wait would stop them all), then, if it is still held, wait for the kernel to hand it over.
+        for _ in range(YIELDS_BEFORE_BLOCKING):
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise
+            time.sleep(0)  # gevent: a switch to the worker's other greenlets; threads: the GIL passes on
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+
 class Database:
     """Connections, transactions and schema versions; the aggregates' mixins build on it.
 
@@ -60,12 +111,14 @@ class Database:
     def __init__(self, path: str, busy_timeout_ms: int = 10_000):
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._conn_pid: int | None = None
+        self._conn_lock = threading.RLock()
         if path == ":memory:":
-            raise ValueError("SQLiteStore needs a file: each thread opens its own connection")
+            raise ValueError("SQLiteStore needs a file: each process opens its own connection")
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = WriterLock(path) if path else threading.Lock()
         self._migrate()
 
     # --- connections -------------------------------------------------------
@@ -74,7 +127,7 @@ class Database:
             self.path,
             timeout=self.busy_timeout_ms / 1000,
             isolation_level=None,  # we issue BEGIN ourselves
-            check_same_thread=True,
+            check_same_thread=False,  # one connection per process, used under _conn_lock
         )
         try:
             conn.row_factory = sqlite3.Row
@@ -101,19 +154,24 @@ class Database:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        # A connection opened before a fork belongs to the parent: reopen per process.
-        pid = os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != pid:
+        """This process's one connection, for one thread (or greenlet) at a time.
+
+        One per process, not one per thread: under gevent every connection is a greenlet, and each
+        SQLite connection throws its page cache away whenever another one has written, so a connection
+        per greenlet re-read the same pages on almost every query (and held its own cache in memory).
+        SQLite runs one statement at a time per file anyway, and never yields to another greenlet.
+        """
+        with self._conn_lock:
+            pid = os.getpid()
+            if self._conn is None or self._conn_pid != pid:  # a connection opened before a fork is the parent's
+                try:
+                    self._conn, self._conn_pid = self._connect(), pid
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(f"cannot open SQLite database: {exc}") from exc
             try:
-                conn = self._connect()
-            except sqlite3.Error as exc:
-                raise StoreUnavailable(f"cannot open SQLite database: {exc}") from exc
-            self._local.conn, self._local.pid = conn, pid
-        try:
-            yield conn
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite error: {exc}") from exc
+                yield self._conn
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"SQLite error: {exc}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -123,31 +181,31 @@ class Database:
         sleeping in growing steps (up to 100 ms), which under load turns into long tails.
         Between processes, SQLite's lock (and busy timeout) still settles who writes.
         """
-        with self._write_lock, self._connection() as conn:
+        with self._connection() as conn, self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 # SQLite may have rolled back already (disk full, say): never leave the
-                # thread's connection inside a transaction, and never hide the first error.
+                # process's connection inside a transaction, and never hide the first error.
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
 
     def _write_one(self, sql: str, params: tuple | dict) -> sqlite3.Cursor:
         """One statement, atomic on its own (autocommit), queued behind this process's writers."""
-        with self._write_lock, self._connection() as conn:
+        with self._connection() as conn, self._write_lock:
             cursor = conn.execute(sql, params)
             cursor.fetchall()  # step a RETURNING statement to its end, so that it commits now
             return cursor
 
     def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close this process's connection (the next use opens another)."""
+        with self._conn_lock:
+            if self._conn is not None and self._conn_pid == os.getpid():
+                self._conn.close()
+            self._conn = None
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the file answers a trivial query."""
