@@ -47,6 +47,9 @@ class Config:
     port: int = 3000
     log_level: str = "INFO"
     access_log: bool = True   # one JSON line per request from the app (gunicorn's text access log is off)
+    access_log_buffer: int = 32768  # bytes of access lines written at once (0: a write per line); see app/logs.py
+    access_log_flush: float = 1.0   # ... and at the latest this many seconds after the oldest
+    prepared_answers: bool = True  # the request edge resends answers alike for every caller (app/answers.py)
     metrics_token: str | None = field(default=None, repr=False)  # GET /metrics exists only with one
     sentry_dsn: str | None = field(default=None, repr=False)  # error reports (app/reporting.py) only with one
     cors_origins: tuple[str, ...] = (DEV_CORS_ORIGIN,)
@@ -230,6 +233,8 @@ class _Reader:
             port=self.integer("PORT", 3000, 1, 65535),
             log_level=(self.raw("LOG_LEVEL") or "INFO").upper(),
             access_log=self.boolean("ACCESS_LOG", True),
+            prepared_answers=self.boolean("PREPARED_ANSWERS", True),
+            access_log_buffer=self.integer("ACCESS_LOG_BUFFER", 32768, 0, 1 << 20),
             metrics_token=self.raw("METRICS_TOKEN"),
             sentry_dsn=self.url("SENTRY_DSN", https=production),
             stripe_secret_key=self.prefixed("STRIPE_SECRET_KEY", ("sk_", "rk_")),

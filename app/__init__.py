@@ -8,6 +8,7 @@ from flask import Flask, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.answers import PreparedAnswers
 from app.auth import AUTH_MODES
 from app.blueprints import BLUEPRINTS, OPTIONAL
 from app.bootstrap import build_services
@@ -29,13 +30,24 @@ def create_app(config: Config, **collaborators) -> Flask:
     if config.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_handling(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
-    register_access_log(app, enabled=config.access_log, secrets=config.secrets())
+    if config.prepared_answers:
+        register_prepared_answers(app, built)
+    register_access_log(app, enabled=config.access_log, secrets=config.secrets(), buffer_bytes=config.access_log_buffer,
+                        flush_seconds=config.access_log_flush)
     register_request_metrics(app)
     register_cors(app, config)
     register_blueprints(app, [bp for bp in BLUEPRINTS if bp.name not in OPTIONAL or OPTIONAL[bp.name](built)])
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def register_prepared_answers(app: Flask, built) -> None:
+    """Answers the same for every caller, sent again by the request edge without Flask (app/answers.py)."""
+    from app.auth import VERIFIED
+
+    answers = PreparedAnswers(verifier=built.verifier, rate_limiter=built.rate_limiter, on_verified=VERIFIED.inc)
+    app.extensions["tatame.answers"] = app.extensions["tatame.edge"].answers = answers
 
 
 def register_cors(app: Flask, config: Config) -> None:

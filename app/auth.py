@@ -12,6 +12,7 @@ import logging
 
 from flask import Blueprint, g, request
 
+from app.answers import REFUSED_KEY
 from app.extensions import services
 from app.http import USER_KEY
 from app.metrics import CLERK_VERIFICATIONS
@@ -51,6 +52,9 @@ def require_clerk_user() -> None:
 def limit_per_user() -> None:
     """before_request, after the token: the per-user rate limit (RATE_LIMIT_USER)."""
     if request.method != "OPTIONS":
+        refused = request.environ.get(REFUSED_KEY)  # the request edge counted it already, and it was refused
+        if refused is not None:
+            raise refused
         services().rate_limiter.hit("user", g.clerk_user_id)
 
 

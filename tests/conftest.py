@@ -88,6 +88,7 @@ def config(tmp_path, rsa_keys) -> Config:
         sqlite_path=str(tmp_path / "tatame.sqlite3"),
         rate_limit_enabled=False,
         customer_wait_seconds=5,
+        access_log_buffer=0,  # each line at once, for tests that read them; test_access_log.py tests the batches
     )
 
 

@@ -73,3 +73,21 @@ def test_request_ids_differ_across_requests_and_forked_workers(client):
     os.waitpid(pid, 0)
     child = os.read(read, 100).decode()
     assert len(ids) == 50 and child not in ids and len(child) == 32
+
+
+def test_buffered_lines_are_written_in_batches_and_never_left_behind(config, capsys):
+    import time
+
+    app = create_app(with_config(config, access_log_buffer=2000, access_log_flush=0.4))
+    client = app.test_client()
+    capsys.readouterr()
+    client.get("/")
+    assert access_lines(capsys) == []  # waiting for its batch
+    time.sleep(0.8)  # a quiet moment: written within the flush interval all the same
+    assert len(access_lines(capsys)) == 1
+    for _ in range(12):  # ~330 bytes each: the buffer fills and is written without waiting
+        client.get("/")
+    assert 6 <= len(access_lines(capsys)) < 12
+    line = next(o for o in app.extensions["tatame.edge"].observers if hasattr(o, "flush"))
+    line.flush()  # what the process does on exit (atexit)
+    assert 0 < len(access_lines(capsys)) <= 6
