@@ -21,6 +21,7 @@ from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
 from app.services.clerk import ClerkVerifier, NoKeySource, StaticKey, build_verifier
 from app.services.customers import CustomerService
+from app.services.generation import FileGeneration, Generation, RedisGeneration
 from app.services.rate_limit import RateLimiter
 from app.services.redirects import RedirectPolicy
 from app.services.subscriptions import SubscriptionSync
@@ -28,6 +29,7 @@ from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
 from app.services.webhooks import WebhookService
 from app.stores import Store, build_store
 from app.stores.metered import MeteredStore
+from app.stores.sqlite import SQLiteStore
 from config import Config
 
 GIVEN = "given by the caller"
@@ -68,7 +70,8 @@ def build_services(
     ))
     customers = CustomerService(store, gateway, lease_seconds=config.customer_lease_seconds,
                                 wait_seconds=config.customer_wait_seconds)
-    subscriptions = SubscriptionSync(store, gateway, past_due_access=config.past_due_access)
+    subscriptions = SubscriptionSync(store, gateway, past_due_access=config.past_due_access,
+                                     generation=subscriptions_generation(config, store))
     billing = BillingService(
         store, gateway, customers=customers, catalog=catalog, subscriptions=subscriptions,
         redirects=redirect_policy(config),
@@ -94,6 +97,22 @@ def build_services(
     return Services(config=config, store=store, gateway=gateway, verifier=verifier, catalog=catalog,
                     customers=customers, subscriptions=subscriptions, billing=billing, webhooks=webhooks,
                     rate_limiter=rate_limiter, dev=dev, modes=modes)
+
+
+def subscriptions_generation(config: Config, store: Store) -> Generation | None:
+    """What tells every process that a subscription was written (GET /stripe/subscription remembers each
+    user's rows until then): Redis when configured; else, for the embedded SQLite file, a counter file
+    beside it, which every process on the machine maps; else (Supabase, several instances, no Redis)
+    nothing, and each read goes to the store."""
+    if config.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(config.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return RedisGeneration(client, "tatame:subscriptions:generation")
+    inner = getattr(store, "store", store)  # the MeteredStore's own
+    if isinstance(inner, SQLiteStore):
+        return FileGeneration(f"{inner.path}.subscriptions-generation")
+    return None
 
 
 def redirect_policy(config: Config) -> RedirectPolicy:

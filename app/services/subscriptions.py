@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from app.gateways.base import BillingGateway
+from app.services.generation import Generation, GenerationCache
 from app.stores.base import Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,11 @@ LIVE = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete", "pau
 class SubscriptionSync:
     """Reads subscriptions from Stripe into the store, and answers "what is my membership?" from it."""
 
-    def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False):
+    def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False,
+                 generation: Generation | None = None):
         self.store, self.gateway, self.past_due_access = store, gateway, past_due_access
+        # Each user's rows, remembered until this sync (in any process) writes a subscription again.
+        self._rows: GenerationCache[str, list[SubscriptionRecord]] = GenerationCache(generation)
 
     def refresh(self, subscription_id: str, clerk_user_id: str | None = None) -> SubscriptionRecord | None:
         """Re-read the subscription from Stripe and store it unless a newer read is stored already."""
@@ -40,13 +44,16 @@ class SubscriptionSync:
     def record(self, subscription: dict, stamp: int, clerk_user_id: str | None = None) -> SubscriptionRecord:
         """Store `subscription`, read after `stamp` was taken; returns what is stored now."""
         record = to_record(subscription, stamp, clerk_user_id or self._user_of(subscription))
-        if not self.store.save_subscription(record):
-            return self.store.get_subscription(record.stripe_subscription_id) or record
-        return record
+        try:
+            if not self.store.save_subscription(record):
+                return self.store.get_subscription(record.stripe_subscription_id) or record
+            return record
+        finally:
+            self._rows.changed()  # after the write (or an error in the middle of it): every copy is old
 
     def current(self, clerk_user_id: str) -> SubscriptionRecord | None:
         """The user's subscription that grants access, else the most recent one; None without any."""
-        records = self.store.list_subscriptions(clerk_user_id)
+        records = self._rows.get(clerk_user_id, lambda: self.store.list_subscriptions(clerk_user_id))
         if not records:
             return None
         return max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))

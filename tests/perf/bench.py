@@ -2,10 +2,12 @@
 
 (a) a bare Flask "hello" app, (b) GET /, (c) GET /stripe/products with a valid token and a warm
 cache (Stripe faked over HTTP, its calls counted), (d) POST /webhooks/stripe with distinct signed
-events on the embedded store. Each under the same gunicorn settings (gunicorn.conf.py, tuned by
-the usual variables), driven by wrk when installed, else by a Python load generator. Prints
-requests/s, p50/p99, the ratios to (a), Stripe calls during (c), worker memory, and the time from
-process start to the first answer.
+events on the embedded store, (e) (c) revalidated with If-None-Match (304), (f) GET
+/stripe/subscription, (c0) (c) without the access line. Each under the repository's own gunicorn
+settings and logging (gunicorn.conf.py, as `make serve` and Railway run it), driven by wrk when
+installed, else by a Python load generator. Prints requests/s, p50/p99, the ratios to (a) against
+their targets, Stripe calls during (c) and (f), worker memory, the access line's cost, and the time
+from process start to the first answer.
 """
 
 from __future__ import annotations
@@ -215,11 +217,11 @@ def main() -> int:
         ("a", "bare Flask hello", "tests.perf.hello:app", "/", {}, None, {}),
         ("b", "GET /", "wsgi:app", "/", {}, None, {}),
         ("c", "GET /stripe/products (warm cache)", "wsgi:app", "/stripe/products", catalog, None, {}),
+        # (c) without the app's JSON access line, right after (c): what that line costs, round by round.
+        ("c0", "(c) with ACCESS_LOG=false", "wsgi:app", "/stripe/products", catalog, None, {"ACCESS_LOG": "false"}),
         ("d", "POST /webhooks/stripe (distinct events)", "wsgi:app", "/webhooks/stripe", {}, "events", {}),
         ("e", "GET /stripe/products, If-None-Match (304)", "wsgi:app", "/stripe/products", catalog, "revalidate", {}),
         ("f", "GET /stripe/subscription (the store, no Stripe)", "wsgi:app", "/stripe/subscription", catalog, None, {}),
-        # (c) without the app's JSON access line: what that line costs, measured in the same run.
-        ("c0", "(c) with ACCESS_LOG=false", "wsgi:app", "/stripe/products", catalog, None, {"ACCESS_LOG": "false"}),
     ]
     if args.only:
         wanted = {"a", *args.only.split(",")}
@@ -251,19 +253,23 @@ def main() -> int:
         stripe.stop()
         return 0
     print(f"\nStripe calls during (c): {results['c']['stripe_calls']}")
-    access_cost = 1 - results["c"]["rps"] / results["c0"]["rps"]
+    # Paired: each round's (c) against the (c0) run just after it, then the median (runs drift by several %).
+    access_cost = 1 - statistics.median(c["rps"] / c0["rps"] for c, c0 in zip(runs["c"], runs["c0"]))
     print(f"the access line's cost on (c): {access_cost:.1%} of the throughput without it")
     start = first_answer_seconds(env, folder, "wsgi:app")
     print(f"process start to first answer: {start:.2f} s")
-    targets = [("(b)/(a) >= 0.9", results["b"]["rps"] / ceiling >= 0.9),
-               ("(c)/(a) >= 0.6", results["c"]["rps"] / ceiling >= 0.6),
+    ratio = {name: results[name]["rps"] / ceiling for name in results}
+    targets = [("(b)/(a) >= 0.9", ratio["b"] >= 0.9), ("(c)/(a) >= 0.8", ratio["c"] >= 0.8),
+               ("(e)/(a) >= 0.85", ratio["e"] >= 0.85), ("(f)/(a) >= 0.6", ratio["f"] >= 0.6),
+               ("(d)/(a) >= 0.35", ratio["d"] >= 0.35),
                ("zero Stripe calls in (c)", results["c"]["stripe_calls"] == 0),
-               ("(d)/(a) >= 0.3", results["d"]["rps"] / ceiling >= 0.3),
                ("access line <= 5 % of (c)", access_cost <= 0.05),
                ("zero Stripe calls in (f)", results["f"]["stripe_calls"] == 0),
                ("worker memory <= 80 MB (RSS)", max(r["rss"] for r in results.values()) <= 80),
                ("first answer within 2 s", start <= 2.0)]
-    print("targets: " + "; ".join(f"{label}: {'met' if ok else 'MISSED'}" for label, ok in targets))
+    print("targets:")
+    for label, ok in targets:
+        print(f"  {label:<32}{'met' if ok else 'MISSED'}")
     stripe.stop()
     return 0
 
