@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from datetime import datetime, timezone
 
 from json.encoder import encode_basestring_ascii
@@ -82,7 +83,7 @@ class AccessLine:
     """Writes the access line of one request: fields the client chose are JSON-escaped, the rest is ours.
 
     With `buffer_bytes`, lines are written in batches, as nginx's `access_log ... buffer= flush=` does: when
-    that many bytes wait, when the oldest has waited `flush_seconds`, and when the process exits. One
+    that many bytes wait, when `flush_seconds` have passed since the last write, and when the process exits. One
     write() per request was a tenth of what a cached catalog answer cost (make bench); the price is that
     a process killed outright (SIGKILL, out of memory) loses its last second of access lines.
     """
@@ -91,9 +92,11 @@ class AccessLine:
         self.secrets = [s for s in secrets if len(s) >= 8]
         self.buffer_bytes, self.flush_seconds = buffer_bytes, flush_seconds
         self._second = (0, "")  # (a whole second, its ISO text): one object, swapped whole
-        self._lock = threading.Lock()
-        self._pending: list[str] = []
-        self._size, self._since, self._flusher = 0, 0.0, False
+        self._parts: dict[tuple, tuple[str, str]] = {}
+        # Lines wait in a deque: append and popleft are atomic, so no lock is taken per request, and a
+        # flush that drains it while others append loses nothing. The byte count only decides when.
+        self._pending: deque[str] = deque()
+        self._size, self._flushed, self._flusher = 0, time.time(), False
         if buffer_bytes:
             me = weakref.ref(self)
             atexit.register(lambda: (line := me()) is not None and line.flush())
@@ -109,56 +112,63 @@ class AccessLine:
         return f"{text}.{int((now - second) * 1000):03d}+00:00"
 
     def __call__(self, environ: dict, status: int, seconds: float) -> None:
-        rule, user, now = environ.get(ROUTE_KEY), environ.get(USER_KEY), time.time()
-        line = ACCESS_TEMPLATE % (
-            self.timestamp(now),
-            _string(environ.get(REQUEST_ID_KEY)),
-            _string(environ.get("REQUEST_METHOD", "")[:16]),
-            # The route's template, never the raw path: ids stay out of what is counted and searched.
-            _string(rule.rule) if rule is not None else "null",
-            status,
-            seconds * 1000,
-            _string(environ.get("REMOTE_ADDR")),  # after ProxyFix: TRUSTED_PROXY_HOPS decides whom to believe
-            _string(environ.get("HTTP_USER_AGENT", "")[:200]),
-            _string(user),
-        )
-        for secret in self.secrets:
-            if secret in line:
-                line = line.replace(secret, "[redacted]")
+        rule, now = environ.get(ROUTE_KEY), time.time()
+        who = (environ.get("REQUEST_METHOD", ""), rule.rule if rule is not None else None, environ.get("REMOTE_ADDR"),
+               environ.get("HTTP_USER_AGENT", ""), environ.get(USER_KEY))
+        parts = self._parts.get(who)  # a client sends the same few of these over and over: encoded once each
+        if parts is None:
+            parts = self._encode(*who)
+        line = ACCESS_TEMPLATE % (self.timestamp(now), self._scrub(_string(environ.get(REQUEST_ID_KEY))), parts[0],
+                                  status, seconds * 1000, parts[1])
         if not self.buffer_bytes:
             sys.stderr.write(line)
             return
-        with self._lock:
-            if not self._pending:
-                self._since = now
-            self._pending.append(line)
-            self._size += len(line)
-            due = self._size >= self.buffer_bytes or now - self._since >= self.flush_seconds
-            start_flusher, self._flusher = not self._flusher, True
-        if due:
+        self._pending.append(line)
+        self._size += len(line)
+        if self._size >= self.buffer_bytes or now - self._flushed >= self.flush_seconds:
             self.flush()
-        if start_flusher:  # for the lines of a quiet moment: nothing else would write them
+        if not self._flusher:  # for the lines of a quiet moment: nothing else would write them
+            self._flusher = True
             threading.Thread(target=_flush_regularly, args=(weakref.ref(self),), name="access-log-flush",
                              daemon=True).start()
 
+    def _encode(self, method: str, route: str | None, client: str | None, user_agent: str,
+                user: str | None) -> tuple[str, str]:
+        parts = (
+            # The route's template, never the raw path: ids stay out of what is counted and searched.
+            f'"method": {_string(method[:16])}, "route": {_string(route)}',
+            # The client's address after ProxyFix: TRUSTED_PROXY_HOPS decides whom to believe.
+            f'"client": {_string(client)}, "user_agent": {_string(user_agent[:200])}, "clerk_user_id": {_string(user)}',
+        )
+        parts = (self._scrub(parts[0]), self._scrub(parts[1]))
+        if len(self._parts) >= 1024:
+            self._parts.clear()
+        self._parts[(method, route, client, user_agent, user)] = parts
+        return parts
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
+        return text
+
     def flush(self) -> None:
-        with self._lock:
-            pending, self._pending, self._size = self._pending, [], 0
-        if pending:
-            sys.stderr.write("".join(pending))
+        self._size, self._flushed = 0, time.time()
+        lines, pending = [], self._pending
+        while pending:
+            lines.append(pending.popleft())
+        if lines:
+            sys.stderr.write("".join(lines))
             sys.stderr.flush()
 
     def _forked(self) -> None:
-        self._lock = threading.Lock()
-        self._pending, self._size, self._flusher = [], 0, False
+        self._pending, self._size, self._flushed, self._flusher = deque(), 0, time.time(), False
 
 
 def _flush_regularly(me: "weakref.ref[AccessLine]") -> None:
     """A quiet moment's lines are written within flush_seconds; ends with its AccessLine."""
     while (line := me()) is not None:
-        with line._lock:
-            due = bool(line._pending) and time.time() - line._since >= line.flush_seconds
-        if due:
+        if line._pending and time.time() - line._flushed >= line.flush_seconds:
             line.flush()
         pause = line.flush_seconds / 4
         del line
@@ -166,8 +176,7 @@ def _flush_regularly(me: "weakref.ref[AccessLine]") -> None:
 
 
 ACCESS_TEMPLATE = ('{"time": "%s", "level": "info", "logger": "app.access", "message": "request", "request_id": %s, '
-                   '"method": %s, "route": %s, "status": %d, "duration_ms": %.2f, "client": %s, "user_agent": %s, '
-                   '"clerk_user_id": %s}\n')
+                   '%s, "status": %d, "duration_ms": %.2f, %s}\n')
 
 
 def _string(value: str | None) -> str:
