@@ -47,12 +47,6 @@ SECRET_PATTERNS: list[tuple[tuple, re.Pattern]] = [
 ]
 
 
-def _present(trigger, text: str, lowered: str) -> bool:
-    if isinstance(trigger, re.Pattern):
-        return trigger.search(text) is not None
-    return trigger in (lowered if trigger == "bearer" else text)
-
-
 class Scrubber:
     """Replaces secrets in every string of an event: the configured values and anything shaped like one."""
 
@@ -62,11 +56,21 @@ class Scrubber:
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
-            value = value.replace(secret, REDACTED)
-        lowered = value.lower()
-        for triggers, pattern in SECRET_PATTERNS:
-            if any(_present(trigger, value, lowered) for trigger in triggers):
-                value = pattern.sub(REDACTED, value)
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        lowered = None
+        for triggers, pattern in SECRET_PATTERNS:  # plain loops: this runs for every log line
+            for trigger in triggers:
+                if isinstance(trigger, re.Pattern):
+                    found = trigger.search(value) is not None
+                elif trigger == "bearer":
+                    lowered = value.lower() if lowered is None else lowered
+                    found = trigger in lowered
+                else:
+                    found = trigger in value
+                if found:
+                    value = pattern.sub(REDACTED, value)
+                    break
         return value
 
     def walk(self, value: Any) -> Any:
