@@ -27,9 +27,9 @@ def create_app(config: Config, **collaborators) -> Flask:
     app = ApiFlask(__name__, instance_path=str(Path(config.instance_path).resolve()))
     app.json.sort_keys = False
     built = app.extensions["tatame"] = build_services(config, **collaborators)
-    if config.trusted_proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     register_request_handling(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
+    if config.trusted_proxy_hops:  # outermost: the edge's own answers and its access line see the real client
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
     if config.prepared_answers:
         register_prepared_answers(app, built)
     register_access_log(app, enabled=config.access_log, secrets=config.secrets(), buffer_bytes=config.access_log_buffer,

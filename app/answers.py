@@ -19,6 +19,7 @@ usual envelope. tests/api/test_prepared_answers.py checks that both paths answer
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,7 @@ from app.http import ROUTE_KEY, USER_KEY
 from app.services.clerk import bearer_token
 from app.services.errors import RateLimited
 
+log = logging.getLogger(__name__)
 REFUSED_KEY = "tatame.refused"  # a RateLimited met at the edge, for the Flask path to raise (app/auth.py)
 PUBLIC, SIGNED_IN = "public", "signed-in"
 
@@ -46,20 +48,29 @@ class Prepared:
 class PreparedAnswers:
     """Remembered answers by (path, query string), bounded: a flood of distinct queries only refills it."""
 
-    def __init__(self, *, verifier, rate_limiter, on_verified: Callable[[], None], size: int = 512):
-        self.verifier, self.rate_limiter, self.on_verified, self.size = verifier, rate_limiter, on_verified, size
+    def __init__(self, *, verifier, rate_limiter, on_verified: Callable[[], None], size: int = 512,
+                 max_bytes: int = 8 << 20):
+        self.verifier, self.rate_limiter, self.on_verified = verifier, rate_limiter, on_verified
+        self.size, self.max_bytes = size, max_bytes
         self._answers: dict[tuple[str, str], Prepared] = {}
+        self._bytes = 0
 
     def remember(self, environ: dict, prepared: Prepared) -> None:
         """After Flask sent `prepared` for this request: the edge may send it for the next ones."""
         if environ.get("REQUEST_METHOD") != "GET" or "HTTP_ORIGIN" in environ:
             return
-        if len(self._answers) >= self.size:
-            self._answers.clear()
-        self._answers[(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))] = prepared
+        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        replaced = self._answers.pop(key, None)  # from an older snapshot: this one replaces it
+        if replaced is not None:
+            self._bytes -= len(replaced.body)
+        # Bounded in entries and in bytes: distinct queries (cursors, filters) only refill it.
+        if len(self._answers) >= self.size or self._bytes + len(prepared.body) > self.max_bytes:
+            self.forget()
+        self._answers[key] = prepared
+        self._bytes += len(prepared.body)
 
     def forget(self) -> None:
-        self._answers.clear()
+        self._answers, self._bytes = {}, 0
 
     def answer(self, environ: dict, start_response) -> list[bytes] | None:
         """The answer's body, after start_response; None when Flask must answer."""
@@ -69,13 +80,22 @@ class PreparedAnswers:
         if prepared is None or environ.get("CONTENT_LENGTH") not in (None, "", "0") \
                 or "HTTP_TRANSFER_ENCODING" in environ:
             return None
-        if prepared.still_fresh is not None and not prepared.still_fresh():
+        try:
+            return self._answer(environ, start_response, prepared)
+        except Exception:  # noqa: BLE001 - never the caller's problem: Flask answers, as it would have anyway
+            log.exception("prepared answer failed; Flask answers instead")
             return None
-        if prepared.access == SIGNED_IN:
+
+    def _answer(self, environ: dict, start_response, prepared: Prepared) -> list[bytes] | None:
+        claims = None
+        if prepared.access == SIGNED_IN:  # the caller first: junk tokens cost a dictionary look-up, no more
             token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
             claims = self.verifier.remembered(token) if token is not None else None
             if claims is None:
                 return None  # not checked yet, or refused: Flask checks it in full
+        if prepared.still_fresh is not None and not prepared.still_fresh():
+            return None
+        if claims is not None:
             user = claims["sub"]
             try:
                 self.rate_limiter.hit("user", user)

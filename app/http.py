@@ -103,6 +103,8 @@ class ApiFlask(Flask):
         # function?) never changes for a function: asked once each.
         made = self._sync_functions.get(func)
         if made is None:
+            if len(self._sync_functions) >= 1024:  # functions made per request (after_this_request) pass through
+                self._sync_functions.clear()
             made = self._sync_functions[func] = super().ensure_sync(func)
         return made
 

@@ -118,7 +118,7 @@ class AccessLine:
     def __call__(self, environ: dict, status: int, seconds: float) -> None:
         rule, now = environ.get(ROUTE_KEY), time.time()
         who = (environ.get("REQUEST_METHOD", ""), rule.rule if rule is not None else None, environ.get("REMOTE_ADDR"),
-               environ.get("HTTP_USER_AGENT", ""), environ.get(USER_KEY))
+               environ.get("HTTP_USER_AGENT", "")[:200], environ.get(USER_KEY))
         parts = self._parts.get(who)  # a client sends the same few of these over and over: encoded once each
         if parts is None:
             parts = self._encode(*who)

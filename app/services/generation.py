@@ -30,6 +30,9 @@ class Generation(Protocol):
     def bump(self) -> None: ...
 
 
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+
+
 class FileGeneration:
     """An 8-byte counter in `path`, mapped shared: the same number for every process that opens it."""
 
@@ -38,7 +41,8 @@ class FileGeneration:
         if os.fstat(self._fd).st_size < COUNTER.size:
             os.ftruncate(self._fd, COUNTER.size)  # zeros; never shrinks a counter another process made
         self._memory = mmap.mmap(self._fd, COUNTER.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        self._threads = threading.Lock()  # lockf does not exclude this process's own threads
+        # lockf does not exclude this process's own threads, nor two objects for one file in one process.
+        self._threads = _FILE_LOCKS.setdefault(os.path.realpath(path), threading.Lock())
 
     def current(self) -> int:
         return COUNTER.unpack_from(self._memory, 0)[0]

@@ -64,15 +64,19 @@ def test_what_a_client_chose_is_escaped_and_the_line_stays_one_json_object(confi
 def test_request_ids_differ_across_requests_and_forked_workers(client):
     import os
 
-    ids = {client.get("/").headers["X-Request-ID"] for _ in range(50)}
+    ids = [client.get("/").headers["X-Request-ID"] for _ in range(50)]
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # a worker forked from the same master: its ids must not repeat the master's or a sibling's
-        os.write(write, client.get("/").headers["X-Request-ID"].encode())
-        os._exit(0)
+    if pid == 0:  # a worker forked from the same master: its ids must not repeat the master's next ones
+        try:
+            os.write(write, client.get("/").headers["X-Request-ID"].encode())
+        finally:
+            os._exit(0)
     os.waitpid(pid, 0)
     child = os.read(read, 100).decode()
-    assert len(ids) == 50 and child not in ids and len(child) == 32
+    parent_next = client.get("/").headers["X-Request-ID"]
+    assert len(set(ids)) == 50 and len(child) == 32
+    assert child[:16] != parent_next[:16] and child != parent_next  # its own prefix, not the master's counter
 
 
 def test_buffered_lines_are_written_in_batches_and_never_left_behind(config, capsys):

@@ -62,9 +62,11 @@ def test_a_forked_process_sees_a_bump_at_once(tmp_path):
     assert generation.current() == 0
     pid = os.fork()
     if pid == 0:
-        FileGeneration(str(tmp_path / "g")).bump()  # a `flask` command opening the file on its own
-        generation.bump()                            # and a forked worker using the inherited mapping
-        os._exit(0)
+        try:
+            FileGeneration(str(tmp_path / "g")).bump()  # a `flask` command opening the file on its own
+            generation.bump()                            # and a forked worker using the inherited mapping
+        finally:
+            os._exit(0)
     os.waitpid(pid, 0)
     assert generation.current() == 2
 

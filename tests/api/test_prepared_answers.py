@@ -179,3 +179,27 @@ def test_the_edge_knows_every_hook_it_stands_in_for(app):
                for bp, names in hooks.items() if bp is not None and bp != "metrics")
     assert not any(app.after_request_funcs.get(bp) for bp in app.after_request_funcs if bp is not None)
     assert [f.__name__ for f in app.after_request_funcs[None]] == ["cors_when_asked"]
+
+
+def test_edge_answers_log_the_client_behind_the_proxy(config, capsys):
+    import json
+
+    client = create_app(with_config(config, trusted_proxy_hops=1)).test_client()
+    headers = {"X-Forwarded-For": "203.0.113.7"}
+    client.get("/", headers=headers)
+    capsys.readouterr()
+    with flask_requests(client.application) as reached:
+        client.get("/", headers=headers)
+    (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines() if '"app.access"' in x]
+    assert reached == [] and line["client"] == "203.0.113.7"
+
+
+def test_a_new_snapshot_replaces_the_prepared_answer(client, auth_headers, stripe_stand_in, signed_webhook):
+    headers = auth_headers()
+    client.get("/stripe/products", headers=headers)
+    body, signed = signed_webhook(make_event("product.updated", {"id": "prod_demo_kids", "object": "product"}))
+    client.post("/webhooks/stripe", data=body, headers=signed)
+    client.get("/stripe/products", headers=headers)  # Flask answers from the new snapshot, and prepares that
+    with flask_requests(client.application) as reached:
+        assert client.get("/stripe/products", headers=headers).headers["X-Cache"] == "HIT"
+    assert reached == []

@@ -106,12 +106,11 @@ class Claims(Database):
         def insert(conn: sqlite3.Connection, lease: Lease) -> None:
             conn.execute(insert_sql, values(lease))
 
-        # The common case, a new row, is one atomic statement: insert unless it exists. Everything but the
-        # statement is made before the writer lock: writers of every process queue on it.
+        # The common case, a new row, is one atomic statement: insert unless it exists. The statement is made
+        # before the writer lock (writers of every process queue on it); the lease starts once we hold it.
         conflict_sql = f"{insert_sql} ON CONFLICT ({', '.join(table.key)}) DO NOTHING RETURNING {table.columns}"
-        row_values = values(Lease.starting_now(lease_seconds))
-        with self._connection() as conn, self._write_lock:
-            rows = conn.execute(conflict_sql, row_values).fetchall()
+        with self._write_lock, self._connection() as conn:
+            rows = conn.execute(conflict_sql, values(Lease.starting_now(lease_seconds))).fetchall()
         if rows:
             return rows[0], inserted
         # It exists: read, judge and maybe take it over, in one write transaction.

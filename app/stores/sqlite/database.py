@@ -181,7 +181,7 @@ class Database:
         sleeping in growing steps (up to 100 ms), which under load turns into long tails.
         Between processes, SQLite's lock (and busy timeout) still settles who writes.
         """
-        with self._connection() as conn, self._write_lock:
+        with self._write_lock, self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -195,7 +195,7 @@ class Database:
 
     def _write_one(self, sql: str, params: tuple | dict) -> sqlite3.Cursor:
         """One statement, atomic on its own (autocommit), queued behind this process's writers."""
-        with self._connection() as conn, self._write_lock:
+        with self._write_lock, self._connection() as conn:
             cursor = conn.execute(sql, params)
             cursor.fetchall()  # step a RETURNING statement to its end, so that it commits now
             return cursor

@@ -86,7 +86,7 @@ class Subscriptions(Database):
 
     def next_stamp(self) -> int:
         """A number greater than any handed out before (one statement under SQLite's write lock)."""
-        with self._connection() as conn, self._write_lock:
+        with self._write_lock, self._connection() as conn:
             # fetchall: step the statement to its end, so that it commits before we answer.
             rows = conn.execute("UPDATE stripe_stamp SET value = value + 1 WHERE id = 1 RETURNING value").fetchall()
         return rows[0][0]
@@ -95,7 +95,7 @@ class Subscriptions(Database):
         """Insert, or replace a row with a smaller stamp; whether it was written (see Store.save_subscription)."""
         params = {field: getattr(record, field) for field in ("stripe_subscription_id", "clerk_user_id", *FIELDS)}
         params.update(id=new_id(), now=now_text(), cancel_at_period_end=int(bool(record.cancel_at_period_end)))
-        with self._connection() as conn, self._write_lock:
+        with self._write_lock, self._connection() as conn:
             return bool(conn.execute(_SAVE, params).fetchall())
 
     def get_subscription(self, stripe_subscription_id: str) -> SubscriptionRecord | None:
