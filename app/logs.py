@@ -53,10 +53,10 @@ def configure_logging(level: str, secrets: list[str]) -> None:
     # The Stripe SDK logs request URLs and whole response bodies at INFO and DEBUG: checkout and portal URLs
     # and client secrets are capabilities, so its records below WARNING are never even made.
     logging.getLogger("stripe").setLevel(logging.WARNING)
-    # Our lines never show where a call was made from, or thread and process names: the logging module's
-    # own "Optimization" advice is to not collect them (finding the caller walks the stack on every record).
+    # Our lines never show where a call was made from: the logging module's own "Optimization" advice is to
+    # not look it up (finding the caller walks the stack on every record). Process ids stay: gunicorn's
+    # own lines print them.
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logger = logging.getLogger("app")
     logger.setLevel(level)
     for handler in logger.handlers:
