@@ -10,15 +10,17 @@ from tests.conftest import with_config
 
 
 class CountingStore:
-    """The SQLite store, counting the reads of subscription rows."""
+    """The SQLite store, counting the reads of subscription rows. `opaque`: the app cannot tell it is SQLite
+    (as with Supabase), so it has no generation to share."""
 
-    def __init__(self, store: SQLiteStore):
-        self.store, self.reads = store, 0
+    def __init__(self, store: SQLiteStore, opaque: bool = False):
+        self.reads = 0
+        self.__dict__["inner" if opaque else "store"] = store
 
     def __getattr__(self, name):
         if name == "list_subscriptions":
             self.reads += 1
-        return getattr(self.store, name)
+        return getattr(self.__dict__.get("store") or self.__dict__["inner"], name)
 
 
 def test_rows_are_read_once_until_another_worker_writes(billing_config, auth_headers, stripe_stand_in,
@@ -39,16 +41,7 @@ def test_rows_are_read_once_until_another_worker_writes(billing_config, auth_hea
 
 
 def test_without_a_shared_generation_every_read_goes_to_the_store(billing_config, auth_headers, stripe_stand_in):
-    class NotSQLite:  # a store the app cannot share a generation for (Supabase without Redis)
-        def __init__(self, store):
-            self.inner, self.reads = store, 0
-
-        def __getattr__(self, name):
-            if name == "list_subscriptions":
-                self.reads += 1
-            return getattr(self.inner, name)
-
-    store = NotSQLite(SQLiteStore(billing_config.sqlite_path))
+    store = CountingStore(SQLiteStore(billing_config.sqlite_path), opaque=True)  # Supabase without Redis
     client = create_app(billing_config, store=store).test_client()
     for _ in range(3):
         client.get("/stripe/subscription", headers=auth_headers())
