@@ -328,6 +328,27 @@ class GatewayContract:
         assert first["has_more"] is True and rest["has_more"] is False
         assert {first["data"][0]["id"], rest["data"][0]["id"]} == set(made)
 
+    def test_list_checkout_sessions_by_customer_and_status(self, gateway, customer):
+        price = self.a_price(gateway, "recurring")
+        made = [gateway.create_checkout_session(self.checkout_params(customer, price, "subscription"),
+                                                unique("key"))["id"] for _ in range(2)]
+        gateway.expire_checkout_session(made[0])
+        open_ = gateway.list_checkout_sessions({"customer": customer["id"], "status": "open", "limit": 10})
+        assert open_["object"] == "list" and [s["id"] for s in open_["data"]] == [made[1]]
+        assert open_["data"][0]["metadata"] == {"clerk_user_id": customer["metadata"]["clerk_user_id"]}
+        every = gateway.list_checkout_sessions({"customer": customer["id"], "limit": 10})
+        assert {s["id"] for s in every["data"]} == set(made)
+        gateway.expire_checkout_session(made[1])
+
+    def test_cancel_subscription_ends_it_at_once(self, gateway, customer):
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        canceled = gateway.cancel_subscription(sub["id"])
+        assert canceled["id"] == sub["id"] and canceled["status"] in ("canceled", "incomplete_expired")
+        assert gateway.get_subscription(sub["id"])["status"] == canceled["status"]
+        with pytest.raises(NotFound):
+            gateway.cancel_subscription(unique("sub"))
+
     def test_unknown_subscriptions_and_customers(self, gateway, customer):
         assert gateway.get_subscription(unique("sub")) is None
         with pytest.raises(NotFound):

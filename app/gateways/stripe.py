@@ -124,6 +124,12 @@ class StripeGateway:
         """Close an open session so it can no longer be paid (Stripe refuses one that is not open)."""
         with _stripe_errors("checkout session"):
             return self.client.v1.checkout.sessions.expire(session_id).to_dict()
+
+    def list_checkout_sessions(self, params: dict) -> dict:
+        """Sessions newest first: `customer`, `status` ("open", ...), `limit`, `starting_after`."""
+        with _stripe_errors("checkout session"):
+            return self.client.v1.checkout.sessions.list(params=params).to_dict()
+
     def create_portal_session(self, params: dict) -> dict:
         with _stripe_errors("portal session"):
             return self.client.v1.billing_portal.sessions.create(params=params).to_dict()
@@ -150,6 +156,11 @@ class StripeGateway:
     def update_subscription(self, subscription_id: str, params: dict) -> dict:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.update(subscription_id, params=params).to_dict()
+
+    def cancel_subscription(self, subscription_id: str) -> dict:
+        """Cancel at once (an unpaid subscription of ours that must not be paid any more)."""
+        with _stripe_errors("subscription"):
+            return self.client.v1.subscriptions.cancel(subscription_id).to_dict()
 
     def list_subscriptions(self, params: dict) -> dict:
         with _stripe_errors("subscription"):

@@ -8,7 +8,7 @@ from app.gateways.fake_stripe import customers, events, payment_intents, subscri
 from app.gateways.fake_stripe.catalog import purchasable
 from app.gateways.fake_stripe.faults import StripeFault, invalid, missing
 from app.gateways.fake_stripe.forms import integer, metadata, only, required, string
-from app.gateways.fake_stripe.lists import expand, expansions
+from app.gateways.fake_stripe.lists import expand, expansions, newest_first, page
 
 LIFETIME = 24 * 3600  # Stripe's default (and longest) time before an open session expires
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
@@ -72,7 +72,8 @@ def create(fake, params: dict) -> dict:
         raise invalid("mode", f"Invalid mode: {mode} (the stand-in emulates payment and subscription).")
     customer = customers.require(fake, params.get("customer"))
     lines = _line_items(fake, params, mode)
-    subscription_data = _extra(params, "subscription_data", mode, "subscription", {"metadata", "trial_period_days"})
+    subscription_data = _extra(params, "subscription_data", mode, "subscription",
+                               {"metadata", "trial_period_days", "trial_settings"})
     payment_data = _extra(params, "payment_intent_data", mode, "payment", {"metadata"})
     trial = integer(subscription_data, "trial_period_days", 0, 1, 730) or None
     reference = string(params, "client_reference_id")
@@ -103,6 +104,7 @@ def create(fake, params: dict) -> dict:
         # What the session will make when paid; Stripe keeps it, the stand-in hides it.
         "_lines": [[price["id"], qty] for price, qty in lines], "_trial_days": trial,
         "_subscription_metadata": metadata(subscription_data), "_payment_metadata": metadata(payment_data),
+        "_trial_settings": subscriptions.trial_settings(subscription_data),
     }
     fake.state.put(session)  # Stripe sends no event for a new session
     return expand(session, expansions(params), fake.resolve)
@@ -124,6 +126,18 @@ def _expire(fake, session: dict) -> dict:
         fake.state.put(session)
         events.record(fake, "checkout.session.expired", session)
     return session
+
+
+def list_sessions(fake, params: dict) -> dict:
+    """GET /v1/checkout/sessions: newest first, by customer and status (open, complete, expired)."""
+    only(params, {"customer", "status", "limit", "starting_after", "expand"})
+    customer, status = string(params, "customer"), string(params, "status")
+    if status not in (None, "open", "complete", "expired"):
+        raise invalid("status", f"Invalid status: {status}")
+    found = [_get(fake, session["id"]) for session, _ in fake.state.all("checkout.session")
+             if customer is None or session["customer"] == customer]
+    found = [session for session in found if status is None or session["status"] == status]
+    return page(newest_first(found), params, "/v1/checkout/sessions", "checkout.session", fake.resolve)
 
 
 def retrieve(fake, params: dict, session_id: str) -> dict:
@@ -157,7 +171,8 @@ def complete(fake, session_id: str) -> dict:
         if session["mode"] == "subscription":
             subscription = subscriptions.start(fake, customer=session["customer"], lines=lines,
                                                meta=session["_subscription_metadata"],
-                                               trial_days=session["_trial_days"], paid=True)
+                                               trial_days=session["_trial_days"], paid=True,
+                                               trial_end_behaviour=session.get("_trial_settings"))
             done.update(subscription=subscription["id"], invoice=subscription["latest_invoice"],
                         payment_status="paid" if session["amount_total"] else "no_payment_required")
         else:
@@ -172,6 +187,7 @@ def complete(fake, session_id: str) -> dict:
 
 ROUTES = [
     ("POST", "/v1/checkout/sessions", create),
+    ("GET", "/v1/checkout/sessions", list_sessions),
     ("GET", "/v1/checkout/sessions/{id}", retrieve),
     ("POST", "/v1/checkout/sessions/{id}/expire", expire),
 ]

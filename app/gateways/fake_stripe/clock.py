@@ -84,6 +84,9 @@ def _end_trial(fake, sub_id: str) -> str:
     if sub["cancel_at_period_end"]:
         subscriptions.end(fake, sub, "cancellation_requested")
         return f"{sub_id} canceled at the end of its trial (customer.subscription.deleted)"
+    if not sub["default_payment_method"] and sub["trial_settings"]["end_behavior"]["missing_payment_method"] == "cancel":
+        subscriptions.end(fake, sub, "missing_payment_method")
+        return f"{sub_id} canceled at the end of its trial: no card was saved (customer.subscription.deleted)"
     return "trial ended, " + _renew(fake, sub)
 
 

@@ -31,8 +31,22 @@ def add_interval(start: int, interval: str, count: int) -> int:
     return int(moment.replace(year=year, month=month, day=day).timestamp())
 
 
+def trial_settings(params: dict) -> str:
+    """`trial_settings[end_behavior][missing_payment_method]`: what a trial ending without a card does."""
+    settings = params.get("trial_settings") or {}
+    behaviour = settings.get("end_behavior") if isinstance(settings, dict) else None
+    if not isinstance(settings, dict) or not isinstance(behaviour or {}, dict):
+        raise invalid("trial_settings", "Invalid hash")
+    only(settings, {"end_behavior"})
+    only(behaviour or {}, {"missing_payment_method"})
+    value = string(behaviour or {}, "missing_payment_method") or "create_invoice"
+    if value not in ("cancel", "create_invoice", "pause"):
+        raise invalid("trial_settings[end_behavior][missing_payment_method]", f"Invalid value: {value}")
+    return value
+
+
 def start(fake, *, customer: str, lines: list[tuple[dict, int]], meta: dict, trial_days: int | None,
-          paid: bool, save_payment_method: str = "off") -> dict:
+          paid: bool, save_payment_method: str = "off", trial_end_behaviour: str | None = None) -> dict:
     """A new subscription of the recurring `lines`, its first invoice (one-time lines too) and its events.
 
     `paid`: the customer paid at once (Checkout): active, or trialing, with a saved card. Otherwise
@@ -64,7 +78,7 @@ def start(fake, *, customer: str, lines: list[tuple[dict, int]], meta: dict, tri
         "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
         "schedule": None, "start_date": now, "status": "trialing" if trial_end else "incomplete",
         "test_clock": None, "transfer_data": None, "trial_end": trial_end,
-        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_settings": {"end_behavior": {"missing_payment_method": trial_end_behaviour or "create_invoice"}},
         "trial_start": now if trial_end else None,
     }
     with fake.state.transaction():
@@ -103,8 +117,8 @@ def check_prices(lines: list[tuple[dict, int]], param: str) -> None:
 
 
 def create(fake, params: dict) -> dict:
-    only(params, {"customer", "items", "payment_behavior", "payment_settings", "trial_period_days", "metadata",
-                  "expand", "description"})
+    only(params, {"customer", "items", "payment_behavior", "payment_settings", "trial_period_days", "trial_settings",
+                  "metadata", "expand", "description"})
     customer = customers.require(fake, params.get("customer"))
     items = required(params, "items")
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
@@ -134,7 +148,7 @@ def create(fake, params: dict) -> dict:
         raise StripeFault(400, "This customer has no attached payment source or default payment method.",
                           code="resource_missing")
     subscription = start(fake, customer=customer, lines=lines, meta=metadata(params), trial_days=trial,
-                         paid=False, save_payment_method=save)
+                         paid=False, save_payment_method=save, trial_end_behaviour=trial_settings(params))
     return expand(subscription, expansions(params), fake.resolve)
 
 
