@@ -84,7 +84,9 @@ class Config:
     catalog_stale_ttl: int = 86400     # how long a copy is kept to answer from when Stripe fails
     rate_limit_enabled: bool = True
     rate_limit_user: str = "60/minute"
+    rate_limit_purchase: str = "10/minute"   # per user: checkout, payment sheet, portal, cancel, resume
     rate_limit_webhook: str = "1000/minute"
+    stripe_in_flight_per_user: int = 2      # per user and process: requests that call Stripe at once
 
     trusted_proxy_hops: int = 0  # proxies in front (Railway: 1) whose X-Forwarded-For is believed
 
@@ -257,6 +259,8 @@ class _Reader:
             catalog_stale_ttl=self.integer("CATALOG_STALE_TTL", 86400, 0, 30 * 86400),
             rate_limit_enabled=self.boolean("RATE_LIMIT_ENABLED", True),
             rate_limit_user=self.rate("RATE_LIMIT_USER", "60/minute"),
+            rate_limit_purchase=self.rate("RATE_LIMIT_PURCHASE", "10/minute"),
+            stripe_in_flight_per_user=self.integer("STRIPE_IN_FLIGHT_PER_USER", 2, 1, 100),
             rate_limit_webhook=self.rate("RATE_LIMIT_WEBHOOK", "1000/minute"),
             max_json_body=self.integer("MAX_JSON_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             max_webhook_body=self.integer("MAX_WEBHOOK_BODY_BYTES", 1024 * 1024, 1024, 16 * 1024 * 1024),

@@ -66,6 +66,27 @@ def protect_with_clerk(blueprint: Blueprint) -> Blueprint:
     return blueprint
 
 
+def share_stripe_fairly(blueprint: Blueprint, *, calls_stripe: tuple[str, ...], purchases: tuple[str, ...]) -> None:
+    """The endpoints of `blueprint` that call Stripe: each user has at most STRIPE_IN_FLIGHT_PER_USER of them in
+    flight at once, and `purchases` (which make objects at Stripe) count against RATE_LIMIT_PURCHASE.
+    Register after protect_with_clerk: the hook needs the caller."""
+    def take_a_turn() -> None:
+        if request.endpoint not in calls_stripe:
+            return
+        if request.endpoint in purchases:
+            services().rate_limiter.hit("purchase", g.clerk_user_id)
+        services().stripe_in_flight.enter(g.clerk_user_id)
+        g.stripe_turn = g.clerk_user_id
+
+    def give_it_back(error) -> None:
+        user = g.pop("stripe_turn", None)
+        if user is not None:
+            services().stripe_in_flight.leave(user)
+
+    blueprint.before_request(take_a_turn)
+    blueprint.teardown_request(give_it_back)
+
+
 def public(blueprint: Blueprint) -> Blueprint:
     """Every route of `blueprint` is public by design (liveness, readiness, the API's description)."""
     blueprint.auth = PUBLIC

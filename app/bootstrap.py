@@ -22,7 +22,7 @@ from app.services.catalog_cache import CatalogCache
 from app.services.clerk import ClerkVerifier, NoKeySource, StaticKey, build_verifier
 from app.services.customers import CustomerService
 from app.services.generation import FileGeneration, Generation, RedisGeneration
-from app.services.rate_limit import RateLimiter
+from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.redirects import RedirectPolicy
 from app.services.subscriptions import SubscriptionSync
 from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
@@ -82,21 +82,23 @@ def build_services(
                                  wait_seconds=config.customer_wait_seconds),
     )
     rate_limiter = rate_limiter or RateLimiter(
-        {"user": config.rate_limit_user, "webhook": config.rate_limit_webhook,
-         "webhook_rejected": config.rate_limit_webhook},
+        {"user": config.rate_limit_user, "purchase": config.rate_limit_purchase,
+         "webhook": config.rate_limit_webhook, "webhook_rejected": config.rate_limit_webhook},
         storage_uri=config.redis_url or "memory://",
         enabled=config.rate_limit_enabled,
     )
     webhooks = WebhookService(
         store, HANDLERS if handlers is None else handlers,
         context=HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=customers,
-                               subscriptions=subscriptions),
+                               subscriptions=subscriptions, billing=billing),
         limiter=rate_limiter, secrets=secrets, tolerance=config.stripe_webhook_tolerance,
         lease_seconds=config.webhook_lease_seconds,
     )
     return Services(config=config, store=store, gateway=gateway, verifier=verifier, catalog=catalog,
                     customers=customers, subscriptions=subscriptions, billing=billing, webhooks=webhooks,
-                    rate_limiter=rate_limiter, dev=dev, modes=modes)
+                    rate_limiter=rate_limiter, stripe_in_flight=InFlightLimit(config.stripe_in_flight_per_user,
+                                                                               enabled=config.rate_limit_enabled),
+                    dev=dev, modes=modes)
 
 
 def subscriptions_generation(config: Config, store: Store) -> Generation | None:

@@ -13,7 +13,7 @@ from app.services.clerk import ClerkVerifier
 from app.services.billing import BillingService
 from app.services.customers import CustomerService
 from app.services.subscriptions import SubscriptionSync
-from app.services.rate_limit import RateLimiter
+from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.webhooks import WebhookService
 from app.stores.base import Store, StoreUnavailable
 from config import Config
@@ -31,6 +31,7 @@ class Services:
     billing: BillingService
     webhooks: WebhookService
     rate_limiter: RateLimiter
+    stripe_in_flight: InFlightLimit
     dev: DevCredentials | None = None             # development keys, never in production
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
 

@@ -59,6 +59,8 @@ STORE_SECONDS = Histogram("tatame_store_call_duration_seconds", "Store (SQLite o
 CATALOG_CACHE = Counter("tatame_catalog_cache_total", "Catalog answers by source (HIT, MISS, STALE).", ["result"])
 CREATED = Counter("tatame_created_total", "Objects made at Stripe: customer, checkout_session, subscription, "
                   "payment_intent.", ["kind"])
+DUPLICATE_SUBSCRIPTIONS = Counter("tatame_duplicate_subscriptions_total", "Times a member was found holding two "
+                                  "usable subscriptions (alert on any increase; runbook in docs/billing.md).")
 RATE_LIMITED = Counter("tatame_rate_limited_total", "Requests refused by a rate limit, by scope.", ["scope"])
 
 

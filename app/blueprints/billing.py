@@ -2,16 +2,20 @@
 
 from flask import Blueprint, g
 
-from app.auth import protect_with_clerk
+from app.auth import protect_with_clerk, share_stripe_fairly
 from app.extensions import services
 from app.routing import Reply, endpoint
-from app.schemas.billing import (CheckoutBody, CheckoutReply, CheckoutStatusReply, MembershipReply, PaymentSheetBody,
-                                 PaymentSheetReply, PortalBody, PortalReply, SubscriptionReply)
+from app.schemas.billing import (CheckoutBody, CheckoutReply, CheckoutStatusReply, MembershipReply, NoBody,
+                                 PaymentSheetBody, PaymentSheetReply, PortalBody, PortalReply, SubscriptionReply)
 from app.schemas.common import NoQuery
 from app.services.errors import (CustomerInProgress, NotFound, PurchaseInProgress, ServiceUnavailable,
                                  SubscriptionExists, UpstreamError)
 
 bp = protect_with_clerk(Blueprint("billing", __name__, url_prefix="/stripe"))
+share_stripe_fairly(bp, calls_stripe=("billing.start_checkout", "billing.checkout_status", "billing.open_portal",
+                                      "billing.payment_sheet", "billing.cancel", "billing.resume"),
+                    purchases=("billing.start_checkout", "billing.open_portal", "billing.payment_sheet",
+                               "billing.cancel", "billing.resume"))
 BUYING = (NotFound, SubscriptionExists, PurchaseInProgress, CustomerInProgress, UpstreamError, ServiceUnavailable)
 
 
@@ -54,15 +58,15 @@ def payment_sheet(query, body):
     return _made(services().billing.payment_sheet(g.clerk_user_id, **body))
 
 
-@endpoint(bp, "POST", "/subscription/cancel", query=NoQuery, response=SubscriptionReply,
+@endpoint(bp, "POST", "/subscription/cancel", query=NoQuery, body=NoBody, response=SubscriptionReply,
           errors=(NotFound, UpstreamError, ServiceUnavailable))
-def cancel(query):
+def cancel(query, body):
     """Cancel the caller's subscription at the end of its period."""
     return {"data": services().billing.cancel(g.clerk_user_id)}
 
 
-@endpoint(bp, "POST", "/subscription/resume", query=NoQuery, response=SubscriptionReply,
+@endpoint(bp, "POST", "/subscription/resume", query=NoQuery, body=NoBody, response=SubscriptionReply,
           errors=(NotFound, UpstreamError, ServiceUnavailable))
-def resume(query):
+def resume(query, body):
     """Undo a scheduled cancellation."""
     return {"data": services().billing.resume(g.clerk_user_id)}

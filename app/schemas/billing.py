@@ -29,6 +29,10 @@ class PaymentSheetBody(_Body):
     price_id = stripe_id(required=True)
 
 
+class NoBody(_Body):
+    """Cancel and resume act on the caller's own subscription: nothing to say but an empty body or `{}`."""
+
+
 class SubscriptionView(Schema):
     id = fields.String(required=True)
     status = fields.String(required=True)

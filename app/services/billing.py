@@ -1,9 +1,12 @@
-"""Taking money: web checkout, the mobile payment sheet, the portal, cancel and resume (BILLING.md).
+"""Taking money: web checkout, the mobile payment sheet, the portal, cancel and resume (docs/billing.md).
 
 The customer is always the caller's own (CustomerService); a body never names one. Purchases
-are settled in the database like customers are: one open checkout session, and one incomplete
-payment-sheet subscription, per user and price (`Store.claim_purchase`), created under a Stripe
-idempotency key derived from the claim, so 20 parallel taps on several instances reach Stripe once.
+are settled in the database like customers are: one open purchase per user and slot (every
+recurring purchase shares one slot; a one-time price has its own), claimed in the store
+(`Store.claim_purchase`) and created under a Stripe idempotency key derived from the claim, so 20
+parallel taps on several instances reach Stripe once. Before anything new is made, whatever an
+earlier attempt of ours left at Stripe (an unpaid subscription, an open session) is found and
+handed back or closed: docs/billing.md has the table of faults and what the next request does.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from app.gateways.base import BillingGateway
-from app.metrics import CREATED
+from app.metrics import CREATED, DUPLICATE_SUBSCRIPTIONS
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
 from app.services.errors import NotFound, PurchaseInProgress, SubscriptionExists, UpstreamError, ValidationFailed
 from app.services.redirects import RedirectPolicy
 from app.services.subscriptions import LIVE, SubscriptionSync, public
-from app.stores.base import PurchaseClaim, Store
+from app.stores.base import PurchaseClaim, Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
 CHECKOUT, PAYMENT_SHEET = "checkout", "payment_sheet"
@@ -33,7 +36,9 @@ CHECKOUT, PAYMENT_SHEET = "checkout", "payment_sheet"
 RECURRING_CLAIM = (CHECKOUT, "recurring")
 REUSE_MARGIN_SECONDS = 300      # an open session closer than this to expiring is not handed out again
 DOUBLE_TAP_SECONDS = 60         # a one-time payment sheet asked again within this gets the same PaymentIntent
-SUBSCRIPTION_EXPAND = ["latest_invoice.confirmation_secret", "pending_setup_intent"]
+SUBSCRIPTION_EXPAND = ["latest_invoice.confirmation_secret"]
+# Statuses in which the member has the subscription, or owes for it: a new recurring purchase must wait.
+USABLE = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})
 
 
 @dataclass(frozen=True)
@@ -70,44 +75,65 @@ class BillingService:
                        cancel_url: str | None = None) -> tuple[dict, bool]:
         """An open Stripe Checkout session for the price: created, or the open one of a double tap."""
         price = self._purchasable(price_id)
-        success = self.redirects.check("success_url", success_url or self.settings.success_url or "")
+        success = _with_session_id(self.redirects.check("success_url", success_url or self.settings.success_url or ""))
         cancel = self.redirects.check("cancel_url", cancel_url or self.settings.cancel_url or "")
         customer, _ = self.customers.get_or_create(clerk_user_id)
         recurring = price.get("type") == "recurring"
 
+        def same_request(session: dict) -> bool:
+            """What may be handed out again: the same price and addresses, not about to expire."""
+            return ((session.get("metadata") or {}).get("price_id") == price_id
+                    and session.get("success_url") == success and session.get("cancel_url") == cancel
+                    and (session.get("expires_at") or 0) >= time.time() + REUSE_MARGIN_SECONDS)
+
+        def replaced(session: dict) -> bool:
+            """The member's sessions this one replaces: every recurring one, or those of this one-time price."""
+            meta = session.get("metadata") or {}
+            return meta.get("clerk_user_id") == clerk_user_id and (
+                session.get("mode") == "subscription" if recurring else meta.get("price_id") == price_id)
+
         def reuse(claim: PurchaseClaim) -> dict | None:
             if not (claim.result_id or "").startswith("cs_"):
-                return None  # a payment-sheet subscription: create() refuses while it is live
+                return None  # a payment-sheet subscription: create() cancels it while it is unpaid
             try:
                 session = self.gateway.get_checkout_session(claim.result_id)
             except NotFound:
                 return None
             if session.get("status") != "open":
                 return None
-            fresh = (claim.result_expires_at or 0) >= time.time() + REUSE_MARGIN_SECONDS
-            if not fresh or (session.get("metadata") or {}).get("price_id") != price_id:
+            if not same_request(session):
                 self._expire(session["id"])  # never two payable sessions: the old one closes first
                 return None
             if recurring:
-                self._refuse_if_subscribed(clerk_user_id, customer["id"])
+                try:
+                    self._clear_leftovers_or_refuse(clerk_user_id, customer["id"])
+                except SubscriptionExists:
+                    self._expire(session["id"])  # subscribed elsewhere meanwhile: this one must not be paid too
+                    raise
             return session
-        def create(key: Callable[[dict], str]) -> tuple[dict, str, int | None]:
+
+        def create(key: Callable[[dict], str]) -> tuple[dict, str, int | None, bool]:
+            trial = {}
+            if recurring:
+                _, listing = self._clear_leftovers_or_refuse(clerk_user_id, customer["id"])
+                trial = self._trial(clerk_user_id, listing)
+            # Sessions an earlier attempt made whose answer we never got (or made for other addresses).
+            found = self._close_open_sessions(customer["id"], replaced, hand_back=same_request)
+            if found is not None:
+                return found, found["id"], found.get("expires_at"), False
             params = {"customer": customer["id"], "mode": "subscription" if recurring else "payment",
                       "line_items": [{"price": price_id, "quantity": 1}],
-                      "success_url": _with_session_id(success), "cancel_url": cancel,
-                      "client_reference_id": clerk_user_id,
+                      "success_url": success, "cancel_url": cancel, "client_reference_id": clerk_user_id,
                       "metadata": {"clerk_user_id": clerk_user_id, "price_id": price_id}}
             if recurring:
-                self._refuse_if_subscribed(clerk_user_id, customer["id"])
-                params["subscription_data"] = {"metadata": {"clerk_user_id": clerk_user_id},
-                                               **self._trial(clerk_user_id, customer["id"])}
+                params["subscription_data"] = {"metadata": {"clerk_user_id": clerk_user_id}, **trial}
             else:
                 params["payment_intent_data"] = {"metadata": {"clerk_user_id": clerk_user_id, "price_id": price_id}}
             session = self.gateway.create_checkout_session(params, key(params))
-            return session, session["id"], session.get("expires_at")
+            return session, session["id"], session.get("expires_at"), True
 
-        kind, key = RECURRING_CLAIM if recurring else (CHECKOUT, price_id)
-        session, created = self._once(kind, clerk_user_id, key, reuse, create)
+        kind, slot = RECURRING_CLAIM if recurring else (CHECKOUT, price_id)
+        session, created = self._one_purchase_at_a_time(kind, clerk_user_id, slot, reuse, create)
         return {"id": session["id"], "url": session.get("url"), "mode": session.get("mode"),
                 "expires_at": session.get("expires_at"), "price": price_id}, created
 
@@ -150,45 +176,51 @@ class BillingService:
                 **intent, "publishable_key": self.settings.publishable_key}, created
 
     def _subscription_sheet(self, clerk_user_id: str, customer_id: str, price_id: str) -> tuple[dict, bool]:
+        """An unpaid subscription for the plan (no trial: a sheet would grant one before any card is saved)."""
+        def awaiting(subscription: dict) -> bool:
+            """Ours, for this plan, still waiting for its first payment: what the sheet hands back."""
+            return _leftover(subscription, clerk_user_id) and subscription.get("status") == "incomplete" \
+                and _price_of(subscription) == price_id
+
         def reuse(claim: PurchaseClaim) -> dict | None:
             if (claim.result_id or "").startswith("cs_"):
-                self._expire(claim.result_id)  # an open web checkout gives way to the app's purchase
-                return None
+                return None  # an open web checkout: create() expires it, the app's purchase wins
             subscription = self.gateway.get_subscription(claim.result_id, expand=SUBSCRIPTION_EXPAND)
-            if subscription is None or _price_of(subscription) != price_id or not _awaiting_payment(subscription):
+            if subscription is None or not awaiting(subscription):
                 return None
-            self._refuse_if_subscribed(clerk_user_id, customer_id, besides=subscription["id"])
-            return subscription
+            kept, _ = self._clear_leftovers_or_refuse(clerk_user_id, customer_id,
+                                                      hand_back=lambda s: s["id"] == subscription["id"])
+            return subscription if kept is not None else None
 
-        def create(key: Callable[[dict], str]) -> tuple[dict, str, None]:
-            self._refuse_if_subscribed(clerk_user_id, customer_id)
+        def create(key: Callable[[dict], str]) -> tuple[dict, str, None, bool]:
+            kept, _ = self._clear_leftovers_or_refuse(clerk_user_id, customer_id, hand_back=awaiting)
+            self._close_open_sessions(customer_id, lambda s: (s.get("metadata") or {}).get("clerk_user_id")
+                                      == clerk_user_id and s.get("mode") == "subscription")
+            if kept is not None:  # made by an attempt whose answer we never got: handed back, not made again
+                found = self.gateway.get_subscription(kept["id"], expand=SUBSCRIPTION_EXPAND)
+                if found is not None and awaiting(found):
+                    return found, found["id"], None, False
             params = {"customer": customer_id, "items": [{"price": price_id}],
                       "payment_behavior": "default_incomplete",
                       "payment_settings": {"save_default_payment_method": "on_subscription"},
-                      "metadata": {"clerk_user_id": clerk_user_id}, "expand": SUBSCRIPTION_EXPAND,
-                      **self._trial(clerk_user_id, customer_id)}
+                      "metadata": {"clerk_user_id": clerk_user_id}, "expand": SUBSCRIPTION_EXPAND}
             stamp = self.store.next_stamp()
             subscription = self.gateway.create_subscription(params, key(params))
             self.subscriptions.record(subscription, stamp, clerk_user_id)
-            return subscription, subscription["id"], None
+            return subscription, subscription["id"], None, True
 
-        kind, key = RECURRING_CLAIM
-        subscription, created = self._once(kind, clerk_user_id, key, reuse, create)
-        setup = subscription.get("pending_setup_intent")
-        if isinstance(setup, dict) and setup.get("client_secret"):  # a trial: save the card for later
-            intent = {"intent_type": "setup", "client_secret": setup["client_secret"]}
-        else:
-            secret = ((subscription.get("latest_invoice") or {}).get("confirmation_secret") or {}).get("client_secret")
-            intent = {"intent_type": "payment", "client_secret": secret}
-        return {**intent, "subscription": subscription["id"]}, created
+        kind, slot = RECURRING_CLAIM
+        subscription, created = self._one_purchase_at_a_time(kind, clerk_user_id, slot, reuse, create)
+        secret = ((subscription.get("latest_invoice") or {}).get("confirmation_secret") or {}).get("client_secret")
+        return {"intent_type": "payment", "client_secret": secret, "subscription": subscription["id"]}, created
 
     def _one_time_sheet(self, clerk_user_id: str, customer_id: str, price: dict) -> tuple[dict, bool]:
         params = {"amount": price["unit_amount"], "currency": price["currency"], "customer": customer_id,
                   "automatic_payment_methods": {"enabled": True},
                   "metadata": {"clerk_user_id": clerk_user_id, "price_id": price["id"]}}
-        def create(key: Callable[[dict], str]) -> tuple[dict, str, int]:
+        def create(key: Callable[[dict], str]) -> tuple[dict, str, int, bool]:
             intent = self.gateway.create_payment_intent(params, key(params))
-            return intent, intent["id"], int(time.time()) + DOUBLE_TAP_SECONDS
+            return intent, intent["id"], int(time.time()) + DOUBLE_TAP_SECONDS, True
 
         def reuse(claim: PurchaseClaim) -> dict | None:
             # A double tap: the same idempotency key makes Stripe answer with the same PaymentIntent.
@@ -196,7 +228,7 @@ class BillingService:
                 return None
             return self.gateway.create_payment_intent(params, self._key(claim, params))
 
-        intent, created = self._once(PAYMENT_SHEET, clerk_user_id, price["id"], reuse, create)
+        intent, created = self._one_purchase_at_a_time(PAYMENT_SHEET, clerk_user_id, price["id"], reuse, create)
         return {"intent_type": "payment", "client_secret": intent["client_secret"]}, created
 
     # --- cancel and resume ---------------------------------------------------------------------
@@ -222,37 +254,111 @@ class BillingService:
             stored = self.subscriptions.refresh(current.stripe_subscription_id, clerk_user_id) or stored
         return public(self.store.get_subscription(current.stripe_subscription_id) or stored)  # with updated_at
 
+    # --- after Stripe tells us of a subscription ------------------------------------------------
+    def settle_after_subscription_change(self, record: SubscriptionRecord) -> None:
+        """A subscription the member can use now exists (bought here, in the dashboard, anywhere).
+
+        Their open web checkout closes, so it cannot be paid as well; and a second usable subscription
+        (an old session paid anyway, a dashboard purchase) is flagged at ERROR with a metric: the runbook
+        in docs/billing.md says how to refund it. Nothing is canceled automatically."""
+        if record.status not in USABLE or not record.clerk_user_id or not record.stripe_customer_id:
+            return
+        kind, slot = RECURRING_CLAIM
+        claim = self.store.get_purchase_claim(kind, record.clerk_user_id, slot)
+        if (claim is not None and claim.status == "open" and (claim.result_id or "").startswith("cs_")
+                and (claim.result_expires_at or 0) > time.time()):
+            self._close_session(claim.result_id)
+        stored = [r for r in self.store.list_subscriptions(record.clerk_user_id) if r.status in USABLE]
+        if len(stored) < 2:
+            return
+        listing = self.gateway.list_subscriptions({"customer": record.stripe_customer_id, "status": "all",
+                                                   "limit": 100}).get("data", [])
+        usable = sorted(s["id"] for s in listing if _usable(s, record.clerk_user_id))
+        if len(usable) > 1:
+            DUPLICATE_SUBSCRIPTIONS.inc()
+            log.error("member %s holds %d usable subscriptions (%s): refund and cancel the newer one "
+                      "(docs/billing.md, runbook)", record.clerk_user_id, len(usable), ", ".join(usable))
+
     # --- shared --------------------------------------------------------------------------------
     def _purchasable(self, price_id: str) -> dict:
+        """The price, if the catalog sells it: it and its product active, with a fixed amount."""
         price = self.catalog.get_price(price_id).data  # unknown: 404
-        if not price.get("active"):
+        product = price.get("product")
+        if isinstance(product, str):
+            product = self.catalog.get_product(product).data
+        if not price.get("active") or not (product or {}).get("active"):
             raise ValidationFailed(details={"price_id": ["This price is no longer sold."]})
         if price.get("unit_amount") is None:  # tiered or customer-chosen amounts: not sold through these routes
             raise ValidationFailed(details={"price_id": ["This price has no fixed amount."]})
         return price
 
-    def _live_subscriptions(self, clerk_user_id: str, customer_id: str) -> list[dict]:
-        """The user's subscriptions as Stripe has them now (a webhook may still be on its way)."""
+    def _clear_leftovers_or_refuse(self, clerk_user_id: str, customer_id: str, *,
+                                   hand_back: Callable[[dict], bool] = lambda subscription: False
+                                   ) -> tuple[dict | None, list[dict]]:
+        """Make room for a new recurring purchase, from Stripe's own list of the member's subscriptions.
+
+        Each is recorded (a webhook may still be on its way). Unpaid subscriptions an earlier attempt of ours
+        left behind (its answer lost, or the member walked away) are canceled, except the first that
+        `hand_back` accepts, which is returned for the caller to hand out again. Then a subscription the
+        member can use, or an unpaid one made outside this service, refuses the purchase (409, with which).
+        Returns (the one handed back or None, the listing)."""
         stamp = self.store.next_stamp()
         listing = self.gateway.list_subscriptions({"customer": customer_id, "status": "all", "limit": 100})
-        for subscription in listing.get("data", []):
+        subscriptions = listing.get("data", [])
+        for subscription in subscriptions:
             self.subscriptions.record(subscription, stamp, clerk_user_id)
-        return listing.get("data", [])
+        usable = [s for s in subscriptions if _usable(s, clerk_user_id)]
+        elsewhere = [s for s in subscriptions if s.get("status") == "incomplete" and not _leftover(s, clerk_user_id)]
+        kept = None
+        for subscription in subscriptions:
+            if not _leftover(subscription, clerk_user_id):
+                continue
+            if kept is None and not (usable or elsewhere) and hand_back(subscription):
+                kept = subscription
+            else:
+                self._cancel_leftover(subscription, clerk_user_id)
+        for blocking, reason in ((usable, "subscribed"), (elsewhere, "unpaid_elsewhere")):
+            if blocking:
+                newest = max(blocking, key=lambda s: s.get("created") or 0)
+                raise SubscriptionExists(details={"subscription": newest["id"], "status": newest["status"],
+                                                  "reason": reason})
+        return kept, subscriptions
 
-    def _refuse_if_subscribed(self, clerk_user_id: str, customer_id: str, besides: str | None = None) -> None:
-        live = [s for s in self._live_subscriptions(clerk_user_id, customer_id)
-                if s.get("status") in LIVE and s["id"] != besides]
-        if live:
-            newest = max(live, key=lambda s: s.get("created") or 0)
-            raise SubscriptionExists(details={"subscription": newest["id"], "status": newest["status"]})
+    def _cancel_leftover(self, subscription: dict, clerk_user_id: str) -> None:
+        """Cancel an unpaid subscription of ours, unless Stripe says it was paid meanwhile."""
+        stamp = self.store.next_stamp()
+        current = self.gateway.get_subscription(subscription["id"])
+        if current is None or not _leftover(current, clerk_user_id):
+            return
+        try:
+            canceled = self.gateway.cancel_subscription(subscription["id"])
+        except NotFound:
+            return
+        self.subscriptions.record(canceled, stamp, clerk_user_id)
+        log.info("unpaid subscription %s left by an earlier purchase was canceled", subscription["id"])
 
-    def _trial(self, clerk_user_id: str, customer_id: str) -> dict:
-        """A trial only for a member who never had a subscription, here or in Stripe."""
-        if not self.settings.trial_days or self.store.list_subscriptions(clerk_user_id):
+    def _close_open_sessions(self, customer_id: str, replaced: Callable[[dict], bool], *,
+                             hand_back: Callable[[dict], bool] = lambda session: False) -> dict | None:
+        """The customer's open sessions that `replaced` names are expired, except the first that `hand_back`
+        accepts (an earlier attempt's, whose answer we never got), which is returned."""
+        listing = self.gateway.list_checkout_sessions({"customer": customer_id, "status": "open", "limit": 100})
+        kept = None
+        for session in listing.get("data", []):
+            if not replaced(session):
+                continue
+            if kept is None and hand_back(session):
+                kept = session
+            else:
+                self._expire(session["id"])
+        return kept
+
+    def _trial(self, clerk_user_id: str, subscriptions: list[dict]) -> dict:
+        """A trial only for a member who never had a subscription, here or in Stripe (`subscriptions`: all of
+        theirs at Stripe); it ends canceled, never unpaid, if the card is gone by then."""
+        if not self.settings.trial_days or subscriptions or self.store.list_subscriptions(clerk_user_id):
             return {}
-        if self.gateway.list_subscriptions({"customer": customer_id, "status": "all", "limit": 1}).get("data"):
-            return {}
-        return {"trial_period_days": self.settings.trial_days}
+        return {"trial_period_days": self.settings.trial_days,
+                "trial_settings": {"end_behavior": {"missing_payment_method": "cancel"}}}
 
     def _expire(self, session_id: str) -> None:
         """Close a checkout session that must not be paid any more (already closed: nothing to do)."""
@@ -263,6 +369,22 @@ class BillingService:
             if session.get("status") == "open":
                 raise exc
 
+    def _close_session(self, session_id: str) -> None:
+        """Expire the session if it is still open (one Stripe call when it is not)."""
+        try:
+            if self.gateway.get_checkout_session(session_id).get("status") == "open":
+                self._expire(session_id)
+        except NotFound:
+            return
+
+    def _let_go(self, kind: str, clerk_user_id: str, slot: str, token: str) -> None:
+        """Free our claim at once after a failure, so the next request recovers without waiting for the lease;
+        if the store cannot even do that, the lease runs out instead (and the failure that matters is raised)."""
+        try:
+            self.store.release_purchase_claim(kind, clerk_user_id, slot, token)
+        except Exception:  # noqa: BLE001 - the original error is the one to answer with
+            log.warning("%s claim not released (the store failed too); its lease will expire", kind)
+
     @staticmethod
     def _key(claim: PurchaseClaim, params: dict) -> str:
         """The same for every attempt at one purchase with the same parameters; new for every replacement."""
@@ -270,31 +392,40 @@ class BillingService:
                           sort_keys=True)
         return f"tatame-{claim.kind}-{hashlib.sha256(text.encode()).hexdigest()}"
 
-    def _once(self, kind: str, clerk_user_id: str, price_id: str, reuse: Callable[[PurchaseClaim], dict | None],
-              create: Callable[[Callable[[dict], str]], tuple[dict, str, int | None]]) -> tuple[dict, bool]:
-        """The one open purchase of this user and price: reused while usable, else created by one request."""
+    def _one_purchase_at_a_time(self, kind: str, clerk_user_id: str, slot: str,
+                                reuse: Callable[[PurchaseClaim], dict | None],
+                                create: Callable[[Callable[[dict], str]], tuple[dict, str, int | None, bool]]
+                                ) -> tuple[dict, bool]:
+        """The member's one open purchase in `slot`, settled in the store across requests and instances.
+
+        The claim row's open result is handed out again while `reuse` accepts it. Otherwise one request
+        takes the claim (a new row, an abandoned lease, or the replaced result) and runs `create` under an
+        idempotency key derived from the claim; the others wait for it. `create` returns (object, its id,
+        reusable until, whether Stripe made it now or it was an earlier attempt's, handed back)."""
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.settings.wait_seconds
         while True:
-            claim = self.store.get_purchase_claim(kind, clerk_user_id, price_id)
+            claim = self.store.get_purchase_claim(kind, clerk_user_id, slot)
             stale = None
             if claim is not None and claim.status == "open":
                 found = reuse(claim)
                 if found is not None:
                     return found, False
                 stale = claim.result_id
-            result = self.store.claim_purchase(kind, clerk_user_id, price_id, token, self.settings.lease_seconds,
+            result = self.store.claim_purchase(kind, clerk_user_id, slot, token, self.settings.lease_seconds,
                                                stale_result_id=stale)
             if result.owned:
                 try:
-                    made, result_id, expires_at = create(lambda params: self._key(result.claim, params))
+                    made, result_id, expires_at, created = create(lambda params: self._key(result.claim, params))
+                    if not self.store.complete_purchase(kind, clerk_user_id, slot, token, result_id, expires_at):
+                        log.warning("%s claim lost before completion; %s was recorded by another request",
+                                    kind, result_id)
                 except BaseException:
-                    self.store.release_purchase_claim(kind, clerk_user_id, price_id, token)
+                    self._let_go(kind, clerk_user_id, slot, token)
                     raise
-                if not self.store.complete_purchase(kind, clerk_user_id, price_id, token, result_id, expires_at):
-                    log.warning("%s claim lost before completion; %s was recorded by another request", kind, result_id)
-                CREATED.labels(made.get("object", kind).replace(".", "_")).inc()
-                return made, True
+                if created:
+                    CREATED.labels(made.get("object", kind).replace(".", "_")).inc()
+                return made, created
             if result.claim.status == "pending":
                 if time.monotonic() >= deadline:
                     raise PurchaseInProgress()
@@ -314,12 +445,18 @@ def _price_of(subscription: dict) -> str | None:
     return _id(items[0].get("price"))
 
 
-def _awaiting_payment(subscription: dict) -> bool:
-    """Still waiting for the sheet: unpaid first invoice, or a trial whose card was never saved."""
-    if subscription.get("status") == "incomplete":
-        return True
-    setup = subscription.get("pending_setup_intent")
-    return subscription.get("status") == "trialing" and isinstance(setup, dict) and bool(setup.get("client_secret"))
+def _leftover(subscription: dict, clerk_user_id: str) -> bool:
+    """Made by an earlier purchase of ours and never paid: its first invoice open, or (made by an earlier
+    release, when the sheet offered trials) a trial whose card was never saved."""
+    if (subscription.get("metadata") or {}).get("clerk_user_id") != clerk_user_id:
+        return False
+    status = subscription.get("status")
+    return status == "incomplete" or (status == "trialing" and bool(subscription.get("pending_setup_intent")))
+
+
+def _usable(subscription: dict, clerk_user_id: str) -> bool:
+    """A subscription the member has (or pays for) now: it blocks a new recurring purchase."""
+    return subscription.get("status") in USABLE and not _leftover(subscription, clerk_user_id)
 
 
 def _id(value) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 
 from limits import parse_many, storage, strategies
@@ -67,3 +68,36 @@ class RateLimiter:
             return bool(self.storage.check())
         except Exception:  # noqa: BLE001 - any failure of a health probe means "not healthy"
             return False
+
+
+class InFlightLimit:
+    """At most `per_key` requests of one key (a user) in flight at once in this process.
+
+    Stripe calls share a few slots per process (BoundedGateway); without this, one member's burst of
+    parallel purchases could take them all and answer other members 502. Past the bound the member's own
+    request is refused at once (429, Retry-After 1); the count lives only as long as requests do, so a
+    flood of distinct users leaves nothing behind."""
+
+    def __init__(self, per_key: int, *, enabled: bool = True, scope: str = "stripe_in_flight"):
+        self.per_key, self.enabled, self.scope = per_key, enabled, scope
+        self._lock = threading.Lock()
+        self._busy: dict[str, int] = {}
+
+    def enter(self, key: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            busy = self._busy.get(key, 0)
+            if busy >= self.per_key:
+                RATE_LIMITED.labels(self.scope).inc()
+                raise RateLimited("Too many of your requests are in progress; wait for them to finish.",
+                                  retry_after=1)
+            self._busy[key] = busy + 1
+
+    def leave(self, key: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            busy = self._busy.pop(key, 0) - 1
+            if busy > 0:
+                self._busy[key] = busy

@@ -32,11 +32,15 @@ class SubscriptionSync:
         # Each user's rows, remembered until this sync (in any process) writes a subscription again.
         self._rows: GenerationCache[str, list[SubscriptionRecord]] = GenerationCache(generation)
 
-    def refresh(self, subscription_id: str, clerk_user_id: str | None = None) -> SubscriptionRecord | None:
-        """Re-read the subscription from Stripe and store it unless a newer read is stored already."""
+    def refresh(self, subscription_id: str, clerk_user_id: str | None = None, *,
+                final: dict | None = None) -> SubscriptionRecord | None:
+        """Re-read the subscription from Stripe and store it unless a newer read is stored already.
+
+        `final`: a deletion's own object (deletion is final), stored when Stripe no longer returns the
+        subscription; without it, the last known state is kept."""
         stamp = self.store.next_stamp()
-        subscription = self.gateway.get_subscription(subscription_id)
-        if subscription is None:  # Stripe no longer returns it: keep the last known state
+        subscription = self.gateway.get_subscription(subscription_id) or final
+        if subscription is None:
             log.warning("subscription %s is unknown to Stripe; its stored state is kept", subscription_id)
             return self.store.get_subscription(subscription_id)
         return self.record(subscription, stamp, clerk_user_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from app.gateways.base import BillingGateway
+from app.services.billing import BillingService
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
 from app.services.subscriptions import SubscriptionSync
@@ -29,6 +30,7 @@ class HandlerContext:
     catalog: CatalogService
     customers: CustomerService
     subscriptions: SubscriptionSync
+    billing: BillingService
 
 
 Handler = Callable[[dict, HandlerContext], None]
@@ -83,7 +85,12 @@ def catalog_changed(event: dict, ctx: HandlerContext) -> None:
          "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end")
 def subscription_changed(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
-    record = ctx.subscriptions.refresh(obj["id"])
+    # Deletion is final: when Stripe no longer returns the subscription, the event's own object is its last state.
+    deleted = event["type"] == "customer.subscription.deleted" and obj.get("customer")
+    final = {**obj, "status": "canceled"} if deleted else None
+    record = ctx.subscriptions.refresh(obj["id"], final=final)
+    if record is not None:
+        ctx.billing.settle_after_subscription_change(record)  # open checkouts close; a second one is flagged
     _seen(event, customer=_id(obj.get("customer")), status=record.status if record else None)
 
 

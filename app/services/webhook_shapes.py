@@ -1,7 +1,8 @@
 """What a handled event's object must look like before a handler reads it.
 
-Stripe never sends an object whose id is missing or not a string, or whose metadata is not a
-map of strings; a signed event that does is refused with INVALID_PAYLOAD (before it is claimed,
+Stripe never sends an object whose id is missing or not a string, whose metadata is not a map
+of strings, or whose references (customer, subscription, an invoice's parent subscription) are
+neither null, an id, nor an expanded object with an id; a signed event that does is refused with INVALID_PAYLOAD (before it is claimed,
 so nothing is half-done) instead of failing inside a handler with a 500 that Stripe would
 retry for three days. Types we do not handle are recorded whatever their shape: nothing reads them.
 """
@@ -25,8 +26,24 @@ def check_handled_object(obj: dict) -> None:
     metadata = obj.get("metadata", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         problems["data.object.metadata"] = ["Must be a map of strings."]
-    if "customer" in obj and not _is_reference(obj["customer"]):
-        problems["data.object.customer"] = ["Must be a customer id, an expanded customer, or null."]
+    for name in ("customer", "subscription"):
+        if name in obj and not _is_reference(obj[name]):
+            problems[f"data.object.{name}"] = [f"Must be a {name} id, an expanded {name}, or null."]
+    parent = obj.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    if parent is not None and not isinstance(parent, dict):
+        problems["data.object.parent"] = ["Must be an object or null."]
+    elif details is not None and not isinstance(details, dict):
+        problems["data.object.parent.subscription_details"] = ["Must be an object or null."]
+    elif details and "subscription" in details and not _is_reference(details["subscription"]):
+        problems["data.object.parent.subscription_details.subscription"] = [
+            "Must be a subscription id, an expanded subscription, or null."]
+    items = obj.get("items")
+    if items is not None and not (isinstance(items, dict) and isinstance(items.get("data", []), list)
+                                  and all(isinstance(item, dict) for item in items.get("data", []))):
+        problems["data.object.items"] = ["Must be a list object of items."]
+    if "status" in obj and not isinstance(obj["status"], str):
+        problems["data.object.status"] = ["Must be a string."]
     if problems:
         raise InvalidPayload(details=problems)
 

@@ -300,15 +300,19 @@ def test_cancel_at_period_end_then_resume(client, auth_headers, stripe_stand_in,
 @pytest.mark.parametrize("seed, trial", [(0, False), (1, True), (2, False), (3, True), (4, False), (5, True)])
 def test_shuffled_duplicated_deliveries_of_a_whole_life_end_in_stripes_state(
         billing_config, auth_headers, stripe_stand_in, signed_webhook, seed, trial):
-    """created (trialing or incomplete), paid, past_due, paid, cancel scheduled, deleted: in any order, twice."""
+    """created (trialing by checkout, or incomplete by the sheet), paid, past_due, paid, cancel scheduled,
+    deleted: in any order, twice."""
     client = create_app(with_config(billing_config, trial_days=14 if trial else 0)).test_client()
     auth = auth_headers(f"user_life_{seed}")
-    sheet = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]
-    sub = sheet["subscription"]
-    assert sheet["intent_type"] == ("setup" if trial else "payment")
     if trial:
+        session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
+        sub = stripe_stand_in.complete_checkout_session(session["id"])["subscription"]
+        assert stripe_stand_in.fake.resolve("subscription", sub)["status"] == "trialing"
         stripe_stand_in.set_subscription_status(sub, "active")   # the trial ended and the first invoice was paid
     else:
+        sheet = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]
+        sub = sheet["subscription"]
+        assert sheet["intent_type"] == "payment"
         stripe_stand_in.pay_invoice(sub)
     stripe_stand_in.set_subscription_status(sub, "past_due")   # a renewal failed
     stripe_stand_in.set_subscription_status(sub, "active")     # and was paid
@@ -383,14 +387,39 @@ def test_parallel_requests_for_two_plans_leave_one_payable_session(app, auth_hea
     assert len(open_sessions(stripe_stand_in)) == 1  # whatever was made, only one can still be paid
 
 
-def test_a_trial_sheet_asked_again_gives_the_same_setup_intent(billing_config, auth_headers, stripe_stand_in):
-    client = create_app(with_config(billing_config, trial_days=14)).test_client()
+def test_the_payment_sheet_offers_no_trial_so_closing_it_grants_nothing(billing_config, auth_headers,
+                                                                          stripe_stand_in, signed_webhook):
+    """A trial from the sheet would start before any card is saved (issue 17, finding 3)."""
+    client = create_app(with_config(billing_config, trial_days=14, past_due_access=True)).test_client()
     auth = auth_headers("user_trial_sheet")
     first = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth)
     again = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth)
     assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json["data"]["intent_type"] == "setup"
+    assert first.json["data"]["intent_type"] == again.json["data"]["intent_type"] == "payment"
     assert again.json["data"]["client_secret"] == first.json["data"]["client_secret"]
+    sent = [c for c in stripe_calls(stripe_stand_in, "POST", "/v1/subscriptions")]
+    assert "trial_period_days" not in sent[0].params
+    deliver_all(client, signed_webhook, stripe_stand_in.events())     # the member closed the sheet
+    membership = client.get("/stripe/subscription", headers=auth).json["data"]
+    assert (membership["status"], membership["access"]) == ("incomplete", False)
+
+
+def test_a_checkout_trial_ends_canceled_if_the_card_is_gone(billing_config, auth_headers, stripe_stand_in,
+                                                            signed_webhook):
+    """Checkout collects a card for a trial; if it is removed before the trial ends, no past_due access follows."""
+    client = create_app(with_config(billing_config, trial_days=14, past_due_access=True)).test_client()
+    auth = auth_headers("user_trial_card_gone")
+    session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
+    sent = stripe_calls(stripe_stand_in, "POST", "/v1/checkout/sessions")[-1].params
+    assert sent["subscription_data"]["trial_settings"] == {"end_behavior": {"missing_payment_method": "cancel"}}
+    sub = stripe_stand_in.complete_checkout_session(session["id"])["subscription"]
+    fake = stripe_stand_in.fake
+    with fake.state.transaction():
+        fake.state.put({**fake.resolve("subscription", sub), "default_payment_method": None})  # card removed
+    stripe_stand_in.advance_clock(15 * 86400)
+    deliver_all(client, signed_webhook, stripe_stand_in.events())
+    membership = client.get("/stripe/subscription", headers=auth).json["data"]
+    assert (membership["status"], membership["access"]) == ("canceled", False)
 
 
 def test_cancel_answers_stripes_state_even_when_a_stale_read_was_stored_meanwhile(

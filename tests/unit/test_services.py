@@ -126,7 +126,8 @@ def webhook_service(store, handlers):
     from app.services.subscriptions import SubscriptionSync
 
     context = HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=CustomerService(store, gateway),
-                             subscriptions=SubscriptionSync(store, gateway))
+                             subscriptions=SubscriptionSync(store, gateway),
+                             billing=None)  # the handlers these tests register never reach billing
     return WebhookService(store, handlers, context=context, limiter=RateLimiter({}, enabled=False),
                           secrets=(SECRET,), tolerance=300, lease_seconds=30)
 
