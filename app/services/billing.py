@@ -1,4 +1,4 @@
-"""Taking money: web checkout, the mobile payment sheet, the portal, cancel and resume (BILLING.md).
+"""Taking money: web checkout, the mobile payment sheet, the portal, cancel and resume (docs/billing.md).
 
 The customer is always the caller's own (CustomerService); a body never names one. Purchases
 are settled in the database like customers are: one open checkout session, and one incomplete
