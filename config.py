@@ -98,7 +98,7 @@ class Config:
     past_due_access: bool = False
     billing_enabled: bool = True                     # the billing routes (docs/billing.md); false: catalog and customer only
     purchase_lease_seconds: float = 60.0   # longer than a purchase's Stripe calls at their worst (3 x 15 s)
-    stand_in_delivery: str = "normal"                # the stand-in's webhook deliveries: normal, or chaos (README)
+    stand_in_delivery: str = "normal"                # the stand-in's webhook deliveries: normal, or chaos (docs/sandbox.md)
 
     max_json_body: int = 64 * 1024
     max_webhook_body: int = 1024 * 1024
