@@ -90,7 +90,7 @@ class Config:
 
     trusted_proxy_hops: int = 0  # proxies in front (Railway: 1) whose X-Forwarded-For is believed
 
-    # Billing (BILLING.md): where Stripe sends the member back, who may be sent where, trials, grace.
+    # Billing (docs/billing.md): where Stripe sends the member back, who may be sent where, trials, grace.
     checkout_success_url: str | None = f"{DEV_CORS_ORIGIN}/billing/success"   # production: required, no default
     checkout_cancel_url: str | None = f"{DEV_CORS_ORIGIN}/billing/cancel"
     portal_return_url: str | None = f"{DEV_CORS_ORIGIN}/billing"
@@ -98,9 +98,9 @@ class Config:
     trial_days: int = 0
     stripe_publishable_key: str | None = None
     past_due_access: bool = False
-    billing_enabled: bool = True                     # the billing routes (BILLING.md); false: catalog and customer only
+    billing_enabled: bool = True                     # the billing routes (docs/billing.md); false: catalog and customer only
     purchase_lease_seconds: float = 60.0   # longer than a purchase's Stripe calls at their worst (3 x 15 s)
-    stand_in_delivery: str = "normal"                # the stand-in's webhook deliveries: normal, or chaos (README)
+    stand_in_delivery: str = "normal"                # the stand-in's webhook deliveries: normal, or chaos (docs/sandbox.md)
 
     max_json_body: int = 64 * 1024
     max_webhook_body: int = 1024 * 1024

@@ -8,7 +8,7 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 # gevent: every connection is a greenlet, not a thread, so slow or idle clients (a slowloris: partial
 # headers, bodies that never end, idle sockets) cost a socket each instead of holding the threads that
 # health checks and Stripe's deliveries need. Railway's edge forwards requests as they arrive and does
-# not buffer them for us (see the README), so the server must not depend on clients being prompt.
+# not buffer them for us (docs/api.md, "Slow clients"), so the server must not depend on clients being prompt.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 if worker_class == "gevent" and "gunicorn.arbiter" in sys.modules:  # not when a script only reads these numbers
     # Before the app is imported (preload_app, below): every lock, socket and thread-local the app makes

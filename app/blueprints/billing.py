@@ -1,4 +1,4 @@
-"""/stripe billing routes (BILLING.md): membership, checkout, portal, payment sheet, cancel, resume. Clerk only."""
+"""/stripe billing routes (docs/billing.md): membership, checkout, portal, payment sheet, cancel, resume. Clerk only."""
 
 from flask import Blueprint, g
 

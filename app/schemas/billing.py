@@ -1,4 +1,4 @@
-"""Billing bodies and answers (BILLING.md)."""
+"""Billing bodies and answers (docs/billing.md)."""
 
 from __future__ import annotations
 

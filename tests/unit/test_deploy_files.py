@@ -1,4 +1,4 @@
-"""The deployment files say what the README says: one start command, readiness as the health check."""
+"""The deployment files say what docs/operations.md says: one start command, readiness as the health check."""
 
 import json
 from pathlib import Path
