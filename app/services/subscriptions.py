@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from app.gateways.base import BillingGateway
-from app.services.generation import Generation, GenerationCache
+from app.services.shared_version import SharedVersion, VersionedCache
 from app.stores.base import Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,10 @@ class SubscriptionSync:
     """Reads subscriptions from Stripe into the store, and answers "what is my membership?" from it."""
 
     def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False,
-                 generation: Generation | None = None):
+                 version: SharedVersion | None = None):
         self.store, self.gateway, self.past_due_access = store, gateway, past_due_access
         # Each user's rows, remembered until this sync (in any process) writes a subscription again.
-        self._rows: GenerationCache[str, list[SubscriptionRecord]] = GenerationCache(generation)
+        self._rows: VersionedCache[str, list[SubscriptionRecord]] = VersionedCache(version)
 
     def refresh(self, subscription_id: str, clerk_user_id: str | None = None) -> SubscriptionRecord | None:
         """Re-read the subscription from Stripe and store it unless a newer read is stored already."""
