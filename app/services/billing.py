@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from app.gateways.base import BillingGateway
+from app.gateways.base import BillingGateway, expandable_id
 from app.metrics import CREATED
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
@@ -120,7 +120,7 @@ class BillingService:
         owner = session.get("client_reference_id") or (session.get("metadata") or {}).get("clerk_user_id")
         if owner != clerk_user_id:
             raise NotFound("No such checkout session.")  # not a 403: no oracle for others' ids
-        subscription = _id(session.get("subscription"))
+        subscription = expandable_id(session.get("subscription"))
         if session.get("status") == "complete" and subscription:
             self.subscriptions.refresh(subscription, clerk_user_id)
         return {"id": session["id"], "status": session.get("status"), "payment_status": session.get("payment_status"),
@@ -311,7 +311,7 @@ def _with_session_id(url: str) -> str:
 
 def _price_of(subscription: dict) -> str | None:
     items = (subscription.get("items") or {}).get("data") or [{}]
-    return _id(items[0].get("price"))
+    return expandable_id(items[0].get("price"))
 
 
 def _awaiting_payment(subscription: dict) -> bool:
@@ -320,7 +320,3 @@ def _awaiting_payment(subscription: dict) -> bool:
         return True
     setup = subscription.get("pending_setup_intent")
     return subscription.get("status") == "trialing" and isinstance(setup, dict) and bool(setup.get("client_secret"))
-
-
-def _id(value) -> str | None:
-    return value.get("id") if isinstance(value, dict) else value
