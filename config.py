@@ -24,6 +24,7 @@ DEV_CORS_ORIGIN = "http://localhost:3001"
 # whatever the account's default version is.
 STRIPE_API_VERSION = "2026-10-28.endive"
 PRODUCTION, BILLING = "production", "production, while BILLING_ENABLED"  # when a variable is required
+SERVER = "Server (gunicorn)"  # the group gunicorn.conf.py reads
 
 Parser = Callable[[str, bool], Any]  # (the value, whether in production) -> the setting; ValueError("must ...")
 
@@ -329,7 +330,7 @@ class Config:
                                      group="Development")
 
     worker_class: str = setting("gevent", "GUNICORN_WORKER_CLASS", choice("gevent", "gthread"), "`gevent` (slow"
-                                " clients cost a socket, not a thread) or `gthread`", group="Server (gunicorn)")
+                                " clients cost a socket, not a thread) or `gthread`", group=SERVER)
     workers: int = setting(3, "WEB_CONCURRENCY", whole(1, 256), "gunicorn worker processes")
     threads: int = setting(8, "GUNICORN_THREADS", whole(1, 1000), "threads per worker (`gthread` only)")
     worker_connections: int = setting(1000, "GUNICORN_WORKER_CONNECTIONS", whole(1, 100_000),
@@ -371,7 +372,7 @@ class Config:
 
                 load_dotenv(BASE_DIR / ".env", override=False)
             environ = os.environ
-        given = {name: value.strip() for name, value in environ.items() if value.strip()}
+        given = _given(environ)
         problems: list[str] = []
         production = given.get("APP_ENV", "development").lower() == "production"
         if "APP_ENV" in given and given["APP_ENV"].lower() not in ENVIRONMENTS:
@@ -388,30 +389,33 @@ class Config:
 
     @classmethod
     def server_from_env(cls, environ: Mapping[str, str]) -> "Config":
-        """Only the Server group and PORT read (the rest left at its defaults): gunicorn.conf.py's settings,
-        which it needs before the app, and its own validation, exist."""
-        wanted = {name: declared for name, declared in settings().items() if name == "port" or name in _group(
-            "Server (gunicorn)")}
-        given = {name: value.strip() for name, value in environ.items() if value.strip()}
+        """PORT and the server group only, checked the same way (the rest at its defaults, unread): what
+        gunicorn.conf.py needs before the app exists."""
         problems: list[str] = []
-        values = _read(wanted, given, False, problems)
+        values = _read({"port": settings()["port"], **groups()[SERVER]}, _given(environ), False, problems)
         if problems:
             raise ConfigError(problems)
         return cls(**values)
 
 
+def groups() -> dict[str, dict[str, Setting]]:
+    """Config's declared variables by group (field name -> Setting), in declaration order."""
+    found: dict[str, dict[str, Setting]] = {}
+    title = ""
+    for f in fields(Config):
+        if "setting" in f.metadata:
+            title = f.metadata["setting"].group or title
+            found.setdefault(title, {})[f.name] = f.metadata["setting"]
+    return found
+
+
 def settings() -> dict[str, Setting]:
     """Config's field name -> its declared variable, in declaration order."""
-    return {f.name: f.metadata["setting"] for f in fields(Config) if "setting" in f.metadata}
+    return {name: declared for members in groups().values() for name, declared in members.items()}
 
 
-def _group(title: str) -> list[str]:
-    names, current = [], None
-    for name, declared in settings().items():
-        current = declared.group or current
-        if current == title:
-            names.append(name)
-    return names
+def _given(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: value.strip() for name, value in environ.items() if value.strip()}  # empty is unset
 
 
 def _read(wanted: dict[str, Setting], given: Mapping[str, str], production: bool, problems: list[str]) -> dict:
@@ -471,17 +475,18 @@ def configuration_table() -> str:
              "Generated from the declaration in `config.py` by `make config-docs` (a test fails when this file"
              " differs). Read from the environment, and from `.env` when present; validated at start-up. In"
              " production a missing or malformed value stops the service with every problem named (values are"
-             " never printed), no development default is used, and URLs must be https. An empty variable counts as unset."]
+             " never printed), no development default is used, and URLs must be https. An empty variable counts"
+             " as unset."]
     defaults = {f.name: f.default for f in fields(Config)}
-    for name, declared in settings().items():
-        if declared.group:
-            lines += ["", f"## {declared.group}", "", "| Variable | Default | Meaning |", "|---|---|---|"]
-        shown = declared.shown or _shown(defaults[name])
-        if declared.dev_default:
-            shown += " outside production"
-        if declared.required:
-            shown = f"**required** in {declared.required}" if shown == "—" else f"{shown}; **required** in production"
-        lines.append(f"| `{declared.env}` | {shown} | {declared.meaning} |")
+    for title, members in groups().items():
+        lines += ["", f"## {title}", "", "| Variable | Default | Meaning |", "|---|---|---|"]
+        for name, declared in members.items():
+            shown = declared.shown or _shown(defaults[name])
+            if declared.dev_default:
+                shown += " outside production"
+            if declared.required:
+                shown = ("" if shown == "—" else f"{shown}; ") + f"**required** in {declared.required}"
+            lines.append(f"| `{declared.env}` | {shown} | {declared.meaning} |")
     return "\n".join(lines) + "\n"
 
 

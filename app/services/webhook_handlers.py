@@ -106,8 +106,8 @@ def checkout_session(event: dict, ctx: HandlerContext) -> None:
         # The owner comes from the subscription's (or its customer's) metadata, which we set; never from the
         # session's client_reference_id, which a Payment Link's buyer could choose.
         ctx.subscriptions.refresh(subscription)
-    _seen(event, customer=expandable_id(obj.get("customer")), mode=obj.get("mode"), payment_status=obj.get("payment_status"),
-          subscription=subscription)
+    _seen(event, customer=expandable_id(obj.get("customer")), mode=obj.get("mode"),
+          payment_status=obj.get("payment_status"), subscription=subscription)
 
 
 def invoice_subscription(invoice: dict) -> str | None:
