@@ -14,7 +14,7 @@ ID   ?=
 DURATION ?= 20
 BENCH_ARGS ?=
 
-.PHONY: serve test test-live install clean token event load bench openapi reconcile sync clock pay
+.PHONY: serve test test-live install clean token event load bench openapi config-docs reconcile sync clock pay
 SINCE ?= 3d
 
 install: $(STAMP)
@@ -52,6 +52,10 @@ event: $(STAMP)
 openapi: $(STAMP)
 	@$(BIN)/flask --app wsgi openapi --output openapi.json
 	@echo "openapi.json written"
+
+# docs/configuration.md from the declaration in config.py (a test fails when they differ).
+config-docs: $(STAMP)
+	@$(BIN)/python -m config docs/configuration.md
 
 # Recover missed webhook deliveries: Stripe's events of the last SINCE through the exactly-once path.
 reconcile: $(STAMP)

@@ -1,32 +1,36 @@
-"""gunicorn settings (Railway and `make serve`). Every number can be overridden by the environment."""
+"""gunicorn settings (Railway and `make serve`). Every number can be overridden by the environment
+(the variables are declared with the app's in config.py; docs/configuration.md lists them)."""
 
 import os
 import sys
 import tempfile
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
+from config import Config
+
+server = Config.server_from_env(os.environ)
+bind = f"0.0.0.0:{server.port}"
 # gevent: every connection is a greenlet, not a thread, so slow or idle clients (a slowloris: partial
 # headers, bodies that never end, idle sockets) cost a socket each instead of holding the threads that
 # health checks and Stripe's deliveries need. Railway's edge forwards requests as they arrive and does
 # not buffer them for us (docs/api.md, "Slow clients"), so the server must not depend on clients being prompt.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+worker_class = server.worker_class
 if worker_class == "gevent" and "gunicorn.arbiter" in sys.modules:  # not when a script only reads these numbers
     # Before the app is imported (preload_app, below): every lock, socket and thread-local the app makes
     # at start-up must already be gevent's, or a greenlet could block its whole worker on an OS lock.
     from gevent import monkey
 
     monkey.patch_all()
-if "gunicorn.arbiter" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+if "gunicorn.arbiter" in sys.modules and not server.metrics_dir:
     # Before prometheus-client is imported (with the app): every worker writes its metrics here and a
     # scrape of /metrics adds them up. A fresh folder per server start, so no dead worker's values linger.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tatame-metrics-")
-workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # gthread only
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))  # gevent: connections per worker
+workers = server.workers
+threads = server.threads  # gthread only
+worker_connections = server.worker_connections  # gevent: connections per worker
 # Build the app once in the master: a bad configuration stops start-up at once and loudly,
 # instead of every worker crashing in a loop.
 preload_app = True
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout = server.worker_timeout
 graceful_timeout = 20
 # Also the deadline for a request's headers: gunicorn's gevent worker reads them under this timeout.
 keepalive = 5
@@ -34,9 +38,9 @@ keepalive = 5
 # header (a JSON 401), not gunicorn's HTML 431.
 limit_request_field_size = 16384
 # The app writes one JSON access line per request itself (ACCESS_LOG); gunicorn's text line is off unless asked.
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+accesslog = server.server_access_log
 errorlog = "-"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = server.forwarded_allow_ips
 
 
 def when_ready(server):

@@ -1,10 +1,10 @@
 """The composition root: every collaborator of the app is built here, once, from the Config.
 
 Read it top to bottom: the store, the billing gateway, the development credentials (outside
-production, for what is not configured), the Clerk verifier, the webhook secrets, the catalog
-cache, the rate limiter, then the services that use them. Every collaborator can be handed in
-(tests do); what is not handed in is built from the config. Each part also reports what backs
-it (its "mode"), for the start-up banner.
+production, for what is not configured), the Clerk verifier, the webhook secrets, the one Redis
+client (when configured), the catalog cache, the rate limiter, then the services that use them.
+Every collaborator can be handed in (tests do); what is not handed in is built from the config.
+Each part also reports what backs it (its "mode"), for the start-up banner.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
 from app.services.clerk import ClerkVerifier, NoKeySource, StaticKey, build_verifier
 from app.services.customers import CustomerService
-from app.services.generation import FileGeneration, Generation, RedisGeneration
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.redirects import RedirectPolicy
+from app.services.shared_version import FileVersion, RedisVersion, SharedVersion
 from app.services.subscriptions import SubscriptionSync
 from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
 from app.services.webhooks import WebhookService
@@ -64,14 +64,15 @@ def build_services(
     verifier, modes["auth"] = (verifier, GIVEN if auth_given else "clerk") if verifier else fallback_verifier(config, dev)
     secrets, modes["webhooks"] = webhook_secrets(config, dev)
 
+    redis = redis_client(config)
     catalog = CatalogService(gateway, catalog_cache or CatalogCache.build(
-        redis_url=config.redis_url, instance_path=config.instance_path,
+        redis=redis, instance_path=config.instance_path,
         ttl=config.catalog_cache_ttl, stale_ttl=config.catalog_stale_ttl,
     ))
     customers = CustomerService(store, gateway, lease_seconds=config.customer_lease_seconds,
                                 wait_seconds=config.customer_wait_seconds)
     subscriptions = SubscriptionSync(store, gateway, past_due_access=config.past_due_access,
-                                     generation=subscriptions_generation(config, store))
+                                     version=subscriptions_version(store, redis))
     billing = BillingService(
         store, gateway, customers=customers, catalog=catalog, subscriptions=subscriptions,
         redirects=redirect_policy(config),
@@ -84,7 +85,7 @@ def build_services(
     rate_limiter = rate_limiter or RateLimiter(
         {"user": config.rate_limit_user, "purchase": config.rate_limit_purchase,
          "webhook": config.rate_limit_webhook, "webhook_rejected": config.rate_limit_webhook},
-        storage_uri=config.redis_url or "memory://",
+        redis=redis,
         enabled=config.rate_limit_enabled,
     )
     webhooks = WebhookService(
@@ -101,19 +102,27 @@ def build_services(
                     dev=dev, modes=modes)
 
 
-def subscriptions_generation(config: Config, store: Store) -> Generation | None:
+def redis_client(config: Config):
+    """The one Redis client (its connection pool) that the catalog cache, the rate limiter and the membership
+    cache share; None without REDIS_URL. A slow Redis must not hold requests: short socket timeouts, and
+    each of its users carries on without it."""
+    if not config.redis_url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(config.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def subscriptions_version(store: Store, redis) -> SharedVersion | None:
     """What tells every process that a subscription was written (GET /stripe/subscription remembers each
     user's rows until then): Redis when configured; else, for the embedded SQLite file, a counter file
     beside it, which every process on the machine maps; else (Supabase, several instances, no Redis)
     nothing, and each read goes to the store."""
-    if config.redis_url:
-        import redis
-
-        client = redis.Redis.from_url(config.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return RedisGeneration(client, "tatame:subscriptions:generation")
+    if redis is not None:
+        return RedisVersion(redis, "tatame:subscriptions:generation")
     inner = getattr(store, "store", store)  # the MeteredStore's own
     if isinstance(inner, SQLiteStore):
-        return FileGeneration(f"{inner.path}.subscriptions-generation")
+        return FileVersion(f"{inner.path}.subscriptions-generation")
     return None
 
 

@@ -28,8 +28,7 @@ class JsonFormatter(logging.Formatter):
         from app.reporting import Scrubber
 
         super().__init__()
-        self.secrets = [s for s in (secrets or []) if len(s) >= 8]
-        self._scrubber = Scrubber(self.secrets)
+        self._scrubber = Scrubber(secrets or [])
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -93,7 +92,9 @@ class AccessLine:
     """
 
     def __init__(self, secrets: list[str], buffer_bytes: int = 0, flush_seconds: float = 1.0):
-        self.secrets = [s for s in secrets if len(s) >= 8]
+        from app.reporting import Scrubber
+
+        self.secrets = Scrubber(secrets).secrets  # the values worth matching: the scrubber says which
         self.buffer_bytes, self.flush_seconds = buffer_bytes, flush_seconds
         self._second = (0, "")  # (a whole second, its ISO text): one object, swapped whole
         self._parts: dict[tuple, tuple[str, str]] = {}

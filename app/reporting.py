@@ -51,7 +51,7 @@ class Scrubber:
     """Replaces secrets in every string of an event: the configured values and anything shaped like one."""
 
     def __init__(self, secrets: list[str]):
-        # Short values would match everywhere (and are no secret worth the name): the log formatter agrees.
+        # Short values would match everywhere (and are no secret worth the name); the access line takes this list.
         self.secrets = sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True)
 
     def text(self, value: str) -> str:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from app.gateways.base import BillingGateway
+from app.gateways.base import BillingGateway, expandable_id
 from app.metrics import CREATED, DUPLICATE_SUBSCRIPTIONS
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
@@ -146,7 +146,7 @@ class BillingService:
         owner = session.get("client_reference_id") or (session.get("metadata") or {}).get("clerk_user_id")
         if owner != clerk_user_id:
             raise NotFound("No such checkout session.")  # not a 403: no oracle for others' ids
-        subscription = _id(session.get("subscription"))
+        subscription = expandable_id(session.get("subscription"))
         if session.get("status") == "complete" and subscription:
             self.subscriptions.refresh(subscription, clerk_user_id)
         return {"id": session["id"], "status": session.get("status"), "payment_status": session.get("payment_status"),
@@ -442,7 +442,7 @@ def _with_session_id(url: str) -> str:
 
 def _price_of(subscription: dict) -> str | None:
     items = (subscription.get("items") or {}).get("data") or [{}]
-    return _id(items[0].get("price"))
+    return expandable_id(items[0].get("price"))
 
 
 def _leftover(subscription: dict, clerk_user_id: str) -> bool:
@@ -458,6 +458,3 @@ def _usable(subscription: dict, clerk_user_id: str) -> bool:
     """A subscription the member has (or pays for) now: it blocks a new recurring purchase."""
     return subscription.get("status") in USABLE and not _leftover(subscription, clerk_user_id)
 
-
-def _id(value) -> str | None:
-    return value.get("id") if isinstance(value, dict) else value

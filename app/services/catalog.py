@@ -15,7 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from app.gateways.base import BillingGateway
+from app.gateways.base import BillingGateway, expandable_id
 from app.services.catalog_cache import MISS, CatalogCache
 from app.services.errors import NotFound, ValidationFailed
 
@@ -76,7 +76,7 @@ class CatalogService:
         """One page of prices; also filtered by product id and type."""
         snapshot, source = self._snapshot("prices")
         found = [p for p in snapshot.objects if p.get("active") == active
-                 and (product is None or _id_of(p.get("product")) == product)
+                 and (product is None or expandable_id(p.get("product")) == product)
                  and (type is None or p.get("type") == type)]
         return Page(*_page(found, limit, starting_after), source, snapshot.tag)
 
@@ -128,8 +128,3 @@ def _page(objects: list[dict], limit: int, cursor: str | None) -> tuple[list[dic
             raise ValidationFailed(details={"starting_after": ["No such object."]})
         objects = objects[ids.index(cursor) + 1:]
     return objects[:limit], len(objects) > limit
-
-
-def _id_of(value) -> str | None:
-    """An expandable field's id, whether it came expanded or not."""
-    return value.get("id") if isinstance(value, dict) else value

@@ -4,9 +4,8 @@ Entries are keyed by a catalog *version*; a product.* or price.* webhook bumps t
 so every reader, in every worker and instance, misses at once and refetches. A second,
 long-lived copy of each entry is kept to answer from when Stripe fails ("stale").
 
-The version lives where the entries do: in Redis (one INCR) when Redis is configured, else
-in a small file whose identity changes on every bump, which every worker on the machine sees
-with one stat() per read.
+The version is a shared version (app/services/shared_version.py) kept where the entries are:
+in Redis when Redis is configured, else in a small file every worker on the machine maps.
 """
 
 from __future__ import annotations
@@ -14,70 +13,28 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import tempfile
 import threading
-import uuid
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from cachelib import BaseCache, RedisCache, SimpleCache
 
 from app.services.errors import UpstreamError
+from app.services.shared_version import FileVersion, RedisVersion, SharedVersion
 
 log = logging.getLogger(__name__)
 
 HIT, MISS, STALE = "HIT", "MISS", "STALE"
-VERSION_KEY = "catalog:version"
 FAILURE_MEMO_SECONDS = 5    # after Stripe fails on a key, answer from the stale copy this long
 LEADER_WAIT_SECONDS = 30    # longer than one Stripe call with its retries
-
-
-class CatalogVersion(Protocol):
-    def current(self) -> str: ...
-    def bump(self) -> None: ...
-
-
-class FileVersion:
-    """A file under the instance folder: replaced on each bump, so its inode and mtime change."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def current(self) -> str:
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return "0"
-        return f"{stat.st_ino}.{stat.st_mtime_ns}"
-
-    def bump(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".catalog-version-")
-        with os.fdopen(fd, "w") as file:
-            file.write(uuid.uuid4().hex)
-        os.replace(temp, self.path)  # a new inode: readers see a new version even within one mtime tick
-
-
-class RedisVersion:
-    """A counter in Redis, shared by every instance."""
-
-    def __init__(self, cache: RedisCache):
-        self.cache = cache
-
-    def current(self) -> str:
-        return str(self.cache.get(VERSION_KEY) or 0)
-
-    def bump(self) -> None:
-        self.cache.inc(VERSION_KEY)
 
 
 class CatalogCache:
     """get_or_load(key, loader) → (value, HIT | MISS | STALE); invalidate() drops every entry."""
 
-    def __init__(self, backend: BaseCache, version: CatalogVersion, *, ttl: int = 300, stale_ttl: int = 86400,
+    def __init__(self, backend: BaseCache, version: SharedVersion, *, ttl: int = 300, stale_ttl: int = 86400,
                  stale_backend: BaseCache | None = None):
         self.backend, self.version = backend, version
         # In memory the stale copies get a store of their own: sharing one size cap, long-lived
@@ -88,16 +45,14 @@ class CatalogCache:
         self._guard = threading.Lock()
 
     @classmethod
-    def build(cls, *, redis_url: str | None, instance_path: str, ttl: int, stale_ttl: int) -> "CatalogCache":
-        if redis_url:
-            import redis
-
-            client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-            backend = RedisCache(client, key_prefix="tatame:", default_timeout=ttl)
-            return cls(backend, RedisVersion(backend), ttl=ttl, stale_ttl=stale_ttl)
+    def build(cls, *, redis, instance_path: str, ttl: int, stale_ttl: int) -> "CatalogCache":
+        """In the Redis client's server when there is one (shared by instances), else in this process."""
+        if redis is not None:
+            return cls(RedisCache(redis, key_prefix="tatame:", default_timeout=ttl),
+                       RedisVersion(redis, "tatame:catalog:version"), ttl=ttl, stale_ttl=stale_ttl)
         fresh, stale = SimpleCache(threshold=2000, default_timeout=ttl), SimpleCache(threshold=2000)
         fresh.serializer = stale.serializer = _InProcess()
-        return cls(fresh, FileVersion(Path(instance_path) / "catalog-version"), ttl=ttl, stale_ttl=stale_ttl,
+        return cls(fresh, FileVersion(Path(instance_path) / "catalog.version"), ttl=ttl, stale_ttl=stale_ttl,
                    stale_backend=stale)
 
     @property

@@ -21,21 +21,22 @@ class RateLimiter:
     """Named scopes ("user", "webhook"), each with its limits, counted per key (sliding window counters).
 
     Without Redis the counters are SharedWindowCounters, shared by every worker of the instance (the
-    limiter must be built before gunicorn forks, as the app is: preload_app). With `storage_uri`
-    redis://..., `limits` keeps them in Redis, shared by every instance.
+    limiter must be built before gunicorn forks, as the app is: preload_app). Given the app's Redis
+    client, `limits` keeps them in Redis, shared by every instance.
     """
 
-    def __init__(self, scopes: dict[str, str], *, storage_uri: str = "memory://", enabled: bool = True,
+    def __init__(self, scopes: dict[str, str], *, redis=None, enabled: bool = True,
                  counters: SharedWindowCounters | None = None):
         self.enabled = enabled
         self.scopes = {name: parse_many(text) for name, text in scopes.items()}
         self.storage = self._limiter = self.counters = None
-        if storage_uri.startswith("memory"):
+        if redis is None:
             self.counters = counters or SharedWindowCounters()
         else:
-            # A slow Redis must not hold requests: short socket timeouts, then fail open (below).
-            self.storage = storage.storage_from_string(storage_uri, wrap_exceptions=True, socket_timeout=0.5,
-                                                       socket_connect_timeout=0.5)
+            # The client's own connections (and their short timeouts; a slow Redis fails open, below).
+            # `limits` takes a connection pool beside a URI, which then only names the client library.
+            self.storage = storage.RedisStorage("redis://", connection_pool=redis.connection_pool,
+                                                wrap_exceptions=True)
             self._limiter = strategies.SlidingWindowCounterRateLimiter(self.storage)
 
     def hit(self, scope: str, key: str) -> None:

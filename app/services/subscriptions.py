@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from app.gateways.base import BillingGateway
-from app.services.generation import Generation, GenerationCache
+from app.gateways.base import BillingGateway, expandable_id
+from app.services.shared_version import SharedVersion, VersionedCache
 from app.stores.base import Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,10 @@ class SubscriptionSync:
     """Reads subscriptions from Stripe into the store, and answers "what is my membership?" from it."""
 
     def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False,
-                 generation: Generation | None = None):
+                 version: SharedVersion | None = None):
         self.store, self.gateway, self.past_due_access = store, gateway, past_due_access
         # Each user's rows, remembered until this sync (in any process) writes a subscription again.
-        self._rows: GenerationCache[str, list[SubscriptionRecord]] = GenerationCache(generation)
+        self._rows: VersionedCache[str, list[SubscriptionRecord]] = VersionedCache(version)
 
     def refresh(self, subscription_id: str, clerk_user_id: str | None = None, *,
                 final: dict | None = None) -> SubscriptionRecord | None:
@@ -88,7 +88,7 @@ def to_record(subscription: dict, stamp: int, clerk_user_id: str | None) -> Subs
         clerk_user_id=clerk_user_id,
         status=subscription["status"],
         price_id=price.get("id") if isinstance(price, dict) else price,
-        product_id=_id(price.get("product")) if isinstance(price, dict) else None,
+        product_id=expandable_id(price.get("product")) if isinstance(price, dict) else None,
         quantity=item.get("quantity"),
         current_period_end=item.get("current_period_end", subscription.get("current_period_end")),
         cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
@@ -109,7 +109,3 @@ def public(record: SubscriptionRecord | None) -> dict | None:
             "current_period_end": record.current_period_end, "cancel_at_period_end": record.cancel_at_period_end,
             "cancel_at": record.cancel_at, "canceled_at": record.canceled_at, "trial_end": record.trial_end,
             "updated_at": int(record.updated_at.timestamp()) if record.updated_at else None}
-
-
-def _id(value) -> str | None:
-    return value.get("id") if isinstance(value, dict) else value

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from app.gateways.base import BillingGateway
+from app.gateways.base import BillingGateway, expandable_id
 from app.services.billing import BillingService
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
@@ -91,7 +91,7 @@ def subscription_changed(event: dict, ctx: HandlerContext) -> None:
     record = ctx.subscriptions.refresh(obj["id"], final=final)
     if record is not None:
         ctx.billing.settle_after_subscription_change(record)  # open checkouts close; a second one is flagged
-    _seen(event, customer=_id(obj.get("customer")), status=record.status if record else None)
+    _seen(event, customer=expandable_id(obj.get("customer")), status=record.status if record else None)
 
 
 @handles("invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed", "invoice.payment_action_required")
@@ -99,7 +99,7 @@ def invoice_changed(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
     subscription = invoice_subscription(obj)
     record = ctx.subscriptions.refresh(subscription) if subscription else None
-    _seen(event, customer=_id(obj.get("customer")), subscription=subscription,
+    _seen(event, customer=expandable_id(obj.get("customer")), subscription=subscription,
           status=record.status if record else None, amount_paid=obj.get("amount_paid"),
           amount_due=obj.get("amount_due"), currency=obj.get("currency"))
 
@@ -108,20 +108,16 @@ def invoice_changed(event: dict, ctx: HandlerContext) -> None:
          "checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed")
 def checkout_session(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
-    subscription = _id(obj.get("subscription"))
+    subscription = expandable_id(obj.get("subscription"))
     if subscription:
         # The owner comes from the subscription's (or its customer's) metadata, which we set; never from the
         # session's client_reference_id, which a Payment Link's buyer could choose.
         ctx.subscriptions.refresh(subscription)
-    _seen(event, customer=_id(obj.get("customer")), mode=obj.get("mode"), payment_status=obj.get("payment_status"),
-          subscription=subscription)
+    _seen(event, customer=expandable_id(obj.get("customer")), mode=obj.get("mode"),
+          payment_status=obj.get("payment_status"), subscription=subscription)
 
 
 def invoice_subscription(invoice: dict) -> str | None:
     """The invoice's subscription: `parent.subscription_details` in the pinned API, `subscription` before it."""
     details = ((invoice.get("parent") or {}).get("subscription_details") or {})
-    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
-
-
-def _id(value) -> str | None:
-    return value.get("id") if isinstance(value, dict) else value if isinstance(value, str) else None
+    return expandable_id(details.get("subscription")) or expandable_id(invoice.get("subscription"))

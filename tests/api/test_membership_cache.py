@@ -49,14 +49,14 @@ def test_without_a_shared_generation_every_read_goes_to_the_store(billing_config
 
 
 def test_a_forked_process_sees_a_bump_at_once(tmp_path):
-    from app.services.generation import FileGeneration
+    from app.services.shared_version import FileVersion
 
-    generation = FileGeneration(str(tmp_path / "g"))
+    generation = FileVersion(str(tmp_path / "g"))
     assert generation.current() == 0
     pid = os.fork()
     if pid == 0:
         try:
-            FileGeneration(str(tmp_path / "g")).bump()  # a `flask` command opening the file on its own
+            FileVersion(str(tmp_path / "g")).bump()  # a `flask` command opening the file on its own
             generation.bump()                            # and a forked worker using the inherited mapping
         finally:
             os._exit(0)

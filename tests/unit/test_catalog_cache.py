@@ -6,7 +6,8 @@ import time
 import pytest
 from cachelib import SimpleCache
 
-from app.services.catalog_cache import HIT, MISS, STALE, CatalogCache, FileVersion, RedisVersion
+from app.services.catalog_cache import HIT, MISS, STALE, CatalogCache
+from app.services.shared_version import FileVersion, RedisVersion
 from app.services.errors import NotFound, UpstreamError
 
 
@@ -26,7 +27,7 @@ class Loader:
 
 @pytest.fixture
 def cache(tmp_path):
-    return CatalogCache.build(redis_url=None, instance_path=str(tmp_path), ttl=60, stale_ttl=600)
+    return CatalogCache.build(redis=None, instance_path=str(tmp_path), ttl=60, stale_ttl=600)
 
 
 def test_miss_then_hit(cache):
@@ -126,8 +127,9 @@ def test_redis_backend_is_shared_by_instances(redis_server):
     from cachelib import RedisCache
 
     def instance():
-        backend = RedisCache(redis.Redis.from_url(redis_server.url), key_prefix="test-shared:", default_timeout=60)
-        return CatalogCache(backend, RedisVersion(backend), ttl=60)
+        client = redis.Redis.from_url(redis_server.url)
+        backend = RedisCache(client, key_prefix="test-shared:", default_timeout=60)
+        return CatalogCache(backend, RedisVersion(client, "test-shared:catalog:version"), ttl=60)
 
     a, b = instance(), instance()
     a.invalidate()  # a fresh version for this test
@@ -189,7 +191,7 @@ def test_many_distinct_keys_do_not_push_out_fresh_entries(cache):
 
 
 def test_stale_ttl_zero_keeps_no_copies(tmp_path):
-    cache = CatalogCache.build(redis_url=None, instance_path=str(tmp_path), ttl=60, stale_ttl=0)
+    cache = CatalogCache.build(redis=None, instance_path=str(tmp_path), ttl=60, stale_ttl=0)
     cache.get_or_load("k", Loader("cached"))
     cache.invalidate()
     with pytest.raises(UpstreamError):

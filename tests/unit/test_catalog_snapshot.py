@@ -11,7 +11,8 @@ from cachelib import SimpleCache
 
 from app.gateways import development_gateway
 from app.services.catalog import CatalogService
-from app.services.catalog_cache import CatalogCache, FileVersion
+from app.services.catalog_cache import CatalogCache
+from app.services.shared_version import FileVersion
 from app.services.errors import NotFound, ValidationFailed
 from config import STRIPE_API_VERSION
 from tests.stripe_stand_in import Observed

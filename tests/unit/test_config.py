@@ -1,10 +1,12 @@
 """config.py: the environment becomes a validated Config."""
 
 import base64
+import re
+from pathlib import Path
 
 import pytest
 
-from config import Config, ConfigError
+from config import Config, ConfigError, configuration_table, settings
 
 PK = "pk_live_" + base64.b64encode(b"clerk.tatame.example$").decode()
 PRODUCTION = {
@@ -131,3 +133,35 @@ def test_billing_redirect_origins_are_origins_or_app_schemes(value):
     with pytest.raises(ConfigError, match="BILLING_REDIRECT_ORIGINS"):
         Config.from_env({"BILLING_REDIRECT_ORIGINS": value})
     assert Config.from_env({"BILLING_REDIRECT_ORIGINS": "tatame://,https://app.example"}).billing_redirect_origins
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_committed_configuration_table_is_current():
+    committed = (ROOT / "docs" / "configuration.md").read_text()
+    assert committed == configuration_table(), "docs/configuration.md is out of date: run `make config-docs`"
+
+
+def test_every_variable_the_code_reads_is_declared_once():
+    declared = [setting.env for setting in settings().values()]
+    assert len(declared) == len(set(declared))
+    sources = [*ROOT.glob("app/**/*.py"), ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"]
+    read = {name for path in sources
+            for name in re.findall(r"os\.(?:environ(?:\.get\(|\[)|getenv\()\s*[\"']([A-Z0-9_]+)", path.read_text())}
+    assert read and read <= set(declared), f"read but not declared in config.py: {read - set(declared)}"
+
+
+def test_the_server_settings_are_checked_too():
+    assert Config.server_from_env({"WEB_CONCURRENCY": "2", "PORT": "4000"}).workers == 2
+    with pytest.raises(ConfigError) as error:
+        Config.server_from_env({"WEB_CONCURRENCY": "many", "GUNICORN_WORKER_CLASS": "eventlet"})
+    assert len(error.value.problems) == 2
+
+
+def test_production_never_takes_a_development_default():
+    env = {k: v for k, v in PRODUCTION.items() if not k.startswith(("CHECKOUT_", "PORTAL_"))}
+    config = Config.from_env({**env, "BILLING_ENABLED": "false", "CHECKOUT_SUCCESS_URL": ""})
+    assert (config.checkout_success_url, config.checkout_cancel_url, config.portal_return_url) == (None, None, None)
+    with pytest.raises(ConfigError, match="CORS_ORIGIN is required"):
+        Config.from_env({**PRODUCTION, "CORS_ORIGIN": " "})

@@ -42,7 +42,8 @@ def store(tmp_path):
 def test_catalog_loads_the_whole_list_once_and_pages_it_itself(tmp_path, gateway, stand_in):
     from cachelib import SimpleCache
 
-    from app.services.catalog_cache import CatalogCache, FileVersion
+    from app.services.catalog_cache import CatalogCache
+    from app.services.shared_version import FileVersion
 
     catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(tmp_path / "v")))
     page = catalog.list_products(active=True, limit=1, starting_after=None)
@@ -118,7 +119,8 @@ def test_many_threads_one_customer(store, gateway, stand_in):
 def webhook_service(store, handlers):
     from cachelib import SimpleCache
 
-    from app.services.catalog_cache import CatalogCache, FileVersion
+    from app.services.catalog_cache import CatalogCache
+    from app.services.shared_version import FileVersion
     from app.services.webhook_handlers import HandlerContext
 
     gateway = development_gateway(Observed(), STRIPE_API_VERSION)

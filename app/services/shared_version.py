@@ -1,13 +1,13 @@
-"""Generations: a number that every writer of some data bumps after writing, and every reader compares.
+"""A shared version: a number that every writer of some data bumps after writing, and every reader compares.
 
-A reader that remembers what it read together with the generation it saw before reading knows its copy
-is still current while the generation has not moved, at the cost of reading one number. Writers bump
-after their write is committed, so a reader that sees the new generation also sees the new rows.
+A reader that remembers what it read together with the version it saw before reading knows its copy is
+still current while the version has not moved, at the cost of reading one number. Writers bump after
+their write is committed, so a reader that sees the new version also sees the new rows. The catalog
+cache (a product or price webhook) and the membership cache (a subscription written) use it.
 
-- FileGeneration: a small file mapped into memory, for data in the embedded SQLite file: every process
-  on the machine (gunicorn's workers, `flask stripe sync`) maps the same page, so a bump is seen at once
-  and a read is a memory read.
-- RedisGeneration: a Redis counter, for data shared by several instances.
+- FileVersion: a small file mapped into memory, on one machine: every process (gunicorn's workers,
+  a `flask stripe sync`) maps the same page, so a bump is seen at once and a read is a memory read.
+- RedisVersion: a Redis counter, shared by several instances.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import os
 import struct
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Generic, Hashable, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 COUNTER = struct.Struct("<Q")
 
 
-class Generation(Protocol):
+class SharedVersion(Protocol):
     def current(self) -> int: ...
     def bump(self) -> None: ...
 
@@ -33,10 +34,11 @@ class Generation(Protocol):
 _FILE_LOCKS: dict[str, threading.Lock] = {}
 
 
-class FileGeneration:
+class FileVersion:
     """An 8-byte counter in `path`, mapped shared: the same number for every process that opens it."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         if os.fstat(self._fd).st_size < COUNTER.size:
             os.ftruncate(self._fd, COUNTER.size)  # zeros; never shrinks a counter another process made
@@ -56,7 +58,7 @@ class FileGeneration:
                 fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
 
-class RedisGeneration:
+class RedisVersion:
     """A counter in Redis under `key`, shared by every instance."""
 
     def __init__(self, client, key: str):
@@ -73,22 +75,22 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class GenerationCache(Generic[K, V]):
-    """Values read under a generation, answered again until it moves (or `max_age` passes: a safety net for
+class VersionedCache(Generic[K, V]):
+    """Values read under a shared version, answered again until it moves (or `max_age` passes: a safety net for
     a bump that could not be made, say while Redis was down). Bounded: a flood of keys only refills it.
-    Without a generation, nothing is remembered and every read goes to `load`."""
+    Without a version, nothing is remembered and every read goes to `load`."""
 
-    def __init__(self, generation: Generation | None, *, size: int = 10_000, max_age: float = 30.0):
-        self.generation, self.size, self.max_age = generation, size, max_age
+    def __init__(self, version: SharedVersion | None, *, size: int = 10_000, max_age: float = 30.0):
+        self.version, self.size, self.max_age = version, size, max_age
         self._values: dict[K, tuple[int, float, V]] = {}
 
     def get(self, key: K, load: Callable[[], V]) -> V:
-        if self.generation is None:
+        if self.version is None:
             return load()
         try:
-            seen = self.generation.current()  # before the read: a write after it moves the generation
+            seen = self.version.current()  # before the read: a write after it moves the version
         except Exception as exc:  # noqa: BLE001 - Redis raises many types; all mean "cannot tell"
-            log.warning("generation unavailable (%s); read from the store", type(exc).__name__)
+            log.warning("shared version unavailable (%s); read from the store", type(exc).__name__)
             return load()
         now = time.monotonic()
         found = self._values.get(key)
@@ -102,10 +104,10 @@ class GenerationCache(Generic[K, V]):
 
     def changed(self) -> None:
         """After a write: every process's remembered values are old from now on."""
-        if self.generation is None:
+        if self.version is None:
             return
         try:
-            self.generation.bump()
+            self.version.bump()
         except Exception as exc:  # noqa: BLE001
-            log.error("generation not bumped (%s); other processes may answer from their copy for up to %ss",
+            log.error("shared version not bumped (%s); other processes may answer from their copy for up to %ss",
                       type(exc).__name__, self.max_age)
