@@ -343,8 +343,9 @@ class GatewayContract:
     def test_cancel_subscription_ends_it_at_once(self, gateway, customer):
         sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
                                           unique("key"))
-        canceled = gateway.cancel_subscription(sub["id"])
+        canceled = gateway.cancel_subscription(sub["id"], {"cancellation_details": {"comment": "replaced"}})
         assert canceled["id"] == sub["id"] and canceled["status"] in ("canceled", "incomplete_expired")
+        assert canceled["cancellation_details"]["comment"] == "replaced"
         assert gateway.get_subscription(sub["id"])["status"] == canceled["status"]
         with pytest.raises(NotFound):
             gateway.cancel_subscription(unique("sub"))

@@ -157,10 +157,10 @@ class StripeGateway:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.update(subscription_id, params=params).to_dict()
 
-    def cancel_subscription(self, subscription_id: str) -> dict:
+    def cancel_subscription(self, subscription_id: str, params: dict | None = None) -> dict:
         """Cancel at once (an unpaid subscription of ours that must not be paid any more)."""
         with _stripe_errors("subscription"):
-            return self.client.v1.subscriptions.cancel(subscription_id).to_dict()
+            return self.client.v1.subscriptions.cancel(subscription_id, params=params).to_dict()
 
     def list_subscriptions(self, params: dict) -> dict:
         with _stripe_errors("subscription"):

@@ -39,6 +39,9 @@ DOUBLE_TAP_SECONDS = 60         # a one-time payment sheet asked again within th
 SUBSCRIPTION_EXPAND = ["latest_invoice.confirmation_secret"]
 # Statuses in which the member has the subscription, or owes for it: a new recurring purchase must wait.
 USABLE = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})
+NEVER_STARTED = frozenset({"incomplete", "incomplete_expired"})  # the first invoice was never paid
+# Said in cancellation_details.comment when we cancel an unpaid subscription of ours: it never started either.
+LEFTOVER_CANCELED = "tatame: an unpaid purchase replaced by a newer one"
 
 
 @dataclass(frozen=True)
@@ -331,7 +334,8 @@ class BillingService:
         if current is None or not _leftover(current, clerk_user_id):
             return
         try:
-            canceled = self.gateway.cancel_subscription(subscription["id"])
+            canceled = self.gateway.cancel_subscription(
+                subscription["id"], {"cancellation_details": {"comment": LEFTOVER_CANCELED}})
         except NotFound:
             return
         self.subscriptions.record(canceled, stamp, clerk_user_id)
@@ -353,9 +357,14 @@ class BillingService:
         return kept
 
     def _trial(self, clerk_user_id: str, subscriptions: list[dict]) -> dict:
-        """A trial only for a member who never had a subscription, here or in Stripe (`subscriptions`: all of
-        theirs at Stripe); it ends canceled, never unpaid, if the card is gone by then."""
-        if not self.settings.trial_days or subscriptions or self.store.list_subscriptions(clerk_user_id):
+        """A trial only for a member who never held a subscription, here or in Stripe (`subscriptions`: all of
+        theirs at Stripe); unpaid purchases that never started do not count. It ends canceled, never unpaid,
+        if the card is gone by then."""
+        if not self.settings.trial_days or any(_ever_held(s) for s in subscriptions):
+            return {}
+        listed = {s["id"] for s in subscriptions}
+        if any(r.stripe_subscription_id not in listed and r.status not in NEVER_STARTED
+               for r in self.store.list_subscriptions(clerk_user_id)):
             return {}
         return {"trial_period_days": self.settings.trial_days,
                 "trial_settings": {"end_behavior": {"missing_payment_method": "cancel"}}}
@@ -452,6 +461,12 @@ def _leftover(subscription: dict, clerk_user_id: str) -> bool:
         return False
     status = subscription.get("status")
     return status == "incomplete" or (status == "trialing" and bool(subscription.get("pending_setup_intent")))
+
+
+def _ever_held(subscription: dict) -> bool:
+    """Whether the member ever had this subscription (a trial counts): not an unpaid one that never started."""
+    comment = (subscription.get("cancellation_details") or {}).get("comment")
+    return subscription.get("status") not in NEVER_STARTED and comment != LEFTOVER_CANCELED
 
 
 def _usable(subscription: dict, clerk_user_id: str) -> bool:

@@ -224,3 +224,28 @@ def test_a_one_time_checkout_recovers_its_lost_session_too(client, stripe_api, s
                        headers=auth).status_code == 502
     again = client.post("/stripe/checkout-session", json={"price_id": "price_demo_enrolment"}, headers=auth)
     assert again.status_code == 200 and payable(stripe_stand_in) == [again.json["data"]["id"]]
+
+
+def test_an_abandoned_sheet_does_not_cost_the_member_their_trial(config, auth_headers, stripe_stand_in):
+    """The sheet offers no trial; a member who opened it (twice) and then goes to the web still gets one."""
+    client = create_app(with_config(config, trial_days=14, stripe_publishable_key="pk_test_fake_publishable_key")
+                        ).test_client()
+    auth = auth_headers("user_sheet_then_web")
+    for price in (MONTHLY, KIDS):  # the second replaces (cancels) the first
+        assert client.post("/stripe/payment-sheet", json={"price_id": price}, headers=auth).status_code == 201
+    session = client.post("/stripe/checkout-session", json={"price_id": YEARLY}, headers=auth)
+    assert session.status_code == 201
+    sent = [c for c in stripe_stand_in.requests if (c.method, c.path) == ("POST", "/v1/checkout/sessions")][-1]
+    assert sent.params["subscription_data"]["trial_period_days"] == "14"
+
+
+def test_a_member_who_had_a_subscription_gets_no_second_trial(config, auth_headers, stripe_stand_in):
+    client = create_app(with_config(config, trial_days=14, stripe_publishable_key="pk_test_fake_publishable_key")
+                        ).test_client()
+    auth = auth_headers("user_had_one")
+    sub = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]["subscription"]
+    stripe_stand_in.pay_invoice(sub)
+    stripe_stand_in.delete_subscription(sub)
+    assert client.post("/stripe/checkout-session", json={"price_id": YEARLY}, headers=auth).status_code == 201
+    sent = [c for c in stripe_stand_in.requests if (c.method, c.path) == ("POST", "/v1/checkout/sessions")][-1]
+    assert "trial_period_days" not in sent.params["subscription_data"]

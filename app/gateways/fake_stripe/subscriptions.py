@@ -226,18 +226,24 @@ def list_subscriptions(fake, params: dict) -> dict:
 def cancel(fake, params: dict, subscription_id: str) -> dict:
     """DELETE /v1/subscriptions/{id}: canceled now (the dashboard, the portal's immediate cancel)."""
     only(params, {"cancellation_details", "invoice_now", "prorate", "expand"})
+    details = params.get("cancellation_details") or {}
+    if not isinstance(details, dict):
+        raise invalid("cancellation_details", "Invalid hash")
+    only(details, {"comment", "feedback"})
     with fake.state.transaction():
-        subscription = end(fake, _get(fake, subscription_id), "cancellation_requested")
+        subscription = end(fake, _get(fake, subscription_id), "cancellation_requested",
+                           comment=string(details, "comment"))
     return expand(subscription, expansions(params), fake.resolve)
 
 
-def end(fake, subscription: dict, reason: str) -> dict:
+def end(fake, subscription: dict, reason: str, comment: str | None = None) -> dict:
     """Cancel `subscription` at once and record customer.subscription.deleted."""
     if subscription["status"] in ENDED:
         raise StripeFault(400, "This subscription is already canceled.")
     now = fake.now()
     ended = {**subscription, "status": "canceled", "ended_at": now, "canceled_at": subscription["canceled_at"] or now,
-             "cancellation_details": {**subscription["cancellation_details"], "reason": reason}}
+             "cancellation_details": {**subscription["cancellation_details"], "reason": reason,
+                                      **({"comment": comment} if comment else {})}}
     fake.state.put(ended)
     events.record(fake, "customer.subscription.deleted", ended)
     return ended
