@@ -14,7 +14,7 @@ ID   ?=
 DURATION ?= 20
 BENCH_ARGS ?=
 
-.PHONY: serve test test-live install clean token event load bench openapi config-docs reconcile sync clock pay
+.PHONY: serve test test-live install clean token event load bench openapi config-docs reconcile sync clock pay client client-deps
 SINCE ?= 3d
 
 install: $(STAMP)
@@ -27,7 +27,7 @@ $(STAMP): requirements.txt
 serve: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(STAMP)
+test: $(STAMP) client-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=300 tests --ignore=tests/live $(PYTEST_ARGS)
 
 # Real accounts from the environment or .env; each part skips when its keys are absent.
@@ -57,6 +57,27 @@ openapi: $(STAMP)
 config-docs: $(STAMP)
 	@$(BIN)/python -m config docs/configuration.md
 
+# The TypeScript client (clients/typescript): its npm dev dependencies, installed again whenever
+# package-lock.json changes. Without npm (or when `npm ci` cannot reach the registry) its tests skip,
+# unless TATAME_REQUIRE_NODE=1 (CI), where that is an error.
+CLIENT       := clients/typescript
+CLIENT_STAMP := $(CLIENT)/node_modules/.package-lock-installed
+
+client-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(CLIENT_STAMP); \
+	elif [ "$$TATAME_REQUIRE_NODE" = "1" ]; then echo "npm not found, and TATAME_REQUIRE_NODE=1 requires it" >&2; exit 1; \
+	else echo "npm not found: the TypeScript client's tests will skip"; fi
+
+$(CLIENT_STAMP): $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	@cd $(CLIENT) && if npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; then touch node_modules/.package-lock-installed; \
+	elif [ "$$TATAME_REQUIRE_NODE" = "1" ]; then exit 1; \
+	else echo "npm ci failed (offline?): the TypeScript client's tests will skip"; fi
+
+# Regenerate the client's types (clients/typescript/src/openapi.ts) from openapi.json; a test fails when they differ.
+client: client-deps
+	@cd $(CLIENT) && npm run --silent generate
+	@echo "clients/typescript/src/openapi.ts written"
+
 # Recover missed webhook deliveries: Stripe's events of the last SINCE through the exactly-once path.
 reconcile: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe reconcile --since "$(SINCE)"
@@ -76,4 +97,4 @@ pay: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe pay --client-secret "$(SECRET)"
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(CLIENT)/node_modules $(CLIENT)/dist $(CLIENT)/.build
