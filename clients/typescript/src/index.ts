@@ -104,10 +104,15 @@ async function asEnvelope(response: Response): Promise<Response> {
   return new Response(JSON.stringify(envelope), { status: response.status, statusText: response.statusText, headers });
 }
 
+/** A random (version 4) UUID: crypto.randomUUID where the platform has it (not Node 18, not React Native). */
 function randomId(): string {
-  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  const crypto = (globalThis as { crypto?: Partial<Pick<Crypto, "randomUUID" | "getRandomValues">> }).crypto;
   if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
-  // React Native without a crypto polyfill: uniqueness is all a request id needs.
-  const hex = () => Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0");
-  return `${hex()}${hex()}-${Date.now().toString(16)}`;
+  const bytes = new Uint8Array(16);
+  if (typeof crypto?.getRandomValues === "function") crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -48,10 +48,28 @@ test("every call carries the Clerk token and its own request id", async () => {
   assert.deepEqual(sent.map((s) => s.headers.get("X-Request-ID")), ["call-1", "call-2"]);
 });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 test("the default request id is a UUID the service accepts as its own", async () => {
   const { api, sent } = clientAnswering([() => ok(200, MEMBERSHIP)]);
   await api.GET("/stripe/subscription");
-  assert.match(sent[0]!.headers.get("X-Request-ID")!, /^[0-9a-f-]{36}$/);
+  assert.match(sent[0]!.headers.get("X-Request-ID")!, UUID);
+});
+
+test("a platform without Web Crypto (React Native) still sends UUIDs, each its own", async () => {
+  const crypto = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+  Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true, writable: true });
+  try {
+    const { api, sent } = clientAnswering([() => ok(200, MEMBERSHIP)]);
+    await api.GET("/stripe/subscription");
+    await api.GET("/stripe/subscription");
+    const [first, second] = sent.map((s) => s.headers.get("X-Request-ID")!);
+    assert.match(first!, UUID);
+    assert.notEqual(first, second);
+  } finally {
+    if (crypto) Object.defineProperty(globalThis, "crypto", crypto);
+    else delete (globalThis as { crypto?: unknown }).crypto;
+  }
 });
 
 test("no token sends no Authorization header, and the 401 comes back typed", async () => {
