@@ -89,7 +89,7 @@ def test_the_clients_own_behaviour(node, compiled):
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     passed = re.search(r"pass (\d+)", done.stdout)
-    assert passed and int(passed.group(1)) >= 11 and "fail 0" in done.stdout, done.stdout
+    assert passed and int(passed.group(1)) >= 12 and "fail 0" in done.stdout, done.stdout
 
 
 def flask(folder: Path, *args: str) -> str:

@@ -48,7 +48,10 @@ export type PaymentsClient = Client<paths, "application/json">;
 
 export function createPaymentsClient(options: PaymentsClientOptions): PaymentsClient {
   const send = options.fetch ?? ((request: Request) => globalThis.fetch(request));
-  const retry = options.retry === false ? { maxAttempts: 1, maxWaitSeconds: 0 } : { ...DEFAULT_RETRY, ...options.retry };
+  const retry = options.retry === false ? { maxAttempts: 1, maxWaitSeconds: 0 } : {
+    maxAttempts: bound(options.retry?.maxAttempts, DEFAULT_RETRY.maxAttempts, 1),
+    maxWaitSeconds: bound(options.retry?.maxWaitSeconds, DEFAULT_RETRY.maxWaitSeconds, 0),
+  };
   const requestId = options.requestId ?? randomId;
 
   async function fetchWithRetry(request: Request): Promise<Response> {
@@ -70,6 +73,11 @@ export function createPaymentsClient(options: PaymentsClientOptions): PaymentsCl
   }
 
   return createClient<paths, "application/json">({ baseUrl: options.baseUrl.replace(/\/+$/, ""), fetch: fetchWithRetry });
+}
+
+/** A finite number no smaller than `least`, or the default (so no option can make the retry unbounded). */
+function bound(value: number | undefined, fallback: number, least: number): number {
+  return typeof value === "number" && Number.isFinite(value) ? Math.max(least, Math.floor(value)) : fallback;
 }
 
 /** True when `value` is the service's error envelope (for errors caught outside the client's results). */

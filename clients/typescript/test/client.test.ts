@@ -126,6 +126,14 @@ test("the waits of one call add up to at most maxWaitSeconds", async () => {
   assert.equal(error?.error.code, "CUSTOMER_IN_PROGRESS");
 });
 
+test("retry options that are not finite numbers fall back to the defaults: never unbounded", async () => {
+  const { api, sent } = clientAnswering([() => envelope(429, "RATE_LIMITED", { "Retry-After": "0" })], {
+    retry: { maxAttempts: Number.POSITIVE_INFINITY, maxWaitSeconds: Number.NaN },
+  });
+  await api.GET("/stripe/prices");
+  assert.equal(sent.length, 3);
+});
+
 test("a final 409 (SUBSCRIPTION_EXISTS) is not retried, and retry: false sends once", async () => {
   const exists = clientAnswering([() => envelope(409, "SUBSCRIPTION_EXISTS", { "Retry-After": "0" })]);
   const { error } = await exists.api.POST("/stripe/checkout-session", { body: { price_id: "price_monthly" } });
