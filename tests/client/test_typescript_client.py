@@ -92,23 +92,29 @@ def test_the_clients_own_behaviour(node, compiled):
     assert passed and int(passed.group(1)) >= 12 and "fail 0" in done.stdout, done.stdout
 
 
-def flask(folder: Path, *args: str) -> str:
+def flask(folder: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "INSTANCE_PATH": str(folder), **OFFLINE}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.strip()
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_the_purchase_walks_through_the_client_against_gunicorn(node, compiled, tmp_path):
-    server = Gunicorn(OFFLINE, tmp_path, workers=2)
+    # `flask token` (what `make token` runs) starts while gunicorn does: both read the instance folder's keys.
+    minting = flask(tmp_path, "token", "--user", "user_ts_walk")
+    server = None
     try:
-        token = flask(tmp_path, "token", "--user", "user_ts_walk")
+        server = Gunicorn(OFFLINE, tmp_path, workers=2)
+        out, err = minting.communicate(timeout=60)
+        assert minting.returncode == 0, out + err
         done = node_test(node, compiled / "purchase-walk.test.js",
-                         env={"TATAME_API_URL": server.url, "TATAME_TOKEN": token})
+                         env={"TATAME_API_URL": server.url, "TATAME_TOKEN": out.strip()})
         print(done.stdout)
         assert done.returncode == 0, done.stdout + done.stderr + server.logs()[-3000:]
         assert "walk: cancelled" in done.stdout, done.stdout
         assert "Traceback" not in server.logs(), server.logs()[-3000:]
     finally:
-        server.stop()
+        if minting.poll() is None:
+            minting.kill()
+            minting.wait()
+        if server is not None:
+            server.stop()
