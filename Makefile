@@ -64,7 +64,7 @@ CLIENT       := clients/typescript
 CLIENT_STAMP := $(CLIENT)/node_modules/.package-lock-installed
 
 client-deps:
-	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(CLIENT_STAMP); \
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory --silent $(CLIENT_STAMP); \
 	elif [ "$$TATAME_REQUIRE_NODE" = "1" ]; then echo "npm not found, and TATAME_REQUIRE_NODE=1 requires it" >&2; exit 1; \
 	else echo "npm not found: the TypeScript client's tests will skip"; fi
 
