@@ -67,6 +67,7 @@ export function createPaymentsClient(options: PaymentsClientOptions): PaymentsCl
       if (delay === null || attempt >= retry.maxAttempts || waited + delay > retry.maxWaitSeconds) {
         return asEnvelope(response);
       }
+      await response.body?.cancel().catch(() => undefined);  // this answer is dropped: free its connection
       await sleep(delay, request.signal);
       waited += delay;
     }
