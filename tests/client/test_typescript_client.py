@@ -1,8 +1,8 @@
 """The TypeScript client (clients/typescript): its generated types are openapi.json's, it and the apps'
 example calls type-check, its own tests pass, and the purchase walks through it against gunicorn.
 
-Skipped without Node or without the package's npm dependencies (`make client-deps`, which `make test`
-runs), unless TATAME_REQUIRE_NODE=1 (CI), which turns each skip into a failure.
+Skipped without Node or without the package's npm dependencies (`npm ci`, which `make test` and
+`make client` run where npm is), unless TATAME_REQUIRE_NODE=1 (CI), which turns each skip into a failure.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def node() -> str:
     if path is None:
         unavailable("node is not installed (Debian packages: nodejs npm)")
     if not (CLIENT / "node_modules" / "typescript").is_dir() or not (CLIENT / "node_modules" / "openapi-fetch").is_dir():
-        unavailable("clients/typescript has no node_modules: run `make client-deps`")
+        unavailable("clients/typescript has no node_modules: `make test` or `make client` installs them with npm")
     return path
 
 
