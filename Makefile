@@ -5,6 +5,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
 PYTEST_ARGS ?=
+# The TypeScript client's npm dependencies: a prerequisite of `make test` where npm is (see `make client`).
+CLIENT       := clients/typescript
+CLIENT_STAMP := $(CLIENT)/node_modules/.package-lock-installed
+CLIENT_DEPS  := $(if $(shell command -v npm 2>/dev/null),$(CLIENT_STAMP))
 
 # `make token USER=user_x`: USER only counts when given on the command line (not your login name).
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_demo)
@@ -14,7 +18,7 @@ ID   ?=
 DURATION ?= 20
 BENCH_ARGS ?=
 
-.PHONY: serve test test-live install clean token event load bench openapi config-docs reconcile sync clock pay
+.PHONY: serve test test-live install clean token event load bench openapi config-docs reconcile sync clock pay client
 SINCE ?= 3d
 
 install: $(STAMP)
@@ -27,7 +31,7 @@ $(STAMP): requirements.txt
 serve: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(STAMP)
+test: $(STAMP) $(CLIENT_DEPS)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=300 tests --ignore=tests/live $(PYTEST_ARGS)
 
 # Real accounts from the environment or .env; each part skips when its keys are absent.
@@ -48,14 +52,31 @@ token: $(STAMP)
 event: $(STAMP)
 	@$(BIN)/flask --app wsgi event --type "$(TYPE)" $(if $(ID),--id "$(ID)")
 
-# The OpenAPI document that GET /openapi.json serves, written to the committed copy (a test fails when they differ).
+# The OpenAPI document that GET /openapi.json serves, written to the committed copy (a test fails when they differ),
+# then the TypeScript client's types from it (`make client`).
 openapi: $(STAMP)
 	@$(BIN)/flask --app wsgi openapi --output openapi.json
 	@echo "openapi.json written"
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory client; \
+	else echo "npm not found: run \`make client\` where Node is, or the client's drift test fails"; fi
 
 # docs/configuration.md from the declaration in config.py (a test fails when they differ).
 config-docs: $(STAMP)
 	@$(BIN)/python -m config docs/configuration.md
+
+# The TypeScript client (clients/typescript): its npm dev dependencies, installed again whenever
+# package-lock.json changes. Without npm (or when `npm ci` cannot reach the registry) the client's
+# tests skip, unless TATAME_REQUIRE_NODE=1 (CI): then they fail.
+
+$(CLIENT_STAMP): $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	@cd $(CLIENT) && if npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; then touch node_modules/.package-lock-installed; \
+	elif [ "$$TATAME_REQUIRE_NODE" = "1" ]; then exit 1; \
+	else echo "npm ci failed: the TypeScript client's tests will skip"; fi
+
+# Regenerate the client's types (clients/typescript/src/openapi.ts) from openapi.json; a test fails when they differ.
+client: $(CLIENT_STAMP)
+	@cd $(CLIENT) && npm run --silent generate
+	@echo "clients/typescript/src/openapi.ts written"
 
 # Recover missed webhook deliveries: Stripe's events of the last SINCE through the exactly-once path.
 reconcile: $(STAMP)
@@ -76,4 +97,4 @@ pay: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe pay --client-secret "$(SECRET)"
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(CLIENT)/node_modules $(CLIENT)/dist $(CLIENT)/.build
