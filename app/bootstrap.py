@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from app import devkeys
+from sandbox import credentials as devkeys
 from app.extensions import Services
 from app.gateways import build_gateway
 from app.gateways.bounded import BoundedGateway

@@ -10,7 +10,7 @@ import requests
 from flask import Flask
 
 from app.extensions import Services
-from app.sample_events import OBJECTS, sample_event
+from sandbox.sample_events import OBJECTS, sample_event
 from app.services.webhook_signature import sign_header
 
 
@@ -75,7 +75,7 @@ def register_commands(app: Flask) -> None:
                   help="From now on every charge is declined (remembered until --no-decline).")
     def clock(days: int, decline: bool | None) -> None:
         """Move the stand-in's time forward: renewals, retries, trial ends, expiries happen as Stripe would."""
-        from app.gateways.fake_stripe.clock import day
+        from sandbox.stripe.clock import day
 
         fake = stand_in()
         if decline is not None:
@@ -90,7 +90,7 @@ def register_commands(app: Flask) -> None:
     @click.option("--client-secret", required=True, help="The payment sheet's client_secret.")
     def pay(client_secret: str) -> None:
         """Confirm a payment sheet's PaymentIntent or SetupIntent as a test card would (declined with --decline)."""
-        from app.gateways.fake_stripe.faults import StripeFault
+        from sandbox.stripe.faults import StripeFault
 
         try:
             click.echo(stand_in().confirm_intent(client_secret))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from app.devkeys import DevCredentials
+from sandbox.credentials import DevCredentials
 from app.gateways.base import BillingGateway
 from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier

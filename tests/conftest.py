@@ -122,7 +122,7 @@ def stripe_stand_in(stripe_api):
     """The Stripe stand-in answering api.stripe.com: tests run StripeGateway, the SDK and the emulator.
 
     Answers a test registers itself on `stripe_api` (failures) take precedence over the stand-in."""
-    from tests.stripe_stand_in import Observed, register
+    from tests.sandbox_stripe import Observed, register
 
     observed = Observed()
     register(stripe_api, observed)

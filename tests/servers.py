@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from app.gateways.fake_stripe import FakeStripe
-from tests.stripe_stand_in import Observed
+from sandbox.stripe import FakeStripe
+from tests.sandbox_stripe import Observed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,7 +114,7 @@ class FakeStripeServer:
     """The Stripe stand-in (app/gateways/fake_stripe) over real HTTP, for gunicorn tests and benchmarks.
 
     `.url` is its STRIPE_API_BASE; `.creations`, `.requests` and `.create_delay` are those of `.observed`
-    (tests.stripe_stand_in.Observed). `catalog` replaces the fixture catalog ({"products", "prices"}).
+    (tests.sandbox_stripe.Observed). `catalog` replaces the fixture catalog ({"products", "prices"}).
     """
 
     def __init__(self, create_delay: float = 0.0, catalog: dict | None = None):

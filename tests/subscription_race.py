@@ -7,7 +7,7 @@ import threading
 from app.gateways import development_gateway
 from app.services.subscriptions import SubscriptionSync
 from config import STRIPE_API_VERSION
-from tests.stripe_stand_in import Observed
+from tests.sandbox_stripe import Observed
 
 HEADERS = {"authorization": "Bearer sk_test_race_not_a_key", "stripe-version": STRIPE_API_VERSION}
 

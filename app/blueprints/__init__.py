@@ -1,6 +1,7 @@
 """One blueprint per concern. Each declares how it is authenticated (app/auth.py)."""
 
-from app.blueprints import billing, dev, docs, health, metrics, stripe, webhooks
+from app.blueprints import billing, docs, health, metrics, stripe, webhooks
+from sandbox import blueprint as dev
 
 BLUEPRINTS = (health.bp, docs.bp, stripe.bp, billing.bp, webhooks.bp, metrics.bp, dev.bp)
 # blueprint → whether the built services want it (the others are always registered)

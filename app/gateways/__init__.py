@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.gateways.base import BillingGateway
-from app.gateways.fake_stripe import FakeStripe
-from app.gateways.fake_stripe.delivery import Deliverer, http_poster
-from app.gateways.in_process import InProcessHTTPClient
+from sandbox.stripe import FakeStripe
+from sandbox.stripe.delivery import Deliverer, http_poster
+from sandbox.in_process import InProcessHTTPClient
 from app.gateways.stripe import StripeGateway, build_stripe_client
 from config import Config
 

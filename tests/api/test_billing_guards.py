@@ -13,14 +13,14 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from app.gateways.fake_stripe import FakeStripe
+from sandbox.stripe import FakeStripe
 from tests.api.test_billing import deliver_all
 from tests.conftest import STRIPE_API, with_config
 from tests.servers import parallel
-from tests.stripe_stand_in import Observed, register
+from tests.sandbox_stripe import Observed, register
 
 MONTHLY, YEARLY = "price_demo_unlimited_monthly", "price_demo_unlimited_yearly"
-CATALOG = Path(__file__).resolve().parents[2] / "app" / "fixtures" / "catalog.json"
+CATALOG = Path(__file__).resolve().parents[2] / "sandbox" / "stripe" / "catalog.json"
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 import responses
 
-from tests import stripe_fakes as fake
+from tests import stripe_canned as fake
 
 
 def _products(*products, has_more=False):

@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from app import create_app
-from tests import stripe_fakes as fake
+from tests import stripe_canned as fake
 from tests.conftest import make_event
 
 PRODUCTS = fake.url("/v1/products")

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import responses
 
-from tests import stripe_fakes as fake
+from tests import stripe_canned as fake
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import redis
 import responses
 
 from app import create_app
-from tests import stripe_fakes as fake
+from tests import stripe_canned as fake
 from tests.conftest import with_config
 
 

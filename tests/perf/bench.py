@@ -30,7 +30,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.sample_events import sample_event
+from sandbox.sample_events import sample_event
 from app.services.webhook_signature import sign_header
 from tests.servers import FakeStripeServer, Gunicorn
 

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.gateways import STATE_FILE
-from app.gateways.fake_stripe import FakeStripe
-from app.sample_events import sample_event
+from sandbox.stripe import FakeStripe
+from sandbox.sample_events import sample_event
 from app.services.webhook_signature import sign_header
 from tests.servers import Gunicorn
 

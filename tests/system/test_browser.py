@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from app import devkeys
+from sandbox import credentials as devkeys
 from tests.conftest import WEBHOOK_SECRET
 from tests.servers import ROOT, Gunicorn
 

@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from app import devkeys
+from sandbox import credentials as devkeys
 from tests.servers import ROOT
 
 MONTHLY = "price_demo_unlimited_monthly"

@@ -15,7 +15,7 @@ from app.services.catalog_cache import CatalogCache
 from app.services.shared_version import FileVersion
 from app.services.errors import NotFound, ValidationFailed
 from config import STRIPE_API_VERSION
-from tests.stripe_stand_in import Observed
+from tests.sandbox_stripe import Observed
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 import pytest
 
 from app.gateways import STATE_FILE, development_gateway
-from app.gateways.fake_stripe import FakeStripe
+from sandbox.stripe import FakeStripe
 from config import STRIPE_API_VERSION
 from tests.gateway_contract import GatewayContract
-from tests.stripe_stand_in import Observed
+from tests.sandbox_stripe import Observed
 
 
 class TestDevelopmentGateway(GatewayContract):

@@ -17,7 +17,7 @@ from app.services.webhooks import WebhookService
 from app.stores.sqlite import SQLiteStore
 from config import STRIPE_API_VERSION
 from tests.conftest import STRIPE_API, make_event
-from tests.stripe_stand_in import Observed
+from tests.sandbox_stripe import Observed
 
 SECRET = "whsec_fake_secret_for_tests_only"
 

@@ -3,9 +3,9 @@ and the payment sheet confirmed with a test card."""
 
 import pytest
 
-from app.gateways.fake_stripe import FakeStripe
-from app.gateways.fake_stripe.clock import RETRY_DAYS
-from app.gateways.fake_stripe.faults import StripeFault
+from sandbox.stripe import FakeStripe
+from sandbox.stripe.clock import RETRY_DAYS
+from sandbox.stripe.faults import StripeFault
 
 KEY = {"Authorization": "Bearer sk_test_fake_key_for_tests_only"}
 DAY = 86400

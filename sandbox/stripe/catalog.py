@@ -6,11 +6,11 @@ import copy
 import json
 from pathlib import Path
 
-from app.gateways.fake_stripe.faults import StripeFault, missing
-from app.gateways.fake_stripe.forms import boolean, only, string
-from app.gateways.fake_stripe.lists import expand, expansions, newest_first, page
+from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.forms import boolean, only, string
+from sandbox.stripe.lists import expand, expansions, newest_first, page
 
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "fixtures" / "catalog.json"
+DEFAULT_CATALOG = Path(__file__).resolve().parent / "catalog.json"
 
 
 class Catalog:

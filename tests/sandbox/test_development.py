@@ -7,7 +7,7 @@ import pytest
 
 from app import create_app
 from app.banner import banner
-from app.sample_events import OBJECTS, sample_event
+from sandbox.sample_events import OBJECTS, sample_event
 from config import Config
 
 

@@ -67,7 +67,7 @@ def test_a_production_app_has_no_local_pages(config, tmp_path):
 
 
 def test_the_stand_in_keeps_its_nowhere_urls_without_a_page_base():
-    from app.gateways.fake_stripe import FakeStripe
+    from sandbox.stripe import FakeStripe
 
     fake = FakeStripe()
     status, customer = fake.handle("POST", "/v1/customers", "", {"Authorization": "Bearer sk_test_x"})

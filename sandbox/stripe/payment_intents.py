@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from app.gateways.fake_stripe import customers, events
-from app.gateways.fake_stripe.faults import StripeFault, invalid, missing
-from app.gateways.fake_stripe.forms import boolean, integer, metadata, only, required, string
-from app.gateways.fake_stripe.lists import expand, expansions
+from sandbox.stripe import customers, events
+from sandbox.stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe.forms import boolean, integer, metadata, only, required, string
+from sandbox.stripe.lists import expand, expansions
 
 # Stripe's smallest charge, in the currency's minor unit (R$0.50, US$0.50, €0.50).
 MINIMUM = {"brl": 50, "usd": 50, "eur": 50}

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import responses
 
-from app.gateways.fake_stripe import FakeStripe
-from app.gateways.fake_stripe.forms import decode
+from sandbox.stripe import FakeStripe
+from sandbox.stripe.forms import decode
 from tests.conftest import STRIPE_API
 
 DASHBOARD_KEY = "sk_test_dashboard_not_a_real_key"

@@ -6,7 +6,7 @@ import json
 import re
 from urllib.parse import parse_qsl
 
-from app.gateways.fake_stripe.faults import StripeFault, invalid, unknown_parameter
+from sandbox.stripe.faults import StripeFault, invalid, unknown_parameter
 
 _PART = re.compile(r"\[([^\]]*)\]")
 

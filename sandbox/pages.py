@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from app.gateways.fake_stripe import checkout, subscriptions
+from sandbox.stripe import checkout, subscriptions
 
 SYMBOLS = {"brl": "R$", "usd": "$", "eur": "€", "gbp": "£"}
 # Stripe's zero-decimal currencies: their amounts are whole units, not cents.

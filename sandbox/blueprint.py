@@ -13,12 +13,12 @@ import re
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from app.auth import public
-from app.dev_pages import checkout_view, portal_view, when
+from sandbox.pages import checkout_view, portal_view, when
 from app.extensions import Services, services
-from app.gateways.fake_stripe import subscriptions
-from app.gateways.fake_stripe.faults import StripeFault
+from sandbox.stripe import subscriptions
+from sandbox.stripe.faults import StripeFault
 
-bp = public(Blueprint("dev", __name__, url_prefix="/dev"))
+bp = public(Blueprint("dev", __name__, url_prefix="/dev", template_folder="templates"))
 bp.add_app_template_filter(when, "when")  # dates of periods, in UTC
 SANE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 NOTICES = {"canceled": "Your plan will end at the end of the current period.",

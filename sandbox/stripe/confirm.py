@@ -8,8 +8,8 @@ declined instead: payment_intent.payment_failed (and invoice.payment_failed), or
 
 from __future__ import annotations
 
-from app.gateways.fake_stripe import invoices, payment_intents, setup_intents, subscriptions
-from app.gateways.fake_stripe.faults import StripeFault
+from sandbox.stripe import invoices, payment_intents, setup_intents, subscriptions
+from sandbox.stripe.faults import StripeFault
 
 
 def confirm(fake, client_secret: str) -> str:

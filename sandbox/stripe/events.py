@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from app.gateways.fake_stripe.faults import invalid, missing
-from app.gateways.fake_stripe.forms import integer, only, string
-from app.gateways.fake_stripe.lists import expand, page
+from sandbox.stripe.faults import invalid, missing
+from sandbox.stripe.forms import integer, only, string
+from sandbox.stripe.lists import expand, page
 
 RETENTION = 30 * 86400  # Stripe's Events API returns the last 30 days
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from app.gateways.fake_stripe import FakeStripe
-from app.gateways.fake_stripe.faults import StripeFault
+from sandbox.stripe import FakeStripe
+from sandbox.stripe.faults import StripeFault
 
 KEY = {"Authorization": "Bearer sk_test_x"}
 

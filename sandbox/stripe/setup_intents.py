@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from app.gateways.fake_stripe import events
-from app.gateways.fake_stripe.faults import StripeFault, missing
-from app.gateways.fake_stripe.forms import only
-from app.gateways.fake_stripe.lists import expand, expansions
+from sandbox.stripe import events
+from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.forms import only
+from sandbox.stripe.lists import expand, expansions
 
 
 def build(fake, customer: str) -> dict:

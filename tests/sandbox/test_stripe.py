@@ -4,9 +4,9 @@ import pytest
 import requests
 import responses
 
-from app.gateways.fake_stripe import API_VERSION, FakeStripe
-from app.gateways.fake_stripe.faults import StripeFault
-from app.gateways.fake_stripe.forms import decode
+from sandbox.stripe import API_VERSION, FakeStripe
+from sandbox.stripe.faults import StripeFault
+from sandbox.stripe.forms import decode
 from app.services.errors import UpstreamError
 from tests.conftest import STRIPE_API
 
@@ -184,7 +184,7 @@ def test_a_replayed_creation_records_its_events_once():
 def test_periods_follow_the_calendar():
     from datetime import datetime, timezone
 
-    from app.gateways.fake_stripe.subscriptions import add_interval
+    from sandbox.stripe.subscriptions import add_interval
 
     def at(*day):
         return int(datetime(*day, tzinfo=timezone.utc).timestamp())

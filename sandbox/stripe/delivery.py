@@ -18,7 +18,7 @@ from typing import Callable
 
 import requests
 
-from app.gateways.fake_stripe.state import State
+from sandbox.stripe.state import State
 from app.services.webhook_signature import sign_header
 
 log = logging.getLogger(__name__)

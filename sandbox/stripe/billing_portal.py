@@ -5,10 +5,10 @@ session's customer and return_url."""
 
 from __future__ import annotations
 
-from app.gateways.fake_stripe import customers
-from app.gateways.fake_stripe.checkout import URL
-from app.gateways.fake_stripe.faults import invalid
-from app.gateways.fake_stripe.forms import only, string
+from sandbox.stripe import customers
+from sandbox.stripe.checkout import URL
+from sandbox.stripe.faults import invalid
+from sandbox.stripe.forms import only, string
 
 PAGE = "https://billing.stand-in.invalid/p/session/{id}"  # the stand-in's: no Stripe page exists for it
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
-from app.gateways.fake_stripe.faults import StripeFault, missing
-from app.gateways.fake_stripe.forms import integer
+from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.forms import integer
 
 # Which field of which object holds the id of which other object: what `expand[]` may name.
 # A new expandable field (a subscription's latest_invoice, ...) is one line here.

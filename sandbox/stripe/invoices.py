@@ -8,10 +8,10 @@ payment's secret is `confirmation_secret` (shown only when expanded); no `paymen
 
 from __future__ import annotations
 
-from app.gateways.fake_stripe import events, payment_intents
-from app.gateways.fake_stripe.faults import StripeFault, missing
-from app.gateways.fake_stripe.forms import only
-from app.gateways.fake_stripe.lists import expand, expansions
+from sandbox.stripe import events, payment_intents
+from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.forms import only
+from sandbox.stripe.lists import expand, expansions
 
 
 def _amount(price: dict, quantity: int, trial: bool) -> int:

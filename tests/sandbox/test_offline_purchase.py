@@ -9,7 +9,7 @@ import pytest
 
 from app import create_app
 from app.gateways import build_deliverer, stand_in_for
-from app.gateways.fake_stripe.delivery import Deliverer
+from sandbox.stripe.delivery import Deliverer
 from config import Config
 
 MONTHLY = "price_demo_unlimited_monthly"

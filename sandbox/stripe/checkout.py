@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from app.gateways.fake_stripe import customers, events, payment_intents, subscriptions
-from app.gateways.fake_stripe.catalog import purchasable
-from app.gateways.fake_stripe.faults import StripeFault, invalid, missing
-from app.gateways.fake_stripe.forms import integer, metadata, only, required, string
-from app.gateways.fake_stripe.lists import expand, expansions, newest_first, page
+from sandbox.stripe import customers, events, payment_intents, subscriptions
+from sandbox.stripe.catalog import purchasable
+from sandbox.stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe.forms import integer, metadata, only, required, string
+from sandbox.stripe.lists import expand, expansions, newest_first, page
 
 LIFETIME = 24 * 3600  # Stripe's default (and longest) time before an open session expires
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")

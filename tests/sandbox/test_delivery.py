@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from app.gateways.fake_stripe import FakeStripe
-from app.gateways.fake_stripe.delivery import BACKOFF, Deliverer
+from sandbox.stripe import FakeStripe
+from sandbox.stripe.delivery import BACKOFF, Deliverer
 from app.services.webhook_signature import verify_signature
 
 SECRET = "whsec_stand_in_delivery_test_secret"

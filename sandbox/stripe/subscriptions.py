@@ -9,11 +9,11 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timezone
 
-from app.gateways.fake_stripe import customers, events, invoices, setup_intents
-from app.gateways.fake_stripe.catalog import purchasable
-from app.gateways.fake_stripe.faults import StripeFault, invalid, missing
-from app.gateways.fake_stripe.forms import boolean, integer, metadata, only, required, string
-from app.gateways.fake_stripe.lists import expand, expansions, newest_first, page
+from sandbox.stripe import customers, events, invoices, setup_intents
+from sandbox.stripe.catalog import purchasable
+from sandbox.stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe.forms import boolean, integer, metadata, only, required, string
+from sandbox.stripe.lists import expand, expansions, newest_first, page
 
 STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused")
 ENDED = ("canceled", "incomplete_expired")

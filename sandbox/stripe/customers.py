@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 
-from app.gateways.fake_stripe import events
-from app.gateways.fake_stripe.faults import StripeFault, missing
-from app.gateways.fake_stripe.forms import integer, metadata, only, string
+from sandbox.stripe import events
+from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.forms import integer, metadata, only, string
 
 FIELDS = {"email", "name", "description", "phone"}
 WRITABLE = FIELDS | {"metadata", "preferred_locales", "expand"}
@@ -77,7 +77,7 @@ def update(fake, params: dict, customer_id: str) -> dict:
 
 def delete(fake, params: dict, customer_id: str) -> dict:
     only(params, set())
-    from app.gateways.fake_stripe import subscriptions  # they need customers: imported here, not at the top
+    from sandbox.stripe import subscriptions  # they need customers: imported here, not at the top
 
     with fake.state.transaction():
         customer = _live(fake, customer_id)

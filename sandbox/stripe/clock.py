@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from app.gateways.fake_stripe import checkout, events, invoices, payment_intents, subscriptions
-from app.gateways.fake_stripe.subscriptions import add_interval, period_end
+from sandbox.stripe import checkout, events, invoices, payment_intents, subscriptions
+from sandbox.stripe.subscriptions import add_interval, period_end
 
 DAY = 86400
 TRIAL_NOTICE = 3 * DAY  # customer.subscription.trial_will_end comes 3 days before the trial ends

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from app.gateways.fake_stripe import (billing_portal, catalog, checkout, clock, confirm, customer_sessions, customers,
+from sandbox.stripe import (billing_portal, catalog, checkout, clock, confirm, customer_sessions, customers,
                                       events, invoices, payment_intents, plan_switch, setup_intents, subscriptions)
-from app.gateways.fake_stripe.catalog import DEFAULT_CATALOG, Catalog
-from app.gateways.fake_stripe.faults import StripeFault, idempotency_reused, unrecognized
-from app.gateways.fake_stripe.forms import canonical, decode
-from app.gateways.fake_stripe.state import State
+from sandbox.stripe.catalog import DEFAULT_CATALOG, Catalog
+from sandbox.stripe.faults import StripeFault, idempotency_reused, unrecognized
+from sandbox.stripe.forms import canonical, decode
+from sandbox.stripe.state import State
 
 API_VERSION = "2026-10-28.endive"
 RESOURCES = (catalog, customers, checkout, billing_portal, customer_sessions, subscriptions, invoices,

@@ -9,9 +9,9 @@ app reads, and those are Stripe's.
 
 from __future__ import annotations
 
-from app.gateways.fake_stripe import subscriptions
-from app.gateways.fake_stripe.catalog import purchasable
-from app.gateways.fake_stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe import subscriptions
+from sandbox.stripe.catalog import purchasable
+from sandbox.stripe.faults import StripeFault, invalid, missing
 
 
 def switch_price(fake, subscription_id: str, price_id: str) -> dict:

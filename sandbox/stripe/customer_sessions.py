@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from app.gateways.fake_stripe import customers
-from app.gateways.fake_stripe.faults import StripeFault, invalid
-from app.gateways.fake_stripe.forms import boolean, only, required
+from sandbox.stripe import customers
+from sandbox.stripe.faults import StripeFault, invalid
+from sandbox.stripe.forms import boolean, only, required
 
 LIFETIME = 30 * 60  # Stripe: a customer session's secret expires after 30 minutes
 COMPONENTS = {"mobile_payment_element", "payment_element", "pricing_table", "buy_button"}
