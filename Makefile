@@ -86,13 +86,13 @@ reconcile: $(STAMP)
 sync: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe sync
 
-# Offline only: move the Stripe stand-in's clock DAYS forward (renewals, retries, trial ends, expiries);
+# Sandbox only (no STRIPE_SECRET_KEY): move its Stripe's clock DAYS forward (renewals, retries, trial ends, expiries);
 # DECLINE=1 declines every charge from now on, DECLINE=0 stops declining.
 DAYS ?= 0
 clock: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe clock --days "$(DAYS)" $(if $(DECLINE),$(if $(filter 0,$(DECLINE)),--no-decline,--decline))
 
-# Offline only: confirm the payment sheet whose client_secret is SECRET, as a test card would.
+# Sandbox only: confirm the payment sheet whose client_secret is SECRET, as a test card would.
 pay: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe pay --client-secret "$(SECRET)"
 

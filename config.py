@@ -223,11 +223,11 @@ class Config:
                                      " catalog answers again itself, without Flask (app/answers.py)")
 
     stripe_secret_key: str | None = setting(
-        None, "STRIPE_SECRET_KEY", prefixed("sk_", "rk_"), "`sk_...` or `rk_...`; without it, the offline catalog"
-        " and the Stripe stand-in", group="Stripe", secret=True, required=PRODUCTION)
+        None, "STRIPE_SECRET_KEY", prefixed("sk_", "rk_"), "`sk_...` or `rk_...`; without it (outside production),"
+        " the sandbox's Stripe and its offline catalog", group="Stripe", secret=True, required=PRODUCTION)
     stripe_webhook_secrets: tuple[str, ...] = setting(
         (), "STRIPE_WEBHOOK_SECRET", webhook_secrets, "`whsec_...` signing secrets, comma-separated during rotation;"
-        " without one, a local development secret", secret=True, required=PRODUCTION)
+        " without one (outside production), the sandbox's secret", secret=True, required=PRODUCTION)
     stripe_webhook_tolerance: int = setting(300, "STRIPE_WEBHOOK_TOLERANCE", whole(1, 86400),
                                             "seconds a webhook signature's timestamp may be off")
     stripe_api_base: str | None = setting(None, "STRIPE_API_BASE", url, "another Stripe API address (stripe-mock,"
@@ -267,7 +267,7 @@ class Config:
                                                     "the store's key (with SUPABASE_URL)", secret=True,
                                                     required=PRODUCTION)
     instance_path: str = setting(str(BASE_DIR / "instance"), "INSTANCE_PATH", text,
-                                 "folder for local files: the SQLite file, development keys", shown="`./instance`")
+                                 "folder for local files: the SQLite file, the sandbox's keys and state", shown="`./instance`")
     sqlite_path: str = setting(str(BASE_DIR / "instance" / "tatame.sqlite3"), "SQLITE_PATH", text,
                                "the embedded store's file", shown="`$INSTANCE_PATH/tatame.sqlite3`")
     redis_url: str | None = setting(
@@ -330,9 +330,9 @@ class Config:
     sentry_dsn: str | None = setting(None, "SENTRY_DSN", url, "where unexpected errors are reported; without it,"
                                      " nowhere", secret=True)
 
-    stand_in_delivery: str = setting("normal", "STAND_IN_DELIVERY", choice("normal", "chaos"), "offline only:"
-                                     " `chaos` also repeats, reorders and delays the stand-in's webhook deliveries",
-                                     group="Development")
+    sandbox_delivery: str = setting("normal", "SANDBOX_DELIVERY", choice("normal", "chaos"), "the sandbox only:"
+                                    " `chaos` also repeats, reorders and delays its Stripe's webhook deliveries",
+                                    group="Sandbox (docs/sandbox.md)")
 
     worker_class: str = setting("gevent", "GUNICORN_WORKER_CLASS", choice("gevent", "gthread"), "`gevent` (slow"
                                 " clients cost a socket, not a thread) or `gthread`", group=SERVER)

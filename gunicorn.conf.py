@@ -61,10 +61,8 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """Offline billing: each worker delivers the Stripe stand-in's events to this server, as Stripe would."""
-    from app.gateways import build_deliverer
-
-    services = getattr(worker.wsgi, "extensions", {}).get("tatame")
-    deliverer = build_deliverer(services) if services is not None else None
-    if deliverer is not None:
-        deliverer.start()
+    """What the served module asks of each worker once it runs (wsgi.py: the sandbox delivers its webhooks)."""
+    module = sys.modules.get(str(getattr(worker.app, "app_uri", "")).partition(":")[0])
+    hook = getattr(module, "post_worker_init", None)
+    if callable(hook):
+        hook(worker)

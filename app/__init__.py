@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
-from flask import Flask, request
+import click
+from flask import Blueprint, Flask, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -20,8 +22,10 @@ from app.reporting import configure_reporting
 from config import Config
 
 
-def create_app(config: Config, **collaborators) -> Flask:
-    """Build the app from `config`; any collaborator of `build_services` may be handed in (tests do)."""
+def create_app(config: Config, *, blueprints: Sequence[Blueprint] = (), commands: Sequence[click.Command] = (),
+               **collaborators) -> Flask:
+    """Build the app from `config`; any collaborator of `build_services` may be handed in (tests do), and
+    `blueprints` and `commands` beside the app's own (in development, wsgi.py hands in the sandbox's)."""
     configure_logging(config.log_level, config.secrets())
     configure_reporting(config)
     app = ApiFlask(__name__, instance_path=str(Path(config.instance_path).resolve()))
@@ -36,9 +40,10 @@ def create_app(config: Config, **collaborators) -> Flask:
                         flush_seconds=config.access_log_flush)
     register_request_metrics(app)
     register_cors(app, config)
-    register_blueprints(app, [bp for bp in BLUEPRINTS if bp.name not in OPTIONAL or OPTIONAL[bp.name](built)])
+    register_blueprints(app, [*(bp for bp in BLUEPRINTS if bp.name not in OPTIONAL or OPTIONAL[bp.name](built)),
+                              *blueprints])
     register_error_handlers(app)
-    register_commands(app)
+    register_commands(app, commands)
     return app
 
 

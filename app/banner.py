@@ -1,4 +1,6 @@
-"""The start-up banner: part by part, what is real and what is embedded, and how to switch."""
+"""The start-up banner: part by part, what is real and what is embedded, and how to switch.
+
+A part handed to create_app says what backs it in its mode (the sandbox's do: sandbox/compose.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,10 @@ from app.extensions import Services
 SWITCH = {
     "store": {"sqlite": "embedded SQLite at {sqlite_path}  (real: SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY)",
               "supabase": "Supabase at {supabase_url}"},
-    "billing": {"offline": "offline catalog (app/fixtures/catalog.json) and cus_demo_ customers from the in-process Stripe stand-in"
-                           "  (real: STRIPE_SECRET_KEY)",
-                "stripe": "Stripe API{stripe_base}"},
-    "auth": {"development keys": "local development keys; get a token with `make token`"
-                                 "  (real: CLERK_PUBLISHABLE_KEY, CLERK_JWKS_URL, CLERK_JWT_KEY or CLERK_SECRET_KEY)",
-             "clerk": "Clerk session tokens",
+    "billing": {"stripe": "Stripe API{stripe_base}"},
+    "auth": {"clerk": "Clerk session tokens",
              "none": "NO key source: every protected request is refused"},
-    "webhooks": {"development secret": "local development secret; send one with `make event`"
-                                       "  (real: STRIPE_WEBHOOK_SECRET from the Stripe dashboard or `stripe listen`)"},
+    "webhooks": {"none": "NO signing secret: every delivery is refused"},
 }
 
 

@@ -1,17 +1,16 @@
 """The composition root: every collaborator of the app is built here, once, from the Config.
 
-Read it top to bottom: the store, the billing gateway, the development credentials (outside
-production, for what is not configured), the Clerk verifier, the webhook secrets, the one Redis
-client (when configured), the catalog cache, the rate limiter, then the services that use them.
-Every collaborator can be handed in (tests do); what is not handed in is built from the config.
-Each part also reports what backs it (its "mode"), for the start-up banner.
+Read it top to bottom: the store, the billing gateway, the Clerk verifier, the webhook secrets,
+the one Redis client (when configured), the catalog cache, the rate limiter, then the services that
+use them. Every collaborator can be handed in (tests do, and in development wsgi.py hands in the
+sandbox's); what is not handed in is built from the config. Each part also reports what backs it
+(its "mode"), for the start-up banner; whoever hands a part in may say what backs it (`modes`).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from sandbox import credentials as devkeys
 from app.extensions import Services
 from app.gateways import build_gateway
 from app.gateways.bounded import BoundedGateway
@@ -19,7 +18,7 @@ from app.gateways.base import BillingGateway
 from app.services.billing import BillingService, BillingSettings
 from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
-from app.services.clerk import ClerkVerifier, NoKeySource, StaticKey, build_verifier
+from app.services.clerk import ClerkVerifier, NoKeySource, build_verifier
 from app.services.customers import CustomerService
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.redirects import RedirectPolicy
@@ -44,25 +43,31 @@ def build_services(
     catalog_cache: CatalogCache | None = None,
     rate_limiter: RateLimiter | None = None,
     handlers: Mapping[str, Handler] | None = None,
-    dev: devkeys.DevCredentials | None = None,
+    webhook_secrets: Sequence[str] | None = None,
+    modes: Mapping[str, str] | None = None,
 ) -> Services:
-    """Every collaborator, built once; each argument left as None is built from `config`."""
-    modes: dict[str, str] = {}
+    """Every collaborator, built once; each argument left as None is built from `config`.
+
+    `modes`: what backs each part handed in, for the banner (default: "given by the caller")."""
+    given, modes = dict(modes or {}), {}
     if store is None:
         built_store, modes["store"] = build_store(config)
         store = MeteredStore(built_store)
     else:
-        modes["store"] = GIVEN
+        modes["store"] = given.get("store", GIVEN)
     if gateway is None:
         built, modes["billing"] = build_gateway(config)
         gateway = BoundedGateway(built, config.stripe_max_concurrency)
     else:
-        modes["billing"] = GIVEN
-    auth_given = verifier is not None
-    verifier = verifier or build_verifier(config)
-    dev = dev or development_credentials(config, needs_keys=verifier is None)
-    verifier, modes["auth"] = (verifier, GIVEN if auth_given else "clerk") if verifier else fallback_verifier(config, dev)
-    secrets, modes["webhooks"] = webhook_secrets(config, dev)
+        modes["billing"] = given.get("billing", GIVEN)
+    if verifier is None:
+        verifier, modes["auth"] = clerk_verifier(config)
+    else:
+        modes["auth"] = given.get("auth", GIVEN)
+    if webhook_secrets is None:
+        secrets, modes["webhooks"] = configured_webhook_secrets(config)
+    else:
+        secrets, modes["webhooks"] = tuple(webhook_secrets), given.get("webhooks", GIVEN)
 
     redis = redis_client(config)
     catalog = CatalogService(gateway, catalog_cache or CatalogCache.build(
@@ -99,7 +104,7 @@ def build_services(
                     customers=customers, subscriptions=subscriptions, billing=billing, webhooks=webhooks,
                     rate_limiter=rate_limiter, stripe_in_flight=InFlightLimit(config.stripe_in_flight_per_user,
                                                                                enabled=config.rate_limit_enabled),
-                    dev=dev, modes=modes)
+                    modes=modes)
 
 
 def redis_client(config: Config):
@@ -133,26 +138,14 @@ def redirect_policy(config: Config) -> RedirectPolicy:
     return RedirectPolicy([*origins, *config.billing_redirect_origins], allow_http=not config.is_production)
 
 
-def development_credentials(config: Config, *, needs_keys: bool) -> devkeys.DevCredentials | None:
-    """Local keys for what is not configured (a Clerk key source, a webhook secret); never in production."""
-    if config.is_production or not (needs_keys or not config.stripe_webhook_secrets):
-        return None
-    return devkeys.load_or_create(config.instance_path)
+def clerk_verifier(config: Config) -> tuple[ClerkVerifier, str]:
+    """The verifier for the configured Clerk key source; without one, a verifier that refuses every token."""
+    verifier = build_verifier(config)
+    return (verifier, "clerk") if verifier is not None else (ClerkVerifier(NoKeySource()), "none")
 
 
-def fallback_verifier(config: Config, dev: devkeys.DevCredentials | None) -> tuple[ClerkVerifier, str]:
-    """No Clerk key source: the development keys, or (production) a verifier that refuses every token."""
-    if dev is not None:
-        return ClerkVerifier(StaticKey(dev.public_key_pem), issuer=devkeys.ISSUER,
-                             authorized_parties=config.clerk_authorized_parties,
-                             require_azp=config.clerk_require_azp), "development keys"
-    return ClerkVerifier(NoKeySource()), "none"
-
-
-def webhook_secrets(config: Config, dev: devkeys.DevCredentials | None) -> tuple[tuple[str, ...], str]:
-    """The configured signing secrets; else the development secret."""
+def configured_webhook_secrets(config: Config) -> tuple[tuple[str, ...], str]:
+    """The configured signing secrets (none: every delivery is refused)."""
     if config.stripe_webhook_secrets:
         return config.stripe_webhook_secrets, f"{len(config.stripe_webhook_secrets)} configured secret(s)"
-    if dev is not None:
-        return (dev.webhook_secret,), "development secret"
     return (), "none"

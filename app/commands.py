@@ -1,17 +1,19 @@
-"""Development commands (`flask --app wsgi ...`, wrapped by `make token`, `make event`, `make clock`, `make pay`)."""
+"""The app's commands (`flask --app wsgi ...`): `stripe reconcile` and `stripe sync`, production tools that
+recover what webhook deliveries missed (`make reconcile`, `make sync`), and `openapi` (`make openapi`).
+
+Other commands may be handed to create_app (in development, the sandbox's: sandbox/commands.py); a
+group of the same name as one here, such as `stripe`, adds its commands to this one.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
+from typing import Sequence
 
 import click
-import requests
 from flask import Flask
 
 from app.extensions import Services
-from sandbox.sample_events import OBJECTS, sample_event
-from app.services.webhook_signature import sign_header
 
 
 SINCE = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -27,9 +29,10 @@ def _seconds(text: str) -> int:
     return int(number) * (unit or 1)
 
 
-def register_commands(app: Flask) -> None:
-    stripe_group = click.Group("stripe", help="Recover what webhook deliveries missed; offline, move the stand-in's"
-                                              " clock and pay its payment sheets.")
+def register_commands(app: Flask, extra: Sequence[click.Command] = ()) -> None:
+    """The app's commands, then `extra`."""
+    stripe_group = click.Group("stripe", help="Stripe: `reconcile` and `sync` recover what webhook deliveries"
+                                              " missed (production tools).")
     app.cli.add_command(stripe_group)
 
     def report(what: str, summary) -> None:
@@ -60,43 +63,6 @@ def register_commands(app: Flask) -> None:
         services: Services = app.extensions["tatame"]
         report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress))
 
-    def stand_in():
-        services: Services = app.extensions["tatame"]
-        if services.modes.get("billing") != "offline":
-            raise click.ClickException("Stripe is configured (STRIPE_SECRET_KEY): the clock and test payments are the"
-                                       " offline stand-in's; on a Stripe test account use test clocks and test cards")
-        from app.gateways import stand_in_for
-
-        return stand_in_for(services.config)
-
-    @stripe_group.command("clock")
-    @click.option("--days", type=click.IntRange(0, 3650), default=0, show_default=True, help="How far to move.")
-    @click.option("--decline/--no-decline", default=None,
-                  help="From now on every charge is declined (remembered until --no-decline).")
-    def clock(days: int, decline: bool | None) -> None:
-        """Move the stand-in's time forward: renewals, retries, trial ends, expiries happen as Stripe would."""
-        from sandbox.stripe.clock import day
-
-        fake = stand_in()
-        if decline is not None:
-            fake.declines = decline
-        happened = fake.advance_clock(days * 86400)
-        for line in happened:
-            click.echo(line)
-        click.echo(f"stand-in clock: {day(fake.now())} (+{fake.offset // 86400} days from real time)"
-                   f"{', declining charges' if fake.declines else ''}; {len(happened)} change(s)")
-
-    @stripe_group.command("pay")
-    @click.option("--client-secret", required=True, help="The payment sheet's client_secret.")
-    def pay(client_secret: str) -> None:
-        """Confirm a payment sheet's PaymentIntent or SetupIntent as a test card would (declined with --decline)."""
-        from sandbox.stripe.faults import StripeFault
-
-        try:
-            click.echo(stand_in().confirm_intent(client_secret))
-        except StripeFault as fault:
-            raise click.ClickException(str(fault))
-
     @app.cli.command("openapi")
     @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Default: standard output.")
     def openapi(output: str | None) -> None:
@@ -110,31 +76,10 @@ def register_commands(app: Flask) -> None:
         else:
             click.echo(text, nl=False)
 
-    @app.cli.command("token")
-    @click.option("--user", default="user_demo", show_default=True, help="The Clerk user id (sub).")
-    @click.option("--ttl", default=3600, show_default=True, help="Seconds until it expires.")
-    def token(user: str, ttl: int) -> None:
-        """Print a development session token (only when no Clerk key source is configured)."""
-        services: Services = app.extensions["tatame"]
-        if services.modes.get("auth") != "development keys":
-            raise click.ClickException("a Clerk key source is configured: sign in through Clerk to get a token")
-        click.echo(services.dev.token(user, ttl=ttl))
-
-    @app.cli.command("event")
-    @click.option("--type", "event_type", default="customer.created", show_default=True,
-                  type=click.Choice(sorted(OBJECTS)))
-    @click.option("--id", "event_id", default=None, help="Reuse an event id (to see a duplicate).")
-    @click.option("--url", default=None, help="Default: http://localhost:$PORT/webhooks/stripe")
-    def event(event_type: str, event_id: str | None, url: str | None) -> None:
-        """Sign a sample event with the webhook secret and post it to the running server."""
-        services: Services = app.extensions["tatame"]
-        url = url or f"http://localhost:{services.config.port}/webhooks/stripe"
-        body = json.dumps(sample_event(event_type, event_id=event_id)).encode()
-        headers = {"Content-Type": "application/json",
-                   "Stripe-Signature": sign_header(body, services.webhooks.secrets[0])}
-        try:
-            response = requests.post(url, data=body, headers=headers, timeout=10)
-        except requests.RequestException as exc:
-            raise click.ClickException(f"could not reach {url} ({type(exc).__name__}): is `make serve` running?")
-        click.echo(f"{json.loads(body)['id']} {event_type} -> {response.status_code} {response.text.strip()}")
-        sys.exit(0 if response.ok else 1)
+    for command in extra:
+        ours = app.cli.commands.get(command.name)
+        if isinstance(ours, click.Group) and isinstance(command, click.Group):
+            for sub in command.commands.values():
+                ours.add_command(sub)
+        else:
+            app.cli.add_command(command)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from sandbox.credentials import DevCredentials
 from app.gateways.base import BillingGateway
 from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier
@@ -32,7 +31,6 @@ class Services:
     webhooks: WebhookService
     rate_limiter: RateLimiter
     stripe_in_flight: InFlightLimit
-    dev: DevCredentials | None = None             # development keys, never in production
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
 
     def readiness(self) -> tuple[bool, dict]:

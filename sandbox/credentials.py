@@ -1,9 +1,9 @@
-"""Development credentials, so the API works with no accounts at all.
+"""The sandbox's credentials, so the API works with no accounts at all.
 
-In development, when no Clerk key source is configured, the service makes a local RSA
-key pair and verifies tokens against it with the same code path as real Clerk keys;
-when no webhook secret is configured, it makes a local one. Both live in the
-git-ignored instance folder. Production never uses them (the factory refuses).
+When no Clerk key source is configured, the sandbox makes a local RSA key pair and the app
+verifies tokens against it with the same code path as real Clerk keys (`make token` mints
+one); when no webhook secret is configured, it makes a local one (`make event` signs with it).
+Both live in the git-ignored instance folder. Production never loads the sandbox.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ SECRET_FILE = "dev-webhook-secret"
 
 
 @dataclass(frozen=True)
-class DevCredentials:
+class SandboxCredentials:
     private_key_pem: bytes
     webhook_secret: str
 
@@ -38,7 +38,7 @@ class DevCredentials:
         ).decode()
 
     def token(self, user_id: str, *, ttl: int = 3600, authorized_party: str = "http://localhost:3001") -> str:
-        """A Clerk-shaped session token for `user_id`, signed with the development key."""
+        """A Clerk-shaped session token for `user_id`, signed with the sandbox's key."""
         now = int(time.time())
         claims = {
             "azp": authorized_party, "exp": now + ttl, "iat": now, "iss": ISSUER, "nbf": now - 5,
@@ -47,8 +47,8 @@ class DevCredentials:
         return jwt.encode(claims, self.private_key_pem, algorithm="RS256", headers={"kid": KID})
 
 
-def load_or_create(instance_path: str | Path) -> DevCredentials:
-    """Read the development credentials, creating them the first time (safe across processes)."""
+def load_or_create(instance_path: str | Path) -> SandboxCredentials:
+    """Read the sandbox's credentials, creating them the first time (safe across processes)."""
     folder = Path(instance_path)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -59,7 +59,7 @@ def load_or_create(instance_path: str | Path) -> DevCredentials:
 
     private_key = _create_once(folder / KEY_FILE, make_key)
     secret = _create_once(folder / SECRET_FILE, lambda: f"whsec_dev{secrets.token_hex(24)}".encode())
-    return DevCredentials(private_key, secret.decode().strip())
+    return SandboxCredentials(private_key, secret.decode().strip())
 
 
 def _create_once(path: Path, make) -> bytes:

@@ -1,4 +1,4 @@
-"""What the local Checkout and portal pages show (app/blueprints/dev.py), read from the Stripe stand-in. No Flask."""
+"""What the local Checkout and portal pages show (sandbox/blueprint.py), read from the sandbox's Stripe. No Flask."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixtures: app → client → helpers (auth_headers, signed_webhook, the Stripe stand-in)."""
+"""Fixtures: app → client → helpers (auth_headers, signed_webhook, the sandbox's Stripe)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ WEB_ORIGIN = "https://app.tatame.example"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "fake_only: needs the Stripe stand-in's test hooks; skipped against real Stripe")
+    config.addinivalue_line("markers", "sandbox_only: needs the sandbox's test hooks; skipped against real Stripe")
 
 
 def _pem_pair():
@@ -118,10 +118,10 @@ def stripe_api():
 
 
 @pytest.fixture
-def stripe_stand_in(stripe_api):
-    """The Stripe stand-in answering api.stripe.com: tests run StripeGateway, the SDK and the emulator.
+def sandbox_stripe(stripe_api):
+    """The sandbox's Stripe answering api.stripe.com: tests run StripeGateway, the SDK and the emulator.
 
-    Answers a test registers itself on `stripe_api` (failures) take precedence over the stand-in."""
+    Answers a test registers itself on `stripe_api` (failures) take precedence over the sandbox's Stripe."""
     from tests.sandbox_stripe import Observed, register
 
     observed = Observed()
@@ -170,6 +170,13 @@ def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+def sandboxed_app(config: Config, **collaborators):
+    """The app as wsgi.py builds it outside production: the sandbox stands in for each account not configured."""
+    from sandbox.compose import compose
+
+    return create_app(config, **{**compose(config).collaborators(), **collaborators})
 
 
 def with_config(config: Config, **changes) -> Config:

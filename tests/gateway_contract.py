@@ -1,8 +1,8 @@
 """What every billing gateway must do, as Stripe does it: one suite for each way of reaching Stripe.
 
-Subclasses provide a `gateway` fixture (a StripeGateway over the in-process stand-in, over
-`responses`, or over a real Stripe test account). Tests marked `fake_only` use the stand-in's
-hooks (a `stand_in` fixture) and are skipped when `live` is set. Every customer a test makes is
+Subclasses provide a `gateway` fixture (a StripeGateway over the sandbox's Stripe in process, over
+`responses`, or over a real Stripe test account). Tests marked `sandbox_only` use the sandbox's
+hooks (a `sandbox_stripe` fixture) and are skipped when `live` is set. Every customer a test makes is
 deleted afterwards; ids and metadata are random, so a shared test account stays usable.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 from app.services.errors import NotFound, UpstreamError, ValidationFailed
 
-fake_only = pytest.mark.fake_only
+sandbox_only = pytest.mark.sandbox_only
 
 
 def unique(prefix: str) -> str:
@@ -27,9 +27,9 @@ class GatewayContract:
     search_seconds = 0.0  # how long Stripe's search index may lag behind a write (about a minute, live)
 
     @pytest.fixture(autouse=True)
-    def _fake_only_skips_live(self, request):
-        if self.live and request.node.get_closest_marker("fake_only"):
-            pytest.skip("needs the stand-in's test hooks")
+    def _sandbox_only_skips_live(self, request):
+        if self.live and request.node.get_closest_marker("sandbox_only"):
+            pytest.skip("needs the sandbox's test hooks")
 
     @pytest.fixture
     def customers(self, gateway):
@@ -164,14 +164,14 @@ class GatewayContract:
         assert gateway.find_customer(f"{other}@example.com") is None  # never by email
         assert gateway.find_customer("it's a \\ quote") is None  # quotes and backslashes are escaped
 
-    @fake_only
-    def test_search_may_still_list_a_deleted_customer(self, gateway, customers, stand_in):
+    @sandbox_only
+    def test_search_may_still_list_a_deleted_customer(self, gateway, customers, sandbox_stripe):
         """Stripe's index lags: find_customer can name a deleted customer, which get_customer says is gone."""
         user = unique("user")
         customer = customers({"metadata": {"clerk_user_id": user}})
-        stand_in.delete(customer["id"])  # in the dashboard, unseen by the app
+        sandbox_stripe.delete(customer["id"])  # in the dashboard, unseen by the app
         assert gateway.find_customer(user) is None
-        stand_in.search_lags = True
+        sandbox_stripe.search_lags = True
         assert gateway.find_customer(user)["id"] == customer["id"]
         assert gateway.get_customer(customer["id"]) is None
 
@@ -391,13 +391,13 @@ class GatewayContract:
         assert updated["data"]["object"]["cancel_at_period_end"] is True
         assert updated["data"]["previous_attributes"]["cancel_at_period_end"] is False
 
-    # --- billing: what only the stand-in can do (a customer paying on Stripe's side) ---------
-    @fake_only
-    def test_a_completed_checkout_makes_the_subscription(self, gateway, customer, stand_in):
+    # --- billing: what only the sandbox's Stripe can do (a customer paying on Stripe's side) ---------
+    @sandbox_only
+    def test_a_completed_checkout_makes_the_subscription(self, gateway, customer, sandbox_stripe):
         price = self.a_price(gateway, "recurring")
         params = self.checkout_params(customer, price, "subscription")
         session = gateway.create_checkout_session(params, unique("key"))
-        stand_in.complete_checkout_session(session["id"])
+        sandbox_stripe.complete_checkout_session(session["id"])
         done = gateway.get_checkout_session(session["id"])
         assert (done["status"], done["payment_status"]) == ("complete", "paid")
         sub = gateway.get_subscription(done["subscription"])
@@ -406,24 +406,24 @@ class GatewayContract:
         types = {e["type"] for e in gateway.list_events({"created": {"gte": session["created"]}, "limit": 100})["data"]}
         assert {"checkout.session.completed", "customer.subscription.created", "invoice.paid"} <= types
 
-    @fake_only
-    def test_paying_the_first_invoice_activates_the_subscription(self, gateway, customer, stand_in):
+    @sandbox_only
+    def test_paying_the_first_invoice_activates_the_subscription(self, gateway, customer, sandbox_stripe):
         sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
                                           unique("key"))
-        stand_in.pay_invoice(sub["id"])
+        sandbox_stripe.pay_invoice(sub["id"])
         assert gateway.get_subscription(sub["id"])["status"] == "active"
         latest = gateway.list_events({"types": ["invoice.paid", "customer.subscription.updated"], "limit": 2})["data"]
         assert [e["type"] for e in latest] == ["customer.subscription.updated", "invoice.paid"]
         assert latest[0]["data"]["previous_attributes"]["status"] == "incomplete"
 
-    @fake_only
-    def test_status_moves_and_deletion(self, gateway, customer, stand_in):
+    @sandbox_only
+    def test_status_moves_and_deletion(self, gateway, customer, sandbox_stripe):
         sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
                                           unique("key"))
-        stand_in.pay_invoice(sub["id"])
-        stand_in.set_subscription_status(sub["id"], "past_due")
+        sandbox_stripe.pay_invoice(sub["id"])
+        sandbox_stripe.set_subscription_status(sub["id"], "past_due")
         assert gateway.get_subscription(sub["id"])["status"] == "past_due"
-        stand_in.delete_subscription(sub["id"])
+        sandbox_stripe.delete_subscription(sub["id"])
         gone = gateway.get_subscription(sub["id"])
         assert gone["status"] == "canceled" and gone["ended_at"] is not None
         assert gateway.list_subscriptions({"customer": customer["id"], "limit": 10})["data"] == []

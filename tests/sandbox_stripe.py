@@ -1,6 +1,6 @@
-"""The Stripe stand-in (app/gateways/fake_stripe) for tests: what reached it, and `responses` callbacks over it.
+"""The sandbox's Stripe (sandbox/stripe) for tests: what reached it, and `responses` callbacks over it.
 
-`Observed` wraps a FakeStripe and records each request; the `responses` adapter here and the HTTP
+`Observed` wraps a SandboxStripe and records each request; the `responses` adapter here and the HTTP
 adapter in tests/servers.py both answer through it, so every test reads the same counters.
 """
 
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import responses
 
-from sandbox.stripe import FakeStripe
+from sandbox.stripe import SandboxStripe
 from sandbox.stripe.forms import decode
 from tests.conftest import STRIPE_API
 
@@ -30,16 +30,16 @@ class Call(NamedTuple):
 
 
 class Observed:
-    """A FakeStripe plus what reached it: requests, creations, idempotency keys, searches; and its test hooks."""
+    """A SandboxStripe plus what reached it: requests, creations, idempotency keys, searches; and its test hooks."""
 
-    def __init__(self, fake: FakeStripe | None = None, create_delay: float = 0.0):
-        self.fake = fake or FakeStripe()
+    def __init__(self, fake: SandboxStripe | None = None, create_delay: float = 0.0):
+        self.fake = fake or SandboxStripe()
         self.create_delay = create_delay  # seconds each customer creation takes, to widen races
         self.requests: list[Call] = []
         self._lock = threading.Lock()
 
     def handle(self, method: str, path: str, params, headers) -> tuple[int, dict]:
-        """Record the request, then let the stand-in answer it."""
+        """Record the request, then let the sandbox's Stripe answer it."""
         key = next((value for name, value in headers.items() if name.lower() == "idempotency-key"), None)
         with self._lock:
             self.requests.append(Call(method, path, decode(params), key))
@@ -70,7 +70,7 @@ class Observed:
         self.fake.search_lags = value
 
     def __getattr__(self, name: str):
-        """The stand-in's own hooks (complete_checkout_session, pay_invoice, events, ...), straight through."""
+        """The sandbox's own hooks (complete_checkout_session, pay_invoice, events, ...), straight through."""
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.fake, name)
@@ -83,24 +83,24 @@ class Observed:
 
 
 def register(mock: responses.RequestsMock, observed: Observed, base: str = STRIPE_API) -> None:
-    """Answer every request to `base` from the stand-in, unless the test registered its own answer for it.
+    """Answer every request to `base` from the sandbox's Stripe, unless the test registered its own answer for it.
 
     `responses` would otherwise pick between two matching registrations by order and call count
     (the first match is popped after use), so a failure a test adds (500, 429, timeout) could lose
-    to the stand-in; this matcher makes the stand-in step aside whenever another registration matches.
+    to the sandbox's Stripe; this matcher makes the sandbox's Stripe step aside whenever another registration matches.
     """
-    stand_ins: list = []
+    sandbox_answers: list = []
 
     def nobody_else(request):
-        others = [r for r in mock.registered() if not any(r is s for s in stand_ins)]
+        others = [r for r in mock.registered() if not any(r is s for s in sandbox_answers)]
         return not any(r.matches(request)[0] for r in others), "another registration answers this request"
 
     def callback(request):
         parts = urlsplit(request.url)
         params = request.body if request.method == "POST" else parts.query
         status, body = observed.handle(request.method, parts.path, params or "", dict(request.headers))
-        return status, {"Request-Id": "req_stand_in"}, json.dumps(body)
+        return status, {"Request-Id": "req_sandbox_stripe"}, json.dumps(body)
 
     for method in (responses.GET, responses.POST, responses.DELETE):
-        stand_ins.append(mock.add_callback(method, re.compile(re.escape(base) + r"/v1/.*"), callback=callback,
+        sandbox_answers.append(mock.add_callback(method, re.compile(re.escape(base) + r"/v1/.*"), callback=callback,
                                            match=[nobody_else]))

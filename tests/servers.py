@@ -1,4 +1,4 @@
-"""Real servers for tests: a throwaway redis-server, gunicorn running the app, the Stripe stand-in over HTTP."""
+"""Real servers for tests: a throwaway redis-server, gunicorn running the app, the sandbox's Stripe over HTTP."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from sandbox.stripe import FakeStripe
+from sandbox.stripe import SandboxStripe
 from tests.sandbox_stripe import Observed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,15 +110,15 @@ class Gunicorn:
         self._log.close()
 
 
-class FakeStripeServer:
-    """The Stripe stand-in (app/gateways/fake_stripe) over real HTTP, for gunicorn tests and benchmarks.
+class SandboxStripeServer:
+    """The sandbox's Stripe (sandbox/stripe) over real HTTP, for gunicorn tests and benchmarks.
 
     `.url` is its STRIPE_API_BASE; `.creations`, `.requests` and `.create_delay` are those of `.observed`
     (tests.sandbox_stripe.Observed). `catalog` replaces the fixture catalog ({"products", "prices"}).
     """
 
     def __init__(self, create_delay: float = 0.0, catalog: dict | None = None):
-        fake = FakeStripe(catalog_source=catalog) if catalog else FakeStripe()
+        fake = SandboxStripe(catalog_source=catalog) if catalog else SandboxStripe()
         self.observed = observed = Observed(fake, create_delay=create_delay)
 
         class Handler(BaseHTTPRequestHandler):

@@ -1,7 +1,7 @@
 """Canned Stripe answers for tests that check exactly what is sent, or make Stripe fail.
 
-Behaviour (idempotency, search, deletion, pagination) comes from the one stand-in,
-app/gateways/fake_stripe, through the `stripe_stand_in` fixture (tests/stripe_stand_in.py).
+Behaviour (idempotency, search, deletion, pagination) comes from the sandbox's Stripe,
+sandbox/stripe, through the `sandbox_stripe` fixture (tests/sandbox_stripe.py).
 """
 
 from __future__ import annotations

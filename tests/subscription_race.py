@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from app.gateways import development_gateway
+from sandbox.in_process import sandbox_gateway
 from app.services.subscriptions import SubscriptionSync
 from config import STRIPE_API_VERSION
 from tests.sandbox_stripe import Observed
@@ -34,20 +34,20 @@ class SlowFirstRead:
 
 def older_read_finishing_last_loses(store) -> tuple:
     """Returns (what Stripe has, what the store has) after the race."""
-    stand_in = Observed()
-    gateway = development_gateway(stand_in, STRIPE_API_VERSION)
+    sandbox_stripe = Observed()
+    gateway = sandbox_gateway(sandbox_stripe, STRIPE_API_VERSION)
     customer = gateway.create_customer({"metadata": {"clerk_user_id": "user_race"}}, "race-customer")
     created = gateway.create_subscription({"customer": customer["id"], "items": [{"price": "price_demo_kids_monthly"}],
                                            "payment_behavior": "default_incomplete",
                                            "metadata": {"clerk_user_id": "user_race"}}, "race-subscription")
-    stand_in.pay_invoice(created["id"])
+    sandbox_stripe.pay_invoice(created["id"])
     slow = SlowFirstRead(gateway)
     sync = SubscriptionSync(store, slow)
     older = threading.Thread(target=sync.refresh, args=(created["id"],))
     older.start()
     assert slow.first_read_done.wait(10)
     # Meanwhile the member cancels at period end, and that change's webhook is handled at once.
-    stand_in.fake.handle("POST", f"/v1/subscriptions/{created['id']}", "cancel_at_period_end=true", HEADERS)
+    sandbox_stripe.fake.handle("POST", f"/v1/subscriptions/{created['id']}", "cancel_at_period_end=true", HEADERS)
     SubscriptionSync(store, gateway).refresh(created["id"])
     slow.release.set()
     older.join(10)

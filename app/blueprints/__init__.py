@@ -1,12 +1,10 @@
 """One blueprint per concern. Each declares how it is authenticated (app/auth.py)."""
 
 from app.blueprints import billing, docs, health, metrics, stripe, webhooks
-from sandbox import blueprint as dev
 
-BLUEPRINTS = (health.bp, docs.bp, stripe.bp, billing.bp, webhooks.bp, metrics.bp, dev.bp)
+BLUEPRINTS = (health.bp, docs.bp, stripe.bp, billing.bp, webhooks.bp, metrics.bp)
 # blueprint → whether the built services want it (the others are always registered)
 OPTIONAL = {
     "billing": lambda built: built.config.billing_enabled,
     "metrics": lambda built: bool(built.config.metrics_token),  # /metrics exists only behind a token
-    "dev": dev.wanted,  # the local pages: only over the Stripe stand-in, never in production
 }

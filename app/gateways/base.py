@@ -1,4 +1,4 @@
-"""The billing gateway: what the services need from Stripe, whoever answers (Stripe, or the stand-in)."""
+"""The billing gateway: what the services need from Stripe, whoever answers (Stripe, or the sandbox's Stripe)."""
 
 from __future__ import annotations
 

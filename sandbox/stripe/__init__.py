@@ -1,9 +1,9 @@
-"""The one Stripe stand-in: Stripe's REST API for the calls we make, answered as Stripe answers them.
+"""The sandbox's Stripe: Stripe's REST API for the calls we make, answered as Stripe answers them.
 
-`FakeStripe.handle(method, path, params, headers)` takes a request as the stripe SDK sends it
+`SandboxStripe.handle(method, path, params, headers)` takes a request as the stripe SDK sends it
 (form-encoded parameters: the query string of a GET or DELETE, the body of a POST) and returns
 (status, JSON body) as Stripe would for the pinned API version. Three adapters put it where a
-Stripe client looks for Stripe: in process for development (app/gateways/in_process.py), `responses`
+Stripe client looks for Stripe: in process for development (sandbox/in_process.py), `responses`
 callbacks for tests, and a real HTTP server for gunicorn tests and benchmarks (both under tests/).
 
 Resources live one module each, with a ROUTES table of (method, path, handler); a handler takes
@@ -20,15 +20,15 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from sandbox.stripe import (billing_portal, catalog, checkout, clock, confirm, customer_sessions, customers,
-                                      events, invoices, payment_intents, plan_switch, setup_intents, subscriptions)
+from sandbox.stripe import (billing_portal, cascades, catalog, checkout, clock, confirm, customer_sessions, customers,
+                            events, invoices, payment_intents, plan_switch, setup_intents, subscriptions)
 from sandbox.stripe.catalog import DEFAULT_CATALOG, Catalog
 from sandbox.stripe.faults import StripeFault, idempotency_reused, unrecognized
 from sandbox.stripe.forms import canonical, decode
 from sandbox.stripe.state import State
 
 API_VERSION = "2026-10-28.endive"
-RESOURCES = (catalog, customers, checkout, billing_portal, customer_sessions, subscriptions, invoices,
+RESOURCES = (catalog, customers, cascades, checkout, billing_portal, customer_sessions, subscriptions, invoices,
              payment_intents, setup_intents, events)
 
 
@@ -39,7 +39,7 @@ def _compile(path: str) -> re.Pattern:
 ROUTES = [(method, _compile(path), handler) for module in RESOURCES for method, path, handler in module.ROUTES]
 
 
-class FakeStripe:
+class SandboxStripe:
     """Stripe's API over a fixture catalog and a SQLite state (a file shared by processes, or memory)."""
 
     api_version = API_VERSION
@@ -47,7 +47,7 @@ class FakeStripe:
     def __init__(self, path: str | None = None, *, catalog_source: Path | dict = DEFAULT_CATALOG,
                  clock: Callable[[], float] = time.time, page_base: str | None = None):
         self.state = State(path)
-        # Where its Checkout and portal URLs point: the app's local pages in development (app/blueprints/dev.py);
+        # Where its Checkout and portal URLs point: the app's local pages in development (sandbox/blueprint.py);
         # None keeps the `.invalid` URLs that lead nowhere.
         self.page_base = page_base.rstrip("/") if page_base else None
         self.catalog = Catalog(catalog_source)
@@ -55,7 +55,7 @@ class FakeStripe:
         self.search_lags = False  # tests: Stripe's search index still lists deleted objects
 
     def now(self) -> int:
-        """Unix seconds by the stand-in's clock (what `created` says): real time plus what `make clock` added."""
+        """Unix seconds by the sandbox's clock (what `created` says): real time plus what `make clock` added."""
         return int(self.clock()) + self.offset
 
     @property
@@ -78,7 +78,7 @@ class FakeStripe:
 
     @staticmethod
     def new_id(prefix: str) -> str:
-        """A fresh id like Stripe's (`cus_demo_...`: the stand-in's ids say they are not Stripe's)."""
+        """A fresh id like Stripe's (`cus_demo_...`: the sandbox's ids say they are not Stripe's)."""
         return f"{prefix}_demo_{secrets.token_hex(7)}"
 
     def resolve(self, type_: str, object_id: str) -> dict | None:
@@ -155,10 +155,10 @@ class FakeStripe:
     def _check_headers(headers: dict) -> None:
         key = headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not key.startswith(("sk_test_", "rk_test_")):
-            raise StripeFault(401, "You did not provide a test-mode API key: the stand-in takes sk_test_ keys only.")
+            raise StripeFault(401, "You did not provide a test-mode API key: the sandbox takes sk_test_ keys only.")
         version = headers.get("stripe-version")
         if version is not None and version != API_VERSION:
-            raise StripeFault(400, f"The stand-in answers as API version {API_VERSION}, not {version}.",
+            raise StripeFault(400, f"The sandbox's Stripe answers as API version {API_VERSION}, not {version}.",
                               param="Stripe-Version")
 
     @staticmethod

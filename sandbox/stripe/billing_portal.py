@@ -1,6 +1,6 @@
 """Customer portal sessions: a short-lived link to Stripe's portal for one customer.
 
-Stripe cannot list or retrieve them; the stand-in stores each one so its local portal page finds the
+Stripe cannot list or retrieve them; the sandbox's Stripe stores each one so its local portal page finds the
 session's customer and return_url."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sandbox.stripe.checkout import URL
 from sandbox.stripe.faults import invalid
 from sandbox.stripe.forms import only, string
 
-PAGE = "https://billing.stand-in.invalid/p/session/{id}"  # the stand-in's: no Stripe page exists for it
+PAGE = "https://billing.sandbox.invalid/p/session/{id}"  # the sandbox's: no Stripe page exists for it
 
 
 def page_url(fake, session_id: str) -> str:

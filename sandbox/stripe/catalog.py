@@ -1,4 +1,4 @@
-"""Products and prices: the fixture catalog (app/fixtures/catalog.json), read-only, listed as Stripe lists them."""
+"""Products and prices: the fixture catalog (sandbox/stripe/catalog.json), read-only, listed as Stripe lists them."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from sandbox.stripe.lists import expand, expansions, newest_first, page
 
 LIFETIME = 24 * 3600  # Stripe's default (and longest) time before an open session expires
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-# A session's URL says it is the stand-in's: no Stripe page exists for it (unless the stand-in has local pages).
-PAGE = "https://checkout.stand-in.invalid/c/pay/{id}"
+# A session's URL says it is the sandbox's: no Stripe page exists for it (unless the sandbox serves local pages).
+PAGE = "https://checkout.sandbox.invalid/c/pay/{id}"
 
 
 def page_url(fake, session_id: str) -> str:
@@ -69,7 +69,7 @@ def create(fake, params: dict) -> dict:
                   "subscription_data", "payment_intent_data", "expires_at", "expand"})
     mode = required(params, "mode")
     if mode not in ("payment", "subscription"):
-        raise invalid("mode", f"Invalid mode: {mode} (the stand-in emulates payment and subscription).")
+        raise invalid("mode", f"Invalid mode: {mode} (the sandbox's Stripe emulates payment and subscription).")
     customer = customers.require(fake, params.get("customer"))
     lines = _line_items(fake, params, mode)
     subscription_data = _extra(params, "subscription_data", mode, "subscription",
@@ -101,7 +101,7 @@ def create(fake, params: dict) -> dict:
         "success_url": _url(params, "success_url"), "total_details": {"amount_discount": 0, "amount_shipping": 0,
                                                                        "amount_tax": 0},
         "ui_mode": "hosted", "url": page_url(fake, session_id),
-        # What the session will make when paid; Stripe keeps it, the stand-in hides it.
+        # What the session will make when paid; Stripe keeps it, the sandbox's Stripe hides it.
         "_lines": [[price["id"], qty] for price, qty in lines], "_trial_days": trial,
         "_subscription_metadata": metadata(subscription_data), "_payment_metadata": metadata(payment_data),
         "_trial_settings": subscriptions.trial_settings(subscription_data),
@@ -111,7 +111,7 @@ def create(fake, params: dict) -> dict:
 
 
 def _get(fake, session_id: str) -> dict:
-    """The session by id, expired first if its time has passed by the stand-in's clock (as Stripe expires them)."""
+    """The session by id, expired first if its time has passed by the sandbox's clock (as Stripe expires them)."""
     session = fake.resolve("checkout.session", session_id)
     if session is None:
         raise missing("checkout.session", session_id)

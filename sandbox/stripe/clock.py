@@ -1,4 +1,4 @@
-"""The stand-in's clock moved forward, and what Stripe would have done meanwhile, in time order.
+"""The sandbox's clock moved forward, and what Stripe would have done meanwhile, in time order.
 
 `advance(fake, seconds)` walks from now to now + seconds: at each moment something falls due
 (an open checkout session expires, a trial is 3 days from its end or ends, a period ends, a failed

@@ -1,4 +1,4 @@
-"""Customers: create, retrieve, update, delete, and search by metadata, as Stripe answers them."""
+"""Customers: create, retrieve, update, and search by metadata, as Stripe answers them (deletion: cascades.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ WRITABLE = FIELDS | {"metadata", "preferred_locales", "expand"}
 SEARCH = re.compile(r"metadata\['((?:[^'\\]|\\.)+)'\]:'((?:[^'\\]|\\.)*)'")
 
 
-def _live(fake, customer_id: str) -> dict:
+def live(fake, customer_id: str) -> dict:
     found = fake.state.get(customer_id)
     if found is None or found[0]["object"] != "customer" or found[1]:
         raise missing("customer", customer_id)
@@ -64,7 +64,7 @@ def retrieve(fake, params: dict, customer_id: str) -> dict:
 def update(fake, params: dict, customer_id: str) -> dict:
     only(params, WRITABLE)
     with fake.state.transaction():
-        before = _live(fake, customer_id)
+        before = live(fake, customer_id)
         customer = {**before, **{field: string(params, field) or None for field in FIELDS if field in params}}
         customer["metadata"] = metadata(params, customer["metadata"])
         if "preferred_locales" in params:
@@ -75,24 +75,12 @@ def update(fake, params: dict, customer_id: str) -> dict:
     return customer
 
 
-def delete(fake, params: dict, customer_id: str) -> dict:
-    only(params, set())
-    from sandbox.stripe import subscriptions  # they need customers: imported here, not at the top
-
-    with fake.state.transaction():
-        customer = _live(fake, customer_id)
-        subscriptions.cancel_all(fake, customer_id)  # deleting a customer cancels their subscriptions at once
-        fake.state.put(customer, deleted=True)
-        events.record(fake, "customer.deleted", customer)
-    return {"id": customer_id, "object": "customer", "deleted": True}
-
-
 def search(fake, params: dict) -> dict:
     only(params, {"query", "limit", "expand"})
     limit = integer(params, "limit", 10, 1, 100)
     match = SEARCH.fullmatch(string(params, "query") or "")
     if match is None:
-        raise StripeFault(400, "The stand-in searches customers by metadata['key']:'value' only.", param="query")
+        raise StripeFault(400, "The sandbox searches customers by metadata['key']:'value' only.", param="query")
     key, value = (re.sub(r"\\(.)", r"\1", part) for part in match.groups())
     # Stripe's index lags behind writes; with search_lags set it still lists deleted customers.
     found = [customer for customer, deleted in fake.state.all("customer")
@@ -106,5 +94,4 @@ ROUTES = [
     ("GET", "/v1/customers/search", search),
     ("GET", "/v1/customers/{id}", retrieve),
     ("POST", "/v1/customers/{id}", update),
-    ("DELETE", "/v1/customers/{id}", delete),
 ]

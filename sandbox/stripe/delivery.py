@@ -1,4 +1,4 @@
-"""Webhook deliveries from the stand-in to the app, made as Stripe makes them: signed, retried, at least once.
+"""Webhook deliveries from the sandbox's Stripe to the app, made as Stripe makes them: signed, retried, at least once.
 
 Every recorded event is queued (`stripe_deliveries`, beside the objects in the state file). A
 `Deliverer` claims due deliveries atomically (a lease in the row, taken under SQLite's write lock:
@@ -46,7 +46,7 @@ def http_poster(url: str) -> Poster:
 
 
 class Deliverer:
-    """Delivers the stand-in's queued events to one endpoint; `deliver_pending` once, or `start` a polling thread."""
+    """Delivers the sandbox's queued events to one endpoint; `deliver_pending` once, or `start` a polling thread."""
 
     def __init__(self, state: State, secret: str, post: Poster | None = None, *, mode: str = "normal",
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None, poll: float = POLL):
@@ -98,7 +98,7 @@ class Deliverer:
 
     def _post(self, post: Poster, body: bytes) -> tuple[int | None, str | None]:
         # Signed at delivery time, as Stripe signs each attempt: the app checks the timestamp against its own clock.
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (stand-in)",
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (sandbox)",
                    "Stripe-Signature": sign_header(body, self.secret)}
         try:
             return post(body, headers), None
@@ -131,7 +131,7 @@ class Deliverer:
 
     def start(self) -> threading.Thread:
         """Deliver in a background thread (a greenlet under gevent), polling every `poll` seconds."""
-        self._thread = threading.Thread(target=self._run, name="stand-in-webhooks", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
         self._thread.start()
         return self._thread
 
@@ -145,4 +145,4 @@ class Deliverer:
             try:
                 self.deliver_pending()
             except Exception:  # the state file busy past its timeout, say: the next poll tries again
-                log.exception("stand-in webhook delivery failed")
+                log.exception("sandbox webhook delivery failed")

@@ -1,4 +1,4 @@
-"""Events: one recorded for every change the stand-in makes, listed as GET /v1/events lists them (30 days),
+"""Events: one recorded for every change the sandbox's Stripe makes, listed as GET /v1/events lists them (30 days),
 and queued for webhook delivery (delivery.py)."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class StripeFault(Exception):
-    """An error answer the stand-in sends back, exactly as Stripe would."""
+    """An error answer the sandbox's Stripe sends back, exactly as Stripe would."""
 
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None):

@@ -101,7 +101,7 @@ def required(params: dict, name: str, shown: str | None = None):
 
 
 def only(params: dict, allowed: set[str]) -> None:
-    """Refuse any parameter outside `allowed`, as Stripe does (the stand-in also refuses what it does not emulate)."""
+    """Refuse any parameter outside `allowed`, as Stripe does (the sandbox also refuses what it does not emulate)."""
     for name in params:
         if name not in allowed:
             raise unknown_parameter(name)

@@ -45,7 +45,7 @@ def create_for(fake, subscription: dict, lines: list[tuple[dict, int]], period: 
     currency = lines[0][0]["currency"]
     invoice_id = fake.new_id("in")
     invoice = {
-        "id": invoice_id, "object": "invoice", "account_country": "BR", "account_name": "Tatame (stand-in)",
+        "id": invoice_id, "object": "invoice", "account_country": "BR", "account_name": "Tatame (sandbox)",
         "amount_due": total, "amount_overpaid": 0, "amount_paid": 0, "amount_remaining": total,
         "amount_shipping": 0, "attempt_count": 0, "attempted": False, "auto_advance": total > 0,
         "automatic_tax": {"enabled": False, "liability": None, "status": None},

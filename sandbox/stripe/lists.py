@@ -21,7 +21,7 @@ EXPANDABLE: dict[str, dict[str, str]] = {
     "setup_intent": {"customer": "customer"},
 }
 # Fields Stripe leaves out of an object unless `expand[]` names them ("includable"): stored, shown on request.
-# Fields whose name starts with `_` are the stand-in's bookkeeping and are never shown.
+# Fields whose name starts with `_` are the sandbox's bookkeeping and are never shown.
 INCLUDABLE: dict[str, set[str]] = {
     "invoice": {"confirmation_secret"},
 }
@@ -101,6 +101,6 @@ def _strip(node, kept: set) -> None:
             if (id(node), field) not in kept:
                 node.pop(field, None)
         for field in [key for key in node if key.startswith("_")]:
-            del node[field]  # the stand-in's own bookkeeping (what Stripe keeps but does not show)
+            del node[field]  # the sandbox's own bookkeeping (what Stripe keeps but does not show)
         for value in node.values():
             _strip(value, kept)

@@ -43,13 +43,13 @@ def create(fake, params: dict) -> dict:
     amount = integer(params, "amount", 0, 1, 99_999_999)
     currency = (required(params, "currency") or "").lower()
     if currency not in MINIMUM:
-        raise invalid("currency", f"Invalid currency: {currency}. The stand-in knows {', '.join(MINIMUM)}.")
+        raise invalid("currency", f"Invalid currency: {currency}. The sandbox's Stripe knows {', '.join(MINIMUM)}.")
     if amount < MINIMUM[currency]:
         raise StripeFault(400, "Amount must be at least 0.50 in the charge currency.", code="amount_too_small",
                           param="amount")
     automatic = params.get("automatic_payment_methods")
     if automatic is not None and (not isinstance(automatic, dict) or boolean(automatic, "enabled") is not True):
-        raise invalid("automatic_payment_methods[enabled]", "The stand-in emulates automatic payment methods only.")
+        raise invalid("automatic_payment_methods[enabled]", "The sandbox emulates automatic payment methods only.")
     usage = string(params, "setup_future_usage")
     if usage not in (None, "on_session", "off_session"):
         raise invalid("setup_future_usage", f"Invalid setup_future_usage: {usage}")

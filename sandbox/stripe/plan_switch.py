@@ -3,7 +3,7 @@
 As Stripe's portal does it: the same item gets the new price, its quantity kept, and Stripe sends one
 customer.subscription.updated whose previous_attributes name the old items. A change of billing
 interval restarts the period now (Stripe resets the billing cycle anchor); the same interval keeps
-it. A trial keeps its end. The stand-in makes no proration invoice: the period and price are what the
+it. A trial keeps its end. The sandbox's Stripe makes no proration invoice: the period and price are what the
 app reads, and those are Stripe's.
 """
 

@@ -1,4 +1,4 @@
-"""The stand-in's state in SQLite: objects by id, idempotency keys with the answer they first got,
+"""The sandbox's state in SQLite: objects by id, idempotency keys with the answer they first got,
 settings (the clock's offset, the decline switch) and webhook deliveries (delivery.py).
 
 A file is shared by every gunicorn worker of a development server (WAL; writes take `BEGIN
@@ -123,7 +123,7 @@ class State:
         return (rows[0][0], rows[0][1], json.loads(rows[0][2])) if rows else None
 
     def remember(self, key: str, request: str, status: int, body: dict, now: float) -> None:
-        """Keep an answer for its key; Stripe forgets keys after 24 hours, and so does the stand-in."""
+        """Keep an answer for its key; Stripe forgets keys after 24 hours, and so does the sandbox's Stripe."""
         with self.transaction():
             db = self._db()
             db.execute("DELETE FROM stripe_idempotency_keys WHERE created < ?", (now - 24 * 3600,))

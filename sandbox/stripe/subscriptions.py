@@ -144,7 +144,7 @@ def create(fake, params: dict) -> dict:
         raise invalid("payment_settings[save_default_payment_method]", f"Invalid value: {save}")
     trial = integer(params, "trial_period_days", 0, 0, 730) or None
     if behaviour == "error_if_incomplete" and not trial:
-        # Stand-in customers have no card, so Stripe could not charge the first invoice.
+        # The sandbox's customers have no card, so Stripe could not charge the first invoice.
         raise StripeFault(400, "This customer has no attached payment source or default payment method.",
                           code="resource_missing")
     subscription = start(fake, customer=customer, lines=lines, meta=metadata(params), trial_days=trial,
@@ -247,13 +247,6 @@ def end(fake, subscription: dict, reason: str, comment: str | None = None) -> di
     fake.state.put(ended)
     events.record(fake, "customer.subscription.deleted", ended)
     return ended
-
-
-def cancel_all(fake, customer_id: str) -> None:
-    """What deleting a customer does to their subscriptions: every one not yet ended is canceled."""
-    for subscription, _ in fake.state.all("subscription"):
-        if subscription["customer"] == customer_id and subscription["status"] not in ENDED:
-            end(fake, subscription, "cancellation_requested")
 
 
 # --- what only a test can do: move a subscription as a customer's payment (or its failure) would --------

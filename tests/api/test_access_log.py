@@ -15,7 +15,7 @@ def access_lines(capsys):
     return [line for line in lines if line.get("logger") == "app.access"]
 
 
-def test_one_line_per_request_with_what_operators_search_by(client, auth_headers, stripe_stand_in, capsys):
+def test_one_line_per_request_with_what_operators_search_by(client, auth_headers, sandbox_stripe, capsys):
     capsys.readouterr()
     headers = {**auth_headers("user_logged"), "User-Agent": "tatame-ios/2.1", "X-Request-ID": "req-abc-123"}
     client.get("/stripe/products/prod_demo_unlimited", headers=headers)

@@ -116,19 +116,22 @@ def test_production_without_a_key_source_refuses_everyone(config, make_token):
     app = create_app(with_config(config, app_env="production", clerk_jwt_key=None),
                      store=SQLiteStore(config.sqlite_path))
     services = app.extensions["tatame"]
-    assert services.dev is None and services.modes["auth"] == "none"
+    assert services.modes["auth"] == "none"
     assert isinstance(services.verifier.keys, NoKeySource)
     response = app.test_client().get("/stripe/products", headers={"Authorization": f"Bearer {make_token()}"})
     assert response.status_code == 401
 
 
-def test_development_without_a_key_source_uses_local_keys(config, make_token):
-    app = create_app(with_config(config, app_env="development", clerk_jwt_key=None))
+def test_development_without_a_key_source_uses_the_sandboxs_keys(config, make_token):
+    from sandbox.compose import MODES, compose
+
+    sandbox = compose(with_config(config, app_env="development", clerk_jwt_key=None))
+    app = create_app(sandbox.config, **sandbox.collaborators())
     services = app.extensions["tatame"]
-    assert services.modes["auth"] == "development keys"
+    assert services.modes["auth"] == MODES["auth"]
     client = app.test_client()
     foreign = client.post("/stripe/customer", json={"plan": 1}, headers={"Authorization": f"Bearer {make_token()}"})
     assert foreign.status_code == 401  # a token from another key is still refused
-    own = services.dev.token("user_dev")
+    own = sandbox.credentials.token("user_dev")
     passed = client.post("/stripe/customer", json={"plan": 1}, headers={"Authorization": f"Bearer {own}"})
     assert passed.status_code == 400  # through auth, stopped by validation

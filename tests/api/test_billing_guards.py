@@ -13,64 +13,64 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from sandbox.stripe import FakeStripe
+from sandbox.stripe import SandboxStripe
 from tests.api.test_billing import deliver_all
 from tests.conftest import STRIPE_API, with_config
-from tests.servers import parallel
 from tests.sandbox_stripe import Observed, register
+from tests.servers import parallel
 
 MONTHLY, YEARLY = "price_demo_unlimited_monthly", "price_demo_unlimited_yearly"
 CATALOG = Path(__file__).resolve().parents[2] / "sandbox" / "stripe" / "catalog.json"
 
 
 @pytest.fixture
-def app(config, stripe_stand_in):
+def app(config, sandbox_stripe):
     return create_app(with_config(config, stripe_publishable_key="pk_test_fake_publishable_key"))
 
 
 # --- finding 4: only what the catalog sells -----------------------------------------------------------------
 @pytest.fixture
-def retired_product_stand_in(stripe_api):
+def retired_product_sandbox_stripe(stripe_api):
     """A catalog whose product was archived while its prices stayed active (the dashboard allows it)."""
     catalog = json.loads(CATALOG.read_text())
     for product in catalog["products"]:
         if product["id"] in ("prod_demo_unlimited", "prod_demo_enrolment"):
             product["active"] = False
-    observed = Observed(FakeStripe(catalog_source=catalog))
+    observed = Observed(SandboxStripe(catalog_source=catalog))
     register(stripe_api, observed)
     return observed
 
 
 @pytest.mark.parametrize("route", ["/stripe/checkout-session", "/stripe/payment-sheet"])
 @pytest.mark.parametrize("price", [MONTHLY, "price_demo_enrolment"])
-def test_an_active_price_of_an_archived_product_is_not_sold(config, auth_headers, retired_product_stand_in,
+def test_an_active_price_of_an_archived_product_is_not_sold(config, auth_headers, retired_product_sandbox_stripe,
                                                             route, price):
     client = create_app(with_config(config, stripe_publishable_key="pk_test_fake_publishable_key")).test_client()
     refused = client.post(route, json={"price_id": price}, headers=auth_headers())
     assert refused.status_code == 400 and refused.json["error"]["details"] == {
         "price_id": ["This price is no longer sold."]}
-    assert not [c for c in retired_product_stand_in.requests if c.method == "POST"
+    assert not [c for c in retired_product_sandbox_stripe.requests if c.method == "POST"
                 and c.path in ("/v1/checkout/sessions", "/v1/subscriptions", "/v1/payment_intents")]
 
 
 # --- finding 7: cancel and resume take no body ------------------------------------------------------------------
 @pytest.mark.parametrize("route", ["/stripe/subscription/cancel", "/stripe/subscription/resume"])
-def test_cancel_and_resume_refuse_a_body_that_asks_for_something(app, auth_headers, stripe_stand_in, route):
+def test_cancel_and_resume_refuse_a_body_that_asks_for_something(app, auth_headers, sandbox_stripe, route):
     client, auth = app.test_client(), auth_headers("user_bodies")
     sub = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]["subscription"]
-    stripe_stand_in.pay_invoice(sub)
+    sandbox_stripe.pay_invoice(sub)
     app.extensions["tatame"].subscriptions.refresh(sub)
     refused = client.post(route, json={"subscription": "sub_x", "at_period_end": False}, headers=auth)
     assert refused.status_code == 400 and refused.json["error"]["code"] == "VALIDATION_ERROR"
     assert set(refused.json["error"]["details"]) == {"subscription", "at_period_end"}
-    assert stripe_stand_in.fake.resolve("subscription", sub)["cancel_at_period_end"] is False  # nothing was done
+    assert sandbox_stripe.fake.resolve("subscription", sub)["cancel_at_period_end"] is False  # nothing was done
     assert client.post(route, json={}, headers=auth).status_code == 200
     assert client.post(route, headers=auth).status_code == 200
 
 
 # --- finding 6: one member's burst is that member's 429 ---------------------------------------------------------
 class SlowStripe(Observed):
-    """The stand-in answering every call after `delay` seconds, counting calls in flight per customer."""
+    """The sandbox's Stripe answering every call after `delay` seconds, counting calls in flight per customer."""
 
     def __init__(self, delay: float):
         super().__init__()
@@ -114,7 +114,7 @@ def test_a_burst_of_one_member_never_costs_another_member_a_502(config, auth_hea
     assert slow.most <= 3  # two of the burst's, and the calm member's
 
 
-def test_purchases_per_minute_are_bounded_per_member(config, auth_headers, stripe_stand_in):
+def test_purchases_per_minute_are_bounded_per_member(config, auth_headers, sandbox_stripe):
     app = create_app(with_config(config, rate_limit_enabled=True, rate_limit_purchase="3/minute"))
     client = app.test_client()
     answers = [client.post("/stripe/portal-session", headers=auth_headers("user_many")).status_code
@@ -125,58 +125,58 @@ def test_purchases_per_minute_are_bounded_per_member(config, auth_headers, strip
 
 
 # --- finding 5: a purchase made elsewhere closes the open ones, and a second one is flagged -------------------
-def dashboard_subscription(stand_in, customer_id: str, price: str) -> str:
+def dashboard_subscription(sandbox_stripe, customer_id: str, price: str) -> str:
     """A subscription made in Stripe's dashboard (no metadata of ours), paid."""
-    status, sub = stand_in.fake.handle(
+    status, sub = sandbox_stripe.fake.handle(
         "POST", "/v1/subscriptions", f"customer={customer_id}&items[0][price]={price}&payment_behavior=default_incomplete",
         {"Authorization": "Bearer sk_test_dashboard_not_a_real_key", "Stripe-Version": "2026-10-28.endive"})
     assert status == 200, sub
-    stand_in.pay_invoice(sub["id"])
+    sandbox_stripe.pay_invoice(sub["id"])
     return sub["id"]
 
 
-def test_a_subscription_made_elsewhere_expires_the_open_checkout(app, auth_headers, stripe_stand_in, signed_webhook):
+def test_a_subscription_made_elsewhere_expires_the_open_checkout(app, auth_headers, sandbox_stripe, signed_webhook):
     client, auth = app.test_client(), auth_headers("user_elsewhere")
     session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
     customer = app.extensions["tatame"].store.get_customer_mapping("user_elsewhere").stripe_customer_id
-    dashboard_subscription(stripe_stand_in, customer, YEARLY)
-    deliver_all(client, signed_webhook, stripe_stand_in.events())
-    assert stripe_stand_in.fake.resolve("checkout.session", session["id"])["status"] == "expired"
+    dashboard_subscription(sandbox_stripe, customer, YEARLY)
+    deliver_all(client, signed_webhook, sandbox_stripe.events())
+    assert sandbox_stripe.fake.resolve("checkout.session", session["id"])["status"] == "expired"
 
 
-def test_an_old_session_paid_anyway_is_flagged_loudly(app, auth_headers, stripe_stand_in, signed_webhook, caplog):
+def test_an_old_session_paid_anyway_is_flagged_loudly(app, auth_headers, sandbox_stripe, signed_webhook, caplog):
     client, auth = app.test_client(), auth_headers("user_paid_twice")
     session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
     customer = app.extensions["tatame"].store.get_customer_mapping("user_paid_twice").stripe_customer_id
     before = REGISTRY.get_sample_value("tatame_duplicate_subscriptions_total") or 0
-    first = dashboard_subscription(stripe_stand_in, customer, YEARLY)
-    second = stripe_stand_in.complete_checkout_session(session["id"])["subscription"]  # before any webhook
+    first = dashboard_subscription(sandbox_stripe, customer, YEARLY)
+    second = sandbox_stripe.complete_checkout_session(session["id"])["subscription"]  # before any webhook
     with caplog.at_level("ERROR"):
-        deliver_all(client, signed_webhook, stripe_stand_in.events())
+        deliver_all(client, signed_webhook, sandbox_stripe.events())
     flagged = [r for r in caplog.records if r.levelname == "ERROR" and "usable subscriptions" in r.getMessage()]
     assert flagged and first in flagged[0].getMessage() and second in flagged[0].getMessage()
     assert (REGISTRY.get_sample_value("tatame_duplicate_subscriptions_total") or 0) > before
 
 
-def test_one_subscription_is_never_flagged(app, auth_headers, stripe_stand_in, signed_webhook, caplog):
+def test_one_subscription_is_never_flagged(app, auth_headers, sandbox_stripe, signed_webhook, caplog):
     client, auth = app.test_client(), auth_headers("user_once")
     session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
-    stripe_stand_in.complete_checkout_session(session["id"])
+    sandbox_stripe.complete_checkout_session(session["id"])
     with caplog.at_level("ERROR"):
-        deliver_all(client, signed_webhook, stripe_stand_in.events())
+        deliver_all(client, signed_webhook, sandbox_stripe.events())
     assert not [r for r in caplog.records if "usable subscriptions" in r.getMessage()]
 
 
 # --- finding 10: a deletion is final even when Stripe no longer returns the subscription ------------------------
-def test_a_deleted_subscription_stripe_no_longer_knows_ends_canceled(app, auth_headers, stripe_stand_in,
+def test_a_deleted_subscription_stripe_no_longer_knows_ends_canceled(app, auth_headers, sandbox_stripe,
                                                                      signed_webhook, stripe_api):
     client, auth = app.test_client(), auth_headers("user_gone")
     sub = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]["subscription"]
-    stripe_stand_in.pay_invoice(sub)
-    deliver_all(client, signed_webhook, stripe_stand_in.events())
+    sandbox_stripe.pay_invoice(sub)
+    deliver_all(client, signed_webhook, sandbox_stripe.events())
     assert client.get("/stripe/subscription", headers=auth).json["data"]["access"] is True
-    stripe_stand_in.delete_subscription(sub)
-    deleted = [e for e in stripe_stand_in.events() if e["type"] == "customer.subscription.deleted"]
+    sandbox_stripe.delete_subscription(sub)
+    deleted = [e for e in sandbox_stripe.events() if e["type"] == "customer.subscription.deleted"]
     stripe_api.add("GET", re.compile(re.escape(f"{STRIPE_API}/v1/subscriptions/{sub}")), status=404, json={
         "error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such subscription"}})
     deliver_all(client, signed_webhook, deleted)

@@ -3,7 +3,7 @@
 from tests.conftest import make_event
 
 
-def test_the_same_query_gets_the_same_bytes_and_etag(client, auth_headers, stripe_stand_in):
+def test_the_same_query_gets_the_same_bytes_and_etag(client, auth_headers, sandbox_stripe):
     first = client.get("/stripe/products?limit=3", headers=auth_headers())
     again = client.get("/stripe/products?limit=3", headers=auth_headers("someone_else"))
     assert first.status_code == again.status_code == 200
@@ -14,7 +14,7 @@ def test_the_same_query_gets_the_same_bytes_and_etag(client, auth_headers, strip
     assert other.headers["ETag"] != first.headers["ETag"]
 
 
-def test_if_none_match_gets_a_304_without_a_body(client, auth_headers, stripe_stand_in):
+def test_if_none_match_gets_a_304_without_a_body(client, auth_headers, sandbox_stripe):
     first = client.get("/stripe/prices/price_demo_enrolment", headers=auth_headers())
     etag = first.headers["ETag"]
     revalidated = client.get("/stripe/prices/price_demo_enrolment", headers={**auth_headers(), "If-None-Match": etag})
@@ -24,10 +24,10 @@ def test_if_none_match_gets_a_304_without_a_body(client, auth_headers, stripe_st
     assert stale_tag.status_code == 200 and stale_tag.data == first.data
 
 
-def test_a_catalog_change_changes_the_etag(client, auth_headers, stripe_stand_in, signed_webhook, app):
+def test_a_catalog_change_changes_the_etag(client, auth_headers, sandbox_stripe, signed_webhook, app):
     before = client.get("/stripe/products?limit=100", headers=auth_headers())
     # The dashboard archives a plan; Stripe says so with product.updated.
-    product = stripe_stand_in.fake.catalog.by_id["prod_demo_kids"]
+    product = sandbox_stripe.fake.catalog.by_id["prod_demo_kids"]
     product["active"] = False
     body, headers = signed_webhook(make_event("product.updated", {"id": "prod_demo_kids", "object": "product"}))
     assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
@@ -36,6 +36,6 @@ def test_a_catalog_change_changes_the_etag(client, auth_headers, stripe_stand_in
     assert "prod_demo_kids" not in {p["id"] for p in after.json["data"]}
 
 
-def test_errors_carry_no_etag(client, auth_headers, stripe_stand_in):
+def test_errors_carry_no_etag(client, auth_headers, sandbox_stripe):
     missing = client.get("/stripe/products/prod_nobody", headers=auth_headers())
     assert missing.status_code == 404 and "ETag" not in missing.headers

@@ -11,8 +11,8 @@ from tests import stripe_canned as fake
 
 
 @pytest.fixture
-def stripe_customers(stripe_stand_in):
-    return stripe_stand_in
+def stripe_customers(sandbox_stripe):
+    return sandbox_stripe
 
 
 def test_first_call_creates_then_returns_the_same(client, auth_headers, stripe_customers):
@@ -140,8 +140,8 @@ def test_body_over_limit_is_413(client, auth_headers, stripe_api):
     assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers, stripe_stand_in):
-    stripe = stripe_stand_in
+def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers, sandbox_stripe):
+    stripe = sandbox_stripe
     stripe.create_delay = 0.05
     headers = auth_headers("user_race")
     barrier = threading.Barrier(20)
@@ -159,11 +159,11 @@ def test_concurrent_first_requests_create_exactly_one_customer(app, auth_headers
     assert len({r.json["data"]["id"] for r in results}) == 1
 
 
-def test_takeover_when_search_fails_replays_the_create(app, auth_headers, stripe_api, stripe_stand_in):
+def test_takeover_when_search_fails_replays_the_create(app, auth_headers, stripe_api, sandbox_stripe):
     """Search is not offered everywhere and can fail: the idempotent create still finds the customer."""
     from app.services.customers import idempotency_key
 
-    stripe = stripe_stand_in
+    stripe = sandbox_stripe
     stripe_api.add(responses.GET, fake.url("/v1/customers/search"), status=500,
                    json={"error": {"type": "api_error"}})
     claim = app.extensions["tatame"].store.claim_customer("user_test_123", "dead-worker", 0.05)
@@ -175,8 +175,8 @@ def test_takeover_when_search_fails_replays_the_create(app, auth_headers, stripe
     assert stripe.creations == 1
 
 
-def test_takeover_never_records_a_customer_search_still_lists_after_deletion(app, auth_headers, stripe_stand_in):
-    stripe = stripe_stand_in
+def test_takeover_never_records_a_customer_search_still_lists_after_deletion(app, auth_headers, sandbox_stripe):
+    stripe = sandbox_stripe
     deleted = app.extensions["tatame"].gateway.create_customer(
         {"metadata": {"clerk_user_id": "user_test_123"}}, "an-old-key")
     stripe.delete(deleted["id"])
@@ -187,7 +187,7 @@ def test_takeover_never_records_a_customer_search_still_lists_after_deletion(app
     assert response.status_code == 201 and response.json["data"]["id"] != deleted["id"]
 
 
-def test_concurrent_requests_with_different_emails_fill_in_once(app, auth_headers, stripe_stand_in):
+def test_concurrent_requests_with_different_emails_fill_in_once(app, auth_headers, sandbox_stripe):
     """Each racer sees no email yet; only one may set it, and nobody overwrites it afterwards."""
     from tests.servers import parallel
 
@@ -207,5 +207,5 @@ def test_concurrent_requests_with_different_emails_fill_in_once(app, auth_header
     assert stored["email"].startswith("racer") and stored["name"].startswith("Racer ")
     assert {a.json["data"]["email"] for a in answers} == {stored["email"]}  # everyone sees the one that stuck
     assert {a.json["data"]["name"] for a in answers} == {stored["name"]}
-    updates = [c for c in stripe_stand_in.requests if c.method == "POST" and c.path == f"/v1/customers/{customer_id}"]
+    updates = [c for c in sandbox_stripe.requests if c.method == "POST" and c.path == f"/v1/customers/{customer_id}"]
     assert len({c.idempotency_key for c in updates}) <= 2  # one key per field: at most one change each

@@ -68,7 +68,7 @@ def test_hostile_customer_bodies(client, auth_headers, stripe_api, body, content
     assert len(stripe_api.calls) == 0
 
 
-def test_unicode_names_and_addresses_are_welcome(client, auth_headers, stripe_stand_in):
+def test_unicode_names_and_addresses_are_welcome(client, auth_headers, sandbox_stripe):
     response = client.post("/stripe/customer", json={"name": "João 柔術 🥋", "email": "joão@exemplo.com.br"},
                            headers=auth_headers())
     assert response.status_code == 201

@@ -23,13 +23,13 @@ class CountingStore:
         return getattr(self.__dict__.get("store") or self.__dict__["inner"], name)
 
 
-def test_rows_are_read_once_until_another_worker_writes(billing_config, auth_headers, stripe_stand_in,
+def test_rows_are_read_once_until_another_worker_writes(billing_config, auth_headers, sandbox_stripe,
                                                         signed_webhook):
     counting = CountingStore(SQLiteStore(billing_config.sqlite_path))
     worker_a = create_app(billing_config, store=counting).test_client()
     worker_b = create_app(billing_config).test_client()  # another process's view: the same file, its own memory
     auth = auth_headers("user_member")
-    buy(worker_b, auth, stripe_stand_in, signed_webhook, price=MONTHLY)
+    buy(worker_b, auth, sandbox_stripe, signed_webhook, price=MONTHLY)
 
     reads = [worker_a.get("/stripe/subscription", headers=auth).json["data"] for _ in range(5)]
     assert counting.reads == 1 and all(r["access"] and r["subscription"]["cancel_at_period_end"] is False for r in reads)
@@ -40,7 +40,7 @@ def test_rows_are_read_once_until_another_worker_writes(billing_config, auth_hea
     assert worker_a.get("/stripe/subscription", headers=auth_headers("user_other")).json["data"]["status"] == "none"
 
 
-def test_without_a_shared_generation_every_read_goes_to_the_store(billing_config, auth_headers, stripe_stand_in):
+def test_without_a_shared_generation_every_read_goes_to_the_store(billing_config, auth_headers, sandbox_stripe):
     store = CountingStore(SQLiteStore(billing_config.sqlite_path), opaque=True)  # Supabase without Redis
     client = create_app(billing_config, store=store).test_client()
     for _ in range(3):
@@ -65,12 +65,12 @@ def test_a_forked_process_sees_a_bump_at_once(tmp_path):
 
 
 def test_redis_carries_the_generation_between_instances(billing_config, redis_server, auth_headers,
-                                                        stripe_stand_in, signed_webhook):
+                                                        sandbox_stripe, signed_webhook):
     config = with_config(billing_config, redis_url=redis_server.url)
     one = create_app(config).test_client()
     other = create_app(with_config(config, instance_path=billing_config.instance_path)).test_client()
     auth = auth_headers("user_redis")
-    buy(one, auth, stripe_stand_in, signed_webhook, price=MONTHLY)
+    buy(one, auth, sandbox_stripe, signed_webhook, price=MONTHLY)
     assert other.get("/stripe/subscription", headers=auth).json["data"]["access"] is True
     one.post("/stripe/subscription/cancel", headers=auth)
     assert other.get("/stripe/subscription", headers=auth).json["data"]["subscription"]["cancel_at_period_end"] is True

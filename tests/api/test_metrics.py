@@ -9,7 +9,7 @@ TOKEN = "metrics-token-for-tests-only"
 
 
 @pytest.fixture
-def metered(config, stripe_stand_in):
+def metered(config, sandbox_stripe):
     return create_app(with_config(config, metrics_token=TOKEN, stripe_publishable_key="pk_test_x")).test_client()
 
 

@@ -37,7 +37,7 @@ def comparable(response) -> tuple:
 
 
 @pytest.fixture
-def edge_and_flask(config, stripe_stand_in):
+def edge_and_flask(config, sandbox_stripe):
     """The same service twice: with prepared answers (as shipped), and with every answer from Flask."""
     return create_app(config), create_app(with_config(config, prepared_answers=False))
 
@@ -65,7 +65,7 @@ def test_the_edge_answers_exactly_as_flask_does(edge_and_flask, auth_headers, pa
 
 
 def test_a_caller_flask_has_not_let_in_goes_to_flask(client, auth_headers, make_token, rsa_keys, other_rsa_keys,
-                                                     stripe_stand_in):
+                                                     sandbox_stripe):
     client.get("/stripe/products", headers=auth_headers("user_a"))
     callers = [
         {},                                                              # no token
@@ -81,7 +81,7 @@ def test_a_caller_flask_has_not_let_in_goes_to_flask(client, auth_headers, make_
     assert all(a.json["error"]["code"] == "UNAUTHORIZED" for a in answers[:4])
 
 
-def test_a_remembered_token_is_not_accepted_past_its_expiry(client, make_token, stripe_stand_in):
+def test_a_remembered_token_is_not_accepted_past_its_expiry(client, make_token, sandbox_stripe):
     headers = {"Authorization": f"Bearer {make_token('user_brief', exp=int(time.time()) + 1)}"}
     assert client.get("/stripe/products", headers=headers).status_code == 200
     time.sleep(1.2)
@@ -91,7 +91,7 @@ def test_a_remembered_token_is_not_accepted_past_its_expiry(client, make_token, 
 
 
 @pytest.mark.parametrize("how", ["origin", "head", "body", "post"])
-def test_what_only_flask_answers_goes_to_flask(client, auth_headers, stripe_stand_in, how):
+def test_what_only_flask_answers_goes_to_flask(client, auth_headers, sandbox_stripe, how):
     headers = auth_headers()
     client.get("/stripe/products", headers=headers)
     with flask_requests(client.application) as reached:
@@ -106,11 +106,11 @@ def test_what_only_flask_answers_goes_to_flask(client, auth_headers, stripe_stan
     assert reached == [1]
 
 
-def test_a_catalog_change_is_seen_at_once(client, auth_headers, stripe_stand_in, signed_webhook):
+def test_a_catalog_change_is_seen_at_once(client, auth_headers, sandbox_stripe, signed_webhook):
     headers = auth_headers()
     client.get("/stripe/products?limit=100", headers=headers)
     before = client.get("/stripe/products?limit=100", headers=headers)
-    stripe_stand_in.fake.catalog.by_id["prod_demo_kids"]["active"] = False
+    sandbox_stripe.fake.catalog.by_id["prod_demo_kids"]["active"] = False
     body, signed = signed_webhook(make_event("product.updated", {"id": "prod_demo_kids", "object": "product"}))
     assert client.post("/webhooks/stripe", data=body, headers=signed).status_code == 200
     with flask_requests(client.application) as reached:
@@ -119,7 +119,7 @@ def test_a_catalog_change_is_seen_at_once(client, auth_headers, stripe_stand_in,
     assert "prod_demo_kids" not in {p["id"] for p in after.json["data"]}
 
 
-def test_a_stale_copy_is_never_prepared(config, auth_headers, stripe_stand_in, stripe_api, signed_webhook):
+def test_a_stale_copy_is_never_prepared(config, auth_headers, sandbox_stripe, stripe_api, signed_webhook):
     import responses
 
     client = create_app(config).test_client()
@@ -135,7 +135,7 @@ def test_a_stale_copy_is_never_prepared(config, auth_headers, stripe_stand_in, s
     assert reached == [1]
 
 
-def test_the_rate_limit_counts_each_request_once_and_refuses_with_the_envelope(config, auth_headers, stripe_stand_in):
+def test_the_rate_limit_counts_each_request_once_and_refuses_with_the_envelope(config, auth_headers, sandbox_stripe):
     client = create_app(with_config(config, rate_limit_enabled=True, rate_limit_user="4/minute")).test_client()
     headers = auth_headers("user_hasty")
     answers = [client.get("/stripe/products", headers=headers) for _ in range(7)]
@@ -145,7 +145,7 @@ def test_the_rate_limit_counts_each_request_once_and_refuses_with_the_envelope(c
     assert client.get("/stripe/products", headers=auth_headers("user_patient")).status_code == 200
 
 
-def test_edge_answers_are_logged_and_counted_like_the_others(config, auth_headers, stripe_stand_in, capsys):
+def test_edge_answers_are_logged_and_counted_like_the_others(config, auth_headers, sandbox_stripe, capsys):
     import json
 
     client = create_app(with_config(config, metrics_token="metrics-token-for-tests-only")).test_client()
@@ -196,7 +196,7 @@ def test_edge_answers_log_the_client_behind_the_proxy(config, capsys):
     assert reached == [] and line["client"] == "203.0.113.7"
 
 
-def test_a_new_snapshot_replaces_the_prepared_answer(client, auth_headers, stripe_stand_in, signed_webhook):
+def test_a_new_snapshot_replaces_the_prepared_answer(client, auth_headers, sandbox_stripe, signed_webhook):
     headers = auth_headers()
     client.get("/stripe/products", headers=headers)
     body, signed = signed_webhook(make_event("product.updated", {"id": "prod_demo_kids", "object": "product"}))

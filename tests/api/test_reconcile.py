@@ -12,7 +12,7 @@ MONTHLY = "price_demo_unlimited_monthly"
 
 
 @pytest.fixture
-def app(config, stripe_stand_in):
+def app(config, sandbox_stripe):
     return create_app(with_config(config, stripe_publishable_key="pk_test_fake_publishable_key"))
 
 
@@ -25,14 +25,14 @@ def summary(output):
     return {name: int(n) for name, n in re.findall(r"(seen|processed|skipped|failed) (\d+)", output)}
 
 
-def paid_without_webhooks(client, auth, stand_in):
+def paid_without_webhooks(client, auth, sandbox_stripe):
     session = client.post("/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth).json["data"]
-    stand_in.complete_checkout_session(session["id"])  # Stripe's deliveries of this never arrive
+    sandbox_stripe.complete_checkout_session(session["id"])  # Stripe's deliveries of this never arrive
 
 
-def test_reconcile_recovers_missed_deliveries_then_skips_them(app, auth_headers, stripe_stand_in):
+def test_reconcile_recovers_missed_deliveries_then_skips_them(app, auth_headers, sandbox_stripe):
     client, auth = app.test_client(), auth_headers("user_missed")
-    paid_without_webhooks(client, auth, stripe_stand_in)
+    paid_without_webhooks(client, auth, sandbox_stripe)
     assert client.get("/stripe/subscription", headers=auth).json["data"]["access"] is False
     code, output = run(app, "reconcile", "--since", "1d")
     assert code == 0, output
@@ -44,27 +44,27 @@ def test_reconcile_recovers_missed_deliveries_then_skips_them(app, auth_headers,
     assert code == 0 and again["processed"] == 0 and again["skipped"] == again["seen"] == first["seen"]
 
 
-def test_reconcile_leaves_an_event_another_worker_holds(app, auth_headers, stripe_stand_in):
+def test_reconcile_leaves_an_event_another_worker_holds(app, auth_headers, sandbox_stripe):
     client = app.test_client()
-    paid_without_webhooks(client, auth_headers("user_held"), stripe_stand_in)
-    held = next(e for e in stripe_stand_in.events() if e["type"] == "checkout.session.completed")
+    paid_without_webhooks(client, auth_headers("user_held"), sandbox_stripe)
+    held = next(e for e in sandbox_stripe.events() if e["type"] == "checkout.session.completed")
     app.extensions["tatame"].store.claim_event(held["id"], held["type"], "another-worker", 60)
     code, output = run(app, "reconcile")
     assert code == 0 and summary(output)["failed"] == 0 and summary(output)["skipped"] >= 1
 
 
-def test_reconcile_exits_non_zero_when_an_event_fails(app, auth_headers, stripe_stand_in, stripe_api):
+def test_reconcile_exits_non_zero_when_an_event_fails(app, auth_headers, sandbox_stripe, stripe_api):
     client = app.test_client()
-    paid_without_webhooks(client, auth_headers("user_fail"), stripe_stand_in)
+    paid_without_webhooks(client, auth_headers("user_fail"), sandbox_stripe)
     stripe_api.add(responses.GET, re.compile(r"https://api\.stripe\.com/v1/subscriptions/sub_.*"), status=500,
                    json={"error": {"type": "api_error", "message": "down"}})
     code, output = run(app, "reconcile")
     assert code == 1 and summary(output)["failed"] >= 1
 
 
-def test_sync_rereads_every_subscription(app, auth_headers, stripe_stand_in):
+def test_sync_rereads_every_subscription(app, auth_headers, sandbox_stripe):
     client, auth = app.test_client(), auth_headers("user_sync")
-    paid_without_webhooks(client, auth, stripe_stand_in)
+    paid_without_webhooks(client, auth, sandbox_stripe)
     code, output = run(app, "sync")
     assert code == 0 and summary(output)["processed"] == 1
     assert client.get("/stripe/subscription", headers=auth).json["data"]["status"] == "active"

@@ -36,11 +36,11 @@ def test_every_route_is_guarded_as_its_blueprint_declares(app, client):
 
 
 def test_every_route_of_a_development_app_too(tmp_path):
-    """With nothing configured the local pages (app/blueprints/dev.py) are registered as well: public."""
-    from app import create_app
+    """With nothing configured the local pages (sandbox/blueprint.py) are registered as well: public."""
     from config import Config
+    from tests.conftest import sandboxed_app
 
-    app = create_app(Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false"}))
+    app = sandboxed_app(Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false"}))
     assert any(rule.endpoint.startswith("dev.") for rule in app.url_map.iter_rules())
     assert check_every_route(app, app.test_client()) == {CLERK, PUBLIC, STRIPE_SIGNATURE}
 

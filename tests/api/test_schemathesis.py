@@ -1,9 +1,9 @@
 """schemathesis, an independent fuzzer, holds the API to its own OpenAPI document.
 
 Every operation of GET /openapi.json is called with generated valid and invalid input, as a
-signed-in development user, on the embedded parts (offline Stripe, SQLite); each answer must be
-no server error, a documented status, JSON, and shaped as documented. The webhook route gets
-its generated events signed with the development secret, so they reach the exactly-once path.
+signed-in development user, on the embedded parts (the sandbox's Stripe, SQLite); each answer must
+be no server error, a documented status, JSON, and shaped as documented. The webhook route gets
+its generated events signed with the sandbox's secret, so they reach the exactly-once path.
 
 schemathesis' own pytest plugin does not run under pytest 9 yet, so each operation is driven
 through its Python API: the operation's hypothesis strategy, and `case.call_and_validate`.
@@ -19,9 +19,10 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
                                  response_schema_conformance, status_code_conformance)
 from schemathesis.generation import GenerationMode
 
-from app import create_app
 from app.services.webhook_signature import sign_header
 from config import Config
+from sandbox import credentials
+from tests.conftest import sandboxed_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
@@ -39,8 +40,8 @@ NEEDS_STATE = {("GET", "/stripe/products/{product_id}"), ("GET", "/stripe/prices
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory):
     folder = tmp_path_factory.mktemp("schemathesis")
-    return create_app(Config.from_env({"INSTANCE_PATH": str(folder), "RATE_LIMIT_ENABLED": "false",
-                                       "APP_ENV": "development"}))
+    return sandboxed_app(Config.from_env({"INSTANCE_PATH": str(folder), "RATE_LIMIT_ENABLED": "false",
+                                          "APP_ENV": "development"}))
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,7 @@ def test_every_documented_operation_is_fuzzed(api_schema):
 @pytest.mark.parametrize("method, path", OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_every_operation_keeps_its_document(method, path, api_schema, fuzzed_app):
     services = fuzzed_app.extensions["tatame"]
+    token = credentials.load_or_create(services.config.instance_path).token("user_fuzz")
     operation = api_schema[path][method]
     calls = []
 
@@ -65,7 +67,7 @@ def test_every_operation_keeps_its_document(method, path, api_schema, fuzzed_app
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case):
-        headers = {"Authorization": f"Bearer {services.dev.token('user_fuzz')}"}
+        headers = {"Authorization": f"Bearer {token}"}
         if path == "/webhooks/stripe" and isinstance(case.body, dict):
             raw = json.dumps(case.body).encode()
             headers.update({"Content-Type": "application/json",

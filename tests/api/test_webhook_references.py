@@ -44,7 +44,7 @@ PLACES = st.sampled_from([
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(where=PLACES, reference=REFERENCE)
-def test_malformed_references_are_400_and_well_formed_ones_are_handled(client, signed_webhook, stripe_stand_in,
+def test_malformed_references_are_400_and_well_formed_ones_are_handled(client, signed_webhook, sandbox_stripe,
                                                                        where, reference):
     (event_type, field), (value, well_formed) = where, reference
     body, headers = signed_webhook(place(event_type, field, value))
@@ -58,7 +58,7 @@ def test_malformed_references_are_400_and_well_formed_ones_are_handled(client, s
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(parent=st.one_of(JUNK, st.just({"subscription_details": "sub_1"}), st.just({"subscription_details": [1]})))
-def test_a_parent_that_is_not_an_object_is_400(client, signed_webhook, stripe_stand_in, parent):
+def test_a_parent_that_is_not_an_object_is_400(client, signed_webhook, sandbox_stripe, parent):
     body, headers = signed_webhook(place("invoice.paid", "parent itself", parent))
     answer = client.post("/webhooks/stripe", data=body, headers=headers)
     assert answer.status_code == 400 and answer.json["error"]["code"] == "INVALID_PAYLOAD"

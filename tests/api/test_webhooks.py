@@ -47,7 +47,7 @@ def test_unknown_event_type_is_recorded_and_answered_200(client, signed_webhook,
      "customer.subscription.updated", "customer.subscription.deleted", "invoice.payment_succeeded",
      "invoice.payment_failed", "checkout.session.completed", "checkout.session.expired"],
 )
-def test_every_seed_event_type_has_a_handler(client, signed_webhook, event_type, caplog, stripe_stand_in):
+def test_every_seed_event_type_has_a_handler(client, signed_webhook, event_type, caplog, sandbox_stripe):
     from app.services.webhook_handlers import HANDLERS
 
     assert event_type in HANDLERS

@@ -3,7 +3,7 @@
 Billing runs too: checkout sessions are created and expired, a portal session is created (the
 account's portal settings must have been saved once in the dashboard, or that test skips), and
 subscriptions are left `incomplete`, canceled when their customer is deleted at the end. Tests
-that need a customer to pay (the stand-in's hooks) skip here.
+that need a customer to pay (the sandbox's hooks) skip here.
 """
 
 import pytest

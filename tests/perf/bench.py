@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.sample_events import sample_event
 from app.services.webhook_signature import sign_header
-from tests.servers import FakeStripeServer, Gunicorn
+from tests.servers import SandboxStripeServer, Gunicorn
 
 HERE = Path(__file__).resolve().parent
 SECRET = "whsec_bench_secret_not_a_real_one"
@@ -187,7 +187,7 @@ def main() -> int:
                        algorithm="RS256", headers={"kid": "bench"})
     folder = Path(tempfile.mkdtemp(prefix="tatame-bench-"))
     # Ten small plans, each with its price (what (c) lists and JSON-encodes on every request).
-    stripe = FakeStripeServer(catalog={
+    stripe = SandboxStripeServer(catalog={
         "products": [{"id": f"prod_bench_{i}", "object": "product", "active": True, "name": f"Plan {i}",
                       "created": 1767225600 + i, "default_price": f"price_bench_{i}"} for i in range(10)],
         "prices": [{"id": f"price_bench_{i}", "object": "price", "active": True, "unit_amount": 1000 * i,

@@ -28,8 +28,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.gateways import STATE_FILE
-from sandbox.stripe import FakeStripe
+from sandbox.compose import STATE_FILE
+from sandbox.stripe import SandboxStripe
 from sandbox.sample_events import sample_event
 from app.services.webhook_signature import sign_header
 from tests.servers import Gunicorn
@@ -180,8 +180,8 @@ def main() -> int:
         "SELECT stripe_event_id FROM stripe_webhook_events WHERE status = 'processed'")}
     lost = [event_id for event_id in load.sent if event_id not in processed]
     twice = [event_id for event_id in load.sent if handled[event_id] > 1]
-    # Every customer the development server's Stripe stand-in made, from the state file its workers share.
-    made = FakeStripe(str(folder / STATE_FILE)).state.all("customer")
+    # Every customer the development server's sandbox's Stripe made, from the state file its workers share.
+    made = SandboxStripe(str(folder / STATE_FILE)).state.all("customer")
     per_user = collections.Counter(customer["metadata"]["clerk_user_id"] for customer, _ in made)
     extra_customers = sum(count - 1 for count in per_user.values() if count > 1)
 

@@ -1,9 +1,9 @@
-"""The stand-in's clock: what Stripe does while time passes (renewals, retries, trials, cancellations, expiries),
+"""The sandbox's clock: what Stripe does while time passes (renewals, retries, trials, cancellations, expiries),
 and the payment sheet confirmed with a test card."""
 
 import pytest
 
-from sandbox.stripe import FakeStripe
+from sandbox.stripe import SandboxStripe
 from sandbox.stripe.clock import RETRY_DAYS
 from sandbox.stripe.faults import StripeFault
 
@@ -23,7 +23,7 @@ def call(fake, method, path, params="", status=200):
 
 @pytest.fixture
 def fake():
-    return FakeStripe(clock=lambda: START)  # real time stands still: only the clock's offset moves
+    return SandboxStripe(clock=lambda: START)  # real time stands still: only the clock's offset moves
 
 
 def customer(fake):
@@ -126,7 +126,7 @@ def test_a_trial_warns_three_days_before_then_its_first_invoice_is_paid(fake):
 
 def test_a_trial_without_a_card_goes_past_due_and_with_one_saved_it_is_charged():
     for save_card in (False, True):
-        fake = FakeStripe(clock=lambda: START)
+        fake = SandboxStripe(clock=lambda: START)
         created = call(fake, "POST", "/v1/subscriptions",
                        f"customer={customer(fake)}&{SUBSCRIBE}&trial_period_days=7")
         if save_card:
@@ -178,8 +178,8 @@ def test_ninety_days_at_once_happen_in_time_order(fake):
 
 
 def test_the_clock_and_the_decline_switch_are_shared_through_the_file(tmp_path):
-    path = str(tmp_path / "stand-in.sqlite3")
-    one, two = FakeStripe(path), FakeStripe(path)
+    path = str(tmp_path / "sandbox-stripe.sqlite3")
+    one, two = SandboxStripe(path), SandboxStripe(path)
     one.advance_clock(5 * DAY)
     one.declines = True
     assert two.offset == 5 * DAY and two.declines is True and abs(two.now() - one.now()) <= 1

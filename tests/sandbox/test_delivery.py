@@ -1,4 +1,4 @@
-"""The stand-in's webhook deliverer: each event claimed by one deliverer, signed, retried until a 2xx; chaos."""
+"""The sandbox's webhook deliverer: each event claimed by one deliverer, signed, retried until a 2xx; chaos."""
 
 import json
 import random
@@ -8,11 +8,11 @@ from collections import Counter
 
 import pytest
 
-from sandbox.stripe import FakeStripe
+from sandbox.stripe import SandboxStripe
 from sandbox.stripe.delivery import BACKOFF, Deliverer
 from app.services.webhook_signature import verify_signature
 
-SECRET = "whsec_stand_in_delivery_test_secret"
+SECRET = "whsec_sandbox_delivery_test_secret"
 KEY = {"Authorization": "Bearer sk_test_fake_key_for_tests_only"}
 
 
@@ -42,10 +42,10 @@ def customers(fake, n):
 
 
 def test_two_deliverers_on_one_file_deliver_each_event_once(tmp_path):
-    path = str(tmp_path / "stand-in.sqlite3")
-    ids = customers(FakeStripe(path), 60)
+    path = str(tmp_path / "sandbox-stripe.sqlite3")
+    ids = customers(SandboxStripe(path), 60)
     endpoint = Endpoint()
-    deliverers = [Deliverer(FakeStripe(path).state, SECRET, endpoint) for _ in range(2)]
+    deliverers = [Deliverer(SandboxStripe(path).state, SECRET, endpoint) for _ in range(2)]
     start = threading.Barrier(2)
     counts = []
 
@@ -66,7 +66,7 @@ def test_two_deliverers_on_one_file_deliver_each_event_once(tmp_path):
 
 
 def test_a_failed_post_is_retried_later_with_backoff_until_a_2xx():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     (event_id,) = customers(fake, 1)
     now = [time.time() + 1]  # queued by real time a moment ago
     endpoint = Endpoint(answers=[500, ConnectionError("refused")])
@@ -84,7 +84,7 @@ def test_a_failed_post_is_retried_later_with_backoff_until_a_2xx():
 
 
 def test_after_three_days_of_failures_it_gives_up():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     customers(fake, 1)
     now = [time.time() + 1]
     deliverer = Deliverer(fake.state, SECRET, Endpoint(answers=[503] * 100), clock=lambda: now[0])
@@ -98,7 +98,7 @@ def test_after_three_days_of_failures_it_gives_up():
 
 def test_a_claim_held_by_a_dead_deliverer_is_taken_after_its_lease():
     now = [2_000_000_000.0]
-    fake = FakeStripe()
+    fake = SandboxStripe()
     customers(fake, 3)
     dead = Deliverer(fake.state, SECRET, clock=lambda: now[0])
     assert len(dead.claim()) == 3  # and then it dies without posting
@@ -112,7 +112,7 @@ def test_a_claim_held_by_a_dead_deliverer_is_taken_after_its_lease():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_chaos_duplicates_and_reorders_but_delivers_every_event(seed):
     now = [2_000_000_000.0]
-    fake = FakeStripe()
+    fake = SandboxStripe()
     ids = customers(fake, 40)
     endpoint = Endpoint()
     deliverer = Deliverer(fake.state, SECRET, endpoint, mode="chaos", clock=lambda: now[0], rng=random.Random(seed))
@@ -126,7 +126,7 @@ def test_chaos_duplicates_and_reorders_but_delivers_every_event(seed):
     first_arrivals = list(dict.fromkeys(endpoint.arrived))
     assert first_arrivals != ids  # not in the order they happened
     normal = Endpoint()
-    fresh = FakeStripe()
+    fresh = SandboxStripe()
     ordered = customers(fresh, 40)
     Deliverer(fresh.state, SECRET, normal).deliver_pending()
     Deliverer(fresh.state, SECRET, normal).deliver_pending()
@@ -134,7 +134,7 @@ def test_chaos_duplicates_and_reorders_but_delivers_every_event(seed):
 
 
 def test_the_background_thread_delivers_what_is_recorded_while_it_runs():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     endpoint = Endpoint()
     deliverer = Deliverer(fake.state, SECRET, endpoint, poll=0.01)
     deliverer.start()
@@ -151,4 +151,4 @@ def test_the_background_thread_delivers_what_is_recorded_while_it_runs():
 
 def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError):
-        Deliverer(FakeStripe().state, SECRET, mode="fast")
+        Deliverer(SandboxStripe().state, SECRET, mode="fast")

@@ -1,4 +1,4 @@
-"""No accounts configured: development keys, offline billing, dev webhook secret, commands, banner."""
+"""No accounts configured: the sandbox stands in for Stripe, Clerk and the webhook secret; its commands; the banner."""
 
 import json
 import threading
@@ -7,24 +7,27 @@ import pytest
 
 from app import create_app
 from app.banner import banner
-from sandbox.sample_events import OBJECTS, sample_event
 from config import Config
+from sandbox import credentials
+from sandbox.compose import MODES, compose
+from sandbox.sample_events import OBJECTS, sample_event
+from tests.conftest import sandboxed_app
 
 
 @pytest.fixture
 def dev_app(tmp_path):
     config = Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false"})
-    return create_app(config)
+    return sandboxed_app(config)
 
 
 def bearer(app, user="user_demo"):
-    return {"Authorization": f"Bearer {app.extensions['tatame'].dev.token(user)}"}
+    instance = app.extensions["tatame"].config.instance_path
+    return {"Authorization": f"Bearer {credentials.load_or_create(instance).token(user)}"}
 
 
 def test_the_quick_start_works_with_nothing_configured(dev_app):
     services = dev_app.extensions["tatame"]
-    assert services.modes == {"store": "sqlite", "billing": "offline", "auth": "development keys",
-                              "webhooks": "development secret"}
+    assert services.modes == {"store": "sqlite", **MODES}
     client = dev_app.test_client()
     plans = client.get("/stripe/products?limit=3", headers=bearer(dev_app))
     assert plans.status_code == 200 and plans.json["count"] == 3 and plans.json["has_more"] is True
@@ -36,7 +39,7 @@ def test_the_quick_start_works_with_nothing_configured(dev_app):
     assert again.status_code == 200 and again.json["data"]["id"] == created.json["data"]["id"]
 
 
-def test_deleted_offline_customer_is_replaced_via_the_webhook(dev_app):
+def test_a_deleted_sandbox_customer_is_replaced_via_the_webhook(dev_app):
     from app.services.webhook_signature import sign_header
 
     services = dev_app.extensions["tatame"]
@@ -54,7 +57,7 @@ def test_deleted_offline_customer_is_replaced_via_the_webhook(dev_app):
 
 def test_dev_credentials_persist_across_restarts(tmp_path):
     config = Config.from_env({"INSTANCE_PATH": str(tmp_path)})
-    first, second = create_app(config), create_app(config)
+    first, second = sandboxed_app(config), sandboxed_app(config)
     token = bearer(first)
     assert second.test_client().post("/stripe/customer", headers=token).status_code == 201
     assert (tmp_path / "dev-clerk-key.pem").stat().st_mode & 0o777 == 0o600
@@ -69,7 +72,7 @@ def test_token_command_prints_a_token_the_api_accepts(dev_app):
 
 
 def test_token_command_refuses_when_clerk_is_configured(config):
-    result = create_app(config).test_cli_runner().invoke(args=["token"])
+    result = sandboxed_app(config).test_cli_runner().invoke(args=["token"])
     assert result.exit_code != 0 and "Clerk" in result.output
 
 
@@ -109,11 +112,11 @@ def test_every_sample_event_is_accepted(dev_app, event_type):
 
 def test_banner_says_what_is_embedded_and_how_to_switch(dev_app, config):
     text = banner(dev_app.extensions["tatame"])
-    for needle in ("embedded SQLite", "SUPABASE_URL", "offline catalog", "STRIPE_SECRET_KEY", "make token",
+    for needle in ("embedded SQLite", "SUPABASE_URL", "the sandbox's Stripe", "STRIPE_SECRET_KEY", "make token",
                    "CLERK_PUBLISHABLE_KEY", "make event", "STRIPE_WEBHOOK_SECRET"):
         assert needle in text
     real = banner(create_app(config).extensions["tatame"])
-    assert "Stripe API" in real and "Clerk session tokens" in real and "offline" not in real
+    assert "Stripe API" in real and "Clerk session tokens" in real and "sandbox" not in real
     for secret in config.secrets():
         assert secret not in real
 
@@ -129,5 +132,7 @@ def test_production_never_falls_back(tmp_path, config):
     with pytest.raises(RuntimeError, match="SUPABASE"):
         create_app(replace(config, app_env="production"))
     app = create_app(replace(config, app_env="production", stripe_webhook_secrets=()), store=store)
-    assert app.extensions["tatame"].dev is None and app.extensions["tatame"].webhooks.secrets == ()
+    assert app.extensions["tatame"].webhooks.secrets == ()
+    with pytest.raises(RuntimeError, match="never runs in production"):
+        compose(replace(config, app_env="production"))
     assert not (tmp_path / "dev-clerk-key.pem").exists()

@@ -1,13 +1,15 @@
-"""The development-mode gateway (StripeGateway over the in-process stand-in) behaves like Stripe."""
+"""The development-mode gateway (StripeGateway over the sandbox's Stripe in process) behaves like Stripe."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.gateways import STATE_FILE, build_gateway
+from app.gateways import build_gateway
 from app.services.errors import NotFound, ValidationFailed
-from config import Config
+from config import STRIPE_API_VERSION, Config
+from sandbox.compose import STATE_FILE, sandbox_stripe_for
+from sandbox.in_process import sandbox_gateway
 
 
 def development_config(folder) -> Config:
@@ -16,9 +18,7 @@ def development_config(folder) -> Config:
 
 @pytest.fixture
 def gateway(tmp_path):
-    gateway, mode = build_gateway(development_config(tmp_path))
-    assert mode == "offline"
-    return gateway
+    return sandbox_gateway(sandbox_stripe_for(development_config(tmp_path)), STRIPE_API_VERSION)
 
 
 def delete_customer(gateway, customer_id) -> bool:
@@ -126,10 +126,10 @@ def test_update_and_find_by_metadata(gateway):
 
 
 def test_state_is_shared_through_the_instance_file_and_an_old_file_is_left_alone(tmp_path):
-    (tmp_path / "offline-stripe.sqlite3").write_bytes(b"the previous offline gateway's file")
-    first, _ = build_gateway(development_config(tmp_path))
+    (tmp_path / "fake-stripe.sqlite3").write_bytes(b"the state file of an earlier version")
+    first = sandbox_gateway(sandbox_stripe_for(development_config(tmp_path)), STRIPE_API_VERSION)
     made = first.create_customer({"metadata": {"clerk_user_id": "u"}}, "k")
-    second, _ = build_gateway(development_config(tmp_path))  # another worker of the same server
+    second = sandbox_gateway(sandbox_stripe_for(development_config(tmp_path)), STRIPE_API_VERSION)  # another worker
     assert second.get_customer(made["id"]) == made and (tmp_path / STATE_FILE).exists()
 
 

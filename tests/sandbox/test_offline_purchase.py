@@ -1,4 +1,4 @@
-"""The whole purchase offline: payment sheet, `flask stripe pay`, `flask stripe clock`, and the stand-in's own
+"""The whole purchase offline: payment sheet, `flask stripe pay`, `flask stripe clock`, and the sandbox's own
 webhook deliveries posted through the test client (signature check and exactly-once claim included)."""
 
 import itertools
@@ -8,15 +8,19 @@ import time
 import pytest
 
 from app import create_app
-from app.gateways import build_deliverer, stand_in_for
-from sandbox.stripe.delivery import Deliverer
 from config import Config
+from sandbox.compose import Sandbox, compose, sandbox_stripe_for
+from sandbox.stripe.delivery import Deliverer
 
 MONTHLY = "price_demo_unlimited_monthly"
 
 
 def offline_app(tmp_path, **env):
-    return create_app(Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false", **env}))
+    """The app as wsgi.py composes it with nothing configured, and its sandbox."""
+    sandbox = compose(Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false", **env}))
+    app = create_app(sandbox.config, **sandbox.collaborators())
+    app.extensions["test.sandbox"] = sandbox
+    return app
 
 
 class Member:
@@ -25,9 +29,9 @@ class Member:
     def __init__(self, app, mode="normal"):
         self.app, self.client, self.cli = app, app.test_client(), app.test_cli_runner()
         services = app.extensions["tatame"]
-        self.auth = {"Authorization": f"Bearer {services.dev.token('user_offline')}"}
+        self.auth = {"Authorization": f"Bearer {app.extensions['test.sandbox'].credentials.token('user_offline')}"}
         self.now = [time.time()]
-        self.deliverer = Deliverer(stand_in_for(services.config).state, services.webhooks.secrets[0], mode=mode,
+        self.deliverer = Deliverer(sandbox_stripe_for(services.config).state, services.webhooks.secrets[0], mode=mode,
                                    clock=lambda: self.now[0], rng=random.Random(7))
         self.answers = []
 
@@ -118,12 +122,15 @@ def test_a_trial_saves_the_card_then_is_charged_when_it_ends(tmp_path):
     assert member.membership()["status"] == "active"
 
 
-def test_the_deliverer_is_built_only_for_the_offline_stand_in(tmp_path, config):
-    offline = offline_app(tmp_path / "offline", STAND_IN_DELIVERY="chaos").extensions["tatame"]
-    deliverer = build_deliverer(offline)
-    assert deliverer is not None and deliverer.mode == "chaos" and deliverer.secret == offline.webhooks.secrets[0]
-    with_stripe = create_app(config)
-    assert build_deliverer(with_stripe.extensions["tatame"]) is None
+def test_the_deliverer_is_built_only_over_the_sandbox_stripe(tmp_path, config):
+    offline = offline_app(tmp_path / "offline", SANDBOX_DELIVERY="chaos")
+    sandbox: Sandbox = offline.extensions["test.sandbox"]
+    deliverer = sandbox.deliverer()
+    assert deliverer is not None and deliverer.mode == "chaos"
+    assert deliverer.secret == offline.extensions["tatame"].webhooks.secrets[0]
+    sandbox_over_stripe = compose(config)
+    assert sandbox_over_stripe.deliverer() is None
+    with_stripe = create_app(config, **sandbox_over_stripe.collaborators())
     for args in (["stripe", "clock", "--days", "1"], ["stripe", "pay", "--client-secret", "pi_x_secret_y"]):
         result = with_stripe.test_cli_runner().invoke(args=args)
         assert result.exit_code != 0 and "STRIPE_SECRET_KEY" in result.output

@@ -1,8 +1,8 @@
-"""The stand-in's portal plan switch (app/gateways/fake_stripe/plan_switch.py) and its local page URLs."""
+"""The sandbox's portal plan switch (sandbox/stripe/plan_switch.py) and its local page URLs."""
 
 import pytest
 
-from sandbox.stripe import FakeStripe
+from sandbox.stripe import SandboxStripe
 from sandbox.stripe.faults import StripeFault
 
 KEY = {"Authorization": "Bearer sk_test_x"}
@@ -18,7 +18,7 @@ def subscribed(fake, price="price_demo_unlimited_monthly", trial_days=None) -> d
 
 
 def test_the_same_interval_keeps_the_period():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     before = subscribed(fake)
     after = fake.switch_subscription_price(before["id"], "price_demo_kids_monthly")
     assert after["items"]["data"][0]["price"]["id"] == "price_demo_kids_monthly"
@@ -28,7 +28,7 @@ def test_the_same_interval_keeps_the_period():
 
 def test_another_interval_restarts_the_period_and_moves_a_scheduled_cancel():
     clock = [1_800_000_000.0]
-    fake = FakeStripe(clock=lambda: clock[0])
+    fake = SandboxStripe(clock=lambda: clock[0])
     before = subscribed(fake)
     fake.handle("POST", f"/v1/subscriptions/{before['id']}", "cancel_at_period_end=true", KEY)
     clock[0] += 10 * 86400
@@ -40,7 +40,7 @@ def test_another_interval_restarts_the_period_and_moves_a_scheduled_cancel():
 
 
 def test_a_trial_keeps_its_period():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     before = subscribed(fake, trial_days=7)
     after = fake.switch_subscription_price(before["id"], "price_demo_unlimited_yearly")
     assert after["status"] == "trialing" and after["trial_end"] == before["trial_end"]
@@ -48,7 +48,7 @@ def test_a_trial_keeps_its_period():
 
 
 def test_the_same_price_records_nothing():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     before = subscribed(fake)
     updates = len(fake.events("customer.subscription.updated"))
     fake.switch_subscription_price(before["id"], "price_demo_unlimited_monthly")
@@ -57,7 +57,7 @@ def test_the_same_price_records_nothing():
 
 @pytest.mark.parametrize("price", ["price_demo_enrolment", "price_demo_legacy_monthly", "price_nobody"])
 def test_what_a_subscription_cannot_take_is_refused(price):
-    fake = FakeStripe()
+    fake = SandboxStripe()
     before = subscribed(fake)
     with pytest.raises(StripeFault):
         fake.switch_subscription_price(before["id"], price)
@@ -65,7 +65,7 @@ def test_what_a_subscription_cannot_take_is_refused(price):
 
 
 def test_an_ended_or_unknown_subscription_is_refused():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     ended = fake.delete_subscription(subscribed(fake)["id"])
     with pytest.raises(StripeFault, match="canceled"):
         fake.switch_subscription_price(ended["id"], "price_demo_kids_monthly")
@@ -75,7 +75,7 @@ def test_an_ended_or_unknown_subscription_is_refused():
 
 
 def test_a_page_base_puts_local_urls_in_sessions():
-    fake = FakeStripe(page_base="http://localhost:4000/dev/")
+    fake = SandboxStripe(page_base="http://localhost:4000/dev/")
     _, customer = fake.handle("POST", "/v1/customers", "", KEY)
     _, session = fake.handle("POST", "/v1/checkout/sessions", f"customer={customer['id']}&mode=payment"
                              "&line_items[0][price]=price_demo_enrolment&line_items[0][quantity]=1", KEY)

@@ -1,10 +1,10 @@
-"""The Stripe stand-in itself: what it takes, what it refuses, its clock, and how its adapters yield to failures."""
+"""The sandbox's Stripe itself: what it takes, what it refuses, its clock, and how its adapters yield to failures."""
 
 import pytest
 import requests
 import responses
 
-from sandbox.stripe import API_VERSION, FakeStripe
+from sandbox.stripe import API_VERSION, SandboxStripe
 from sandbox.stripe.faults import StripeFault
 from sandbox.stripe.forms import decode
 from app.services.errors import UpstreamError
@@ -22,7 +22,7 @@ def test_form_decoding_follows_the_sdk():
 
 def test_created_times_come_from_its_clock():
     now = [1_800_000_000.7]
-    fake = FakeStripe(clock=lambda: now[0])
+    fake = SandboxStripe(clock=lambda: now[0])
     first = fake.handle("POST", "/v1/customers", "", KEY)[1]
     now[0] += 3600
     second = fake.handle("POST", "/v1/customers", "", KEY)[1]
@@ -31,7 +31,7 @@ def test_created_times_come_from_its_clock():
 
 def test_idempotency_keys_are_forgotten_after_a_day_by_its_clock():
     now = [1_800_000_000.0]
-    fake = FakeStripe(clock=lambda: now[0])
+    fake = SandboxStripe(clock=lambda: now[0])
     headers = {**KEY, "Idempotency-Key": "k"}
     first = fake.handle("POST", "/v1/customers", "name=A", headers)[1]
     now[0] += 23 * 3600
@@ -56,12 +56,12 @@ def test_idempotency_keys_are_forgotten_after_a_day_by_its_clock():
     ("DELETE", "/v1/customers/cus_nope", "", KEY, 404, {"code": "resource_missing"}),
 ])
 def test_refusals_are_stripe_shaped(method, path, params, headers, status, expected):
-    answer_status, body = FakeStripe().handle(method, path, params, headers)
+    answer_status, body = SandboxStripe().handle(method, path, params, headers)
     assert answer_status == status and expected.items() <= body["error"].items() and body["error"]["message"]
 
 
 def test_nested_expansion_and_the_pinned_version():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     status, price = fake.handle("GET", "/v1/prices/price_demo_kids_monthly",
                                 "expand[0]=product.default_price", {**KEY, "Stripe-Version": API_VERSION})
     assert status == 200 and price["product"]["id"] == "prod_demo_kids"
@@ -70,7 +70,7 @@ def test_nested_expansion_and_the_pinned_version():
 
 
 def test_a_refused_creation_is_not_remembered_under_its_key():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     headers = {**KEY, "Idempotency-Key": "k"}
     assert fake.handle("POST", "/v1/customers", "plan=gold", headers)[0] == 400
     assert fake.handle("POST", "/v1/customers", "name=Ana", headers)[0] == 200
@@ -82,16 +82,16 @@ def test_a_refused_creation_is_not_remembered_under_its_key():
     {"body": requests.ConnectionError("refused")},
     {"body": requests.Timeout("read timed out")},
 ])
-def test_a_failure_a_test_registers_wins_over_the_stand_in(stripe_gateway, stripe_stand_in, stripe_api, failure):
+def test_a_failure_a_test_registers_wins_over_the_sandbox_stripe(stripe_gateway, sandbox_stripe, stripe_api, failure):
     made = stripe_gateway.create_customer({"name": "Before"}, "before")
     down = stripe_api.add(responses.POST, f"{STRIPE_API}/v1/customers", **failure)
     for _ in range(2):  # every time, not once: responses would otherwise alternate between the two
         with pytest.raises(UpstreamError):
             stripe_gateway.create_customer({"name": "During"}, "during")
-    assert stripe_gateway.get_customer(made["id"])["name"] == "Before"  # other calls still reach the stand-in
+    assert stripe_gateway.get_customer(made["id"])["name"] == "Before"  # other calls still reach the sandbox's Stripe
     stripe_api.remove(down)
     assert stripe_gateway.create_customer({"name": "During"}, "during")["name"] == "During"
-    assert stripe_stand_in.creations == 2
+    assert sandbox_stripe.creations == 2
 
 
 # --- billing: state changes and the events they record ------------------------------------------
@@ -111,7 +111,7 @@ CHECKOUT = "mode=subscription&line_items[0][price]=price_demo_unlimited_monthly&
 
 
 def test_customer_changes_are_events_with_what_changed():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     customer = _customer(fake)
     _call(fake, "POST", f"/v1/customers/{customer}", "name=Ana")
     _call(fake, "POST", f"/v1/customers/{customer}", "name=Ana")  # nothing changed: no event
@@ -123,7 +123,7 @@ def test_customer_changes_are_events_with_what_changed():
 
 
 def test_deleting_a_customer_cancels_their_subscriptions():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     customer = _customer(fake)
     sub = _call(fake, "POST", "/v1/subscriptions", f"customer={customer}&{SUBSCRIBE}")
     _call(fake, "DELETE", f"/v1/customers/{customer}")
@@ -133,7 +133,7 @@ def test_deleting_a_customer_cancels_their_subscriptions():
 
 def test_events_are_kept_thirty_days_and_filtered_like_stripe():
     now = [1_800_000_000.0]
-    fake = FakeStripe(clock=lambda: now[0])
+    fake = SandboxStripe(clock=lambda: now[0])
     _customer(fake)
     now[0] += 29 * 86400
     second = _customer(fake)
@@ -148,7 +148,7 @@ def test_events_are_kept_thirty_days_and_filtered_like_stripe():
 
 
 def test_events_of_one_second_list_in_the_order_they_happened():
-    fake = FakeStripe(clock=lambda: 1_800_000_000.0)
+    fake = SandboxStripe(clock=lambda: 1_800_000_000.0)
     customer = _customer(fake)
     sub = _call(fake, "POST", "/v1/subscriptions", f"customer={customer}&{SUBSCRIBE}")
     fake.pay_invoice(sub["id"])
@@ -159,7 +159,7 @@ def test_events_of_one_second_list_in_the_order_they_happened():
 
 
 def test_the_confirmation_secret_only_when_expanded_and_no_bookkeeping_shown():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     sub = _call(fake, "POST", "/v1/subscriptions", f"customer={_customer(fake)}&{SUBSCRIBE}")
     invoice_id = sub["latest_invoice"]["id"]
     plain = _call(fake, "GET", f"/v1/invoices/{invoice_id}")
@@ -173,7 +173,7 @@ def test_the_confirmation_secret_only_when_expanded_and_no_bookkeeping_shown():
 
 
 def test_a_replayed_creation_records_its_events_once():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     customer = _customer(fake)
     headers = {**KEY, "Idempotency-Key": "sub-1"}
     first = fake.handle("POST", "/v1/subscriptions", f"customer={customer}&{SUBSCRIBE}", headers)
@@ -198,7 +198,7 @@ def test_periods_follow_the_calendar():
 
 def test_an_open_session_expires_after_a_day_by_its_clock():
     now = [1_800_000_000.0]
-    fake = FakeStripe(clock=lambda: now[0])
+    fake = SandboxStripe(clock=lambda: now[0])
     session = _call(fake, "POST", "/v1/checkout/sessions", f"customer={_customer(fake)}&{CHECKOUT}")
     now[0] += 24 * 3600 - 1
     assert _call(fake, "GET", f"/v1/checkout/sessions/{session['id']}")["status"] == "open"
@@ -211,7 +211,7 @@ def test_an_open_session_expires_after_a_day_by_its_clock():
 
 
 def test_a_completed_checkout_with_a_trial_and_an_enrolment_fee():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     params = (f"customer={_customer(fake)}&{CHECKOUT}&line_items[1][price]=price_demo_enrolment"
               "&line_items[1][quantity]=1&subscription_data[trial_period_days]=14"
               "&subscription_data[metadata][clerk_user_id]=user_1")
@@ -228,7 +228,7 @@ def test_a_completed_checkout_with_a_trial_and_an_enrolment_fee():
 
 
 def test_a_completed_payment_checkout_pays_an_intent_with_its_metadata():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     params = (f"customer={_customer(fake)}&mode=payment&line_items[0][price]=price_demo_private_pack"
               "&line_items[0][quantity]=2&payment_intent_data[metadata][clerk_user_id]=user_1")
     done = fake.complete_checkout_session(_call(fake, "POST", "/v1/checkout/sessions", params)["id"])
@@ -238,7 +238,7 @@ def test_a_completed_payment_checkout_pays_an_intent_with_its_metadata():
 
 
 def test_a_failed_payment_makes_an_active_subscription_past_due_and_paying_recovers_it():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     sub = _call(fake, "POST", "/v1/subscriptions", f"customer={_customer(fake)}&{SUBSCRIBE}")
     assert fake.fail_invoice(sub["id"])["status"] == "incomplete"  # a first payment failing changes no status
     fake.set_subscription_status(sub["id"], "active")
@@ -250,7 +250,7 @@ def test_a_failed_payment_makes_an_active_subscription_past_due_and_paying_recov
 
 
 def test_pausing_and_resuming_record_their_own_events():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     sub = _call(fake, "POST", "/v1/subscriptions", f"customer={_customer(fake)}&{SUBSCRIBE}&trial_period_days=3")
     fake.set_subscription_status(sub["id"], "paused")
     fake.set_subscription_status(sub["id"], "active")
@@ -260,7 +260,7 @@ def test_pausing_and_resuming_record_their_own_events():
 
 
 def test_a_canceled_subscription_takes_metadata_only():
-    fake = FakeStripe()
+    fake = SandboxStripe()
     sub = _call(fake, "POST", "/v1/subscriptions", f"customer={_customer(fake)}&{SUBSCRIBE}")
     fake.delete_subscription(sub["id"])
     _call(fake, "POST", f"/v1/subscriptions/{sub['id']}", "metadata[note]=gone")
@@ -294,7 +294,7 @@ def test_a_canceled_subscription_takes_metadata_only():
     ("/v1/payment_intents", "customer={c}&amount=10&currency=brl", "amount"),
 ])
 def test_billing_refusals_are_stripe_shaped(path, params, param):
-    fake = FakeStripe()
+    fake = SandboxStripe()
     status, body = fake.handle("POST", path, params.replace("{c}", _customer(fake)), KEY)
     assert status == 400 and body["error"]["type"] == "invalid_request_error" and body["error"]["param"] == param
     assert not fake.state.count("subscription") and not fake.state.count("checkout.session")

@@ -1,26 +1,26 @@
-"""Fixtures for the multi-process tests: gunicorn with several workers, the Stripe stand-in over HTTP, Redis."""
+"""Fixtures for the multi-process tests: gunicorn with several workers, the sandbox's Stripe over HTTP, Redis."""
 
 import pytest
 
 from tests.conftest import STRIPE_KEY, WEBHOOK_SECRET
-from tests.servers import FakeStripeServer, Gunicorn
+from tests.servers import SandboxStripeServer, Gunicorn
 
 
 @pytest.fixture
-def fake_stripe():
-    server = FakeStripeServer(create_delay=0.2)
+def stripe_server():
+    server = SandboxStripeServer(create_delay=0.2)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def start_gunicorn(tmp_path, rsa_keys, fake_stripe):
+def start_gunicorn(tmp_path, rsa_keys, stripe_server):
     """Start the app under gunicorn; every variable that matters is set, so a developer's .env cannot leak in."""
     started = []
 
     def start(app="tests.system.app:app", workers=4, **env):
         base = {
-            "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_API_BASE": fake_stripe.url, "STRIPE_MAX_RETRIES": "0",
+            "STRIPE_SECRET_KEY": STRIPE_KEY, "STRIPE_API_BASE": stripe_server.url, "STRIPE_MAX_RETRIES": "0",
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "CLERK_JWT_KEY": rsa_keys[1], "CLERK_JWKS_URL": "",
             "CLERK_PUBLISHABLE_KEY": "", "CLERK_SECRET_KEY": "", "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": "",
             "REDIS_URL": "", "LOG_LEVEL": "INFO",

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from sandbox import credentials as devkeys
+from sandbox import credentials
 from tests.conftest import WEBHOOK_SECRET
 from tests.servers import ROOT, Gunicorn
 
@@ -75,7 +75,7 @@ def web_app():
 
 @pytest.fixture
 def offline_server(tmp_path):
-    """`make serve` as a developer runs it: no Stripe key, so billing is the stand-in and the pages exist."""
+    """`make serve` as a developer runs it: no Stripe key, so billing is the sandbox's Stripe and the pages exist."""
     server = None
 
     def start(**env):
@@ -99,7 +99,7 @@ def test_paying_on_the_local_checkout_page_in_a_browser(browser, web_app, offlin
     server = offline_server(CORS_ORIGIN=web_app, CHECKOUT_SUCCESS_URL=f"{web_app}/billing/success",
                             CHECKOUT_CANCEL_URL=f"{web_app}/billing/cancel", PORTAL_RETURN_URL=f"{web_app}/billing")
     origin = f"http://localhost:{server.port}"
-    token = devkeys.load_or_create(tmp_path).token("user_browser")
+    token = credentials.load_or_create(tmp_path).token("user_browser")
     auth = {"Authorization": f"Bearer {token}"}
     created = requests.post(f"{server.url}/stripe/checkout-session", headers=auth, timeout=10,
                             json={"price_id": "price_demo_unlimited_monthly"})

@@ -32,12 +32,12 @@ def test_fifty_parallel_deliveries_run_the_handler_once(start_gunicorn, tmp_path
     assert row.status == "processed" and row.attempts == 1
 
 
-def test_fifty_parallel_first_customer_requests_make_one_stripe_customer(start_gunicorn, fake_stripe, make_token):
+def test_fifty_parallel_first_customer_requests_make_one_stripe_customer(start_gunicorn, stripe_server, make_token):
     server = start_gunicorn()
     headers = {"Authorization": f"Bearer {make_token('user_rush')}"}
     responses = parallel(50, lambda _: requests.post(f"{server.url}/stripe/customer", headers=headers, timeout=30))
     statuses = sorted(r.status_code for r in responses)
-    assert fake_stripe.creations == 1
+    assert stripe_server.creations == 1
     assert statuses == [200] * 49 + [201]
     assert len({r.json()["data"]["id"] for r in responses}) == 1
 
@@ -111,7 +111,7 @@ def test_chunked_bodies_over_the_limit_are_413_under_gunicorn(start_gunicorn, ma
     assert webhook.status_code == 413
 
 
-def test_two_instances_share_the_catalog_cache_through_redis(start_gunicorn, redis_server, fake_stripe, make_token,
+def test_two_instances_share_the_catalog_cache_through_redis(start_gunicorn, redis_server, stripe_server, make_token,
                                                            tmp_path):
     """Two gunicorn servers, each with its own instance folder (two machines), one Redis."""
     (tmp_path / "a").mkdir()
@@ -128,10 +128,10 @@ def test_two_instances_share_the_catalog_cache_through_redis(start_gunicorn, red
     assert deliver(a.url, make_event("price.updated", {"id": "price_1", "object": "price"})).status_code == 200
     assert read(a) == "MISS"
     assert [read(b) for _ in range(4)] == ["HIT"] * 4  # every worker of B, served what A fetched
-    calls = len([r for r in fake_stripe.requests if r[1] == "/v1/products"])
+    calls = len([r for r in stripe_server.requests if r[1] == "/v1/products"])
     assert deliver(a.url, make_event("product.updated", {"id": "prod_1", "object": "product"})).status_code == 200
     assert read(b) == "MISS"  # A's webhook reached B at once
-    assert len([r for r in fake_stripe.requests if r[1] == "/v1/products"]) == calls + 1
+    assert len([r for r in stripe_server.requests if r[1] == "/v1/products"]) == calls + 1
 
 
 def test_access_lines_are_batched_yet_each_request_has_one_even_across_a_stop(start_gunicorn):

@@ -1,8 +1,8 @@
 """The README's offline billing walk-through, as written, against gunicorn, with chaotic webhook delivery.
 
-Nothing configured (no Stripe key, no Clerk, no webhook secret): development keys, the Stripe stand-in,
+Nothing configured (no Stripe key, no Clerk, no webhook secret): the sandbox's keys, its Stripe,
 its local pages, and its deliveries to the server's own /webhooks/stripe — shuffled, some twice, some late
-(STAND_IN_DELIVERY=chaos). Every step waits for the membership to show what the webhooks brought.
+(SANDBOX_DELIVERY=chaos). Every step waits for the membership to show what the webhooks brought.
 """
 
 import os
@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from sandbox import credentials as devkeys
+from sandbox import credentials
 from tests.servers import ROOT
 
 MONTHLY = "price_demo_unlimited_monthly"
@@ -38,9 +38,9 @@ def eventually(read, check, seconds=15):
 
 
 def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tmp_path):
-    server = start_gunicorn(workers=2, STRIPE_SECRET_KEY="", STRIPE_API_BASE="", STRIPE_WEBHOOK_SECRET="",
-                            CLERK_JWT_KEY="", STAND_IN_DELIVERY="chaos", RATE_LIMIT_ENABLED="false")
-    auth = {"Authorization": f"Bearer {devkeys.load_or_create(tmp_path).token('user_walk')}"}
+    server = start_gunicorn(app="wsgi:app", workers=2, STRIPE_SECRET_KEY="", STRIPE_API_BASE="",
+                            STRIPE_WEBHOOK_SECRET="", CLERK_JWT_KEY="", SANDBOX_DELIVERY="chaos", RATE_LIMIT_ENABLED="false")
+    auth = {"Authorization": f"Bearer {credentials.load_or_create(tmp_path).token('user_walk')}"}
     membership = lambda: requests.get(f"{server.url}/stripe/subscription", headers=auth, timeout=10).json()["data"]
 
     session = requests.post(f"{server.url}/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth,
@@ -48,7 +48,7 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
     assert session.status_code == 201
     page_url = session.json()["data"]["url"]
     assert page_url.startswith("http://localhost:") and "/dev/checkout/" in page_url
-    page = requests.get(page_url, timeout=10)  # the stand-in points at this very server
+    page = requests.get(page_url, timeout=10)  # the sandbox's Stripe points at this very server
     assert page.status_code == 200 and "Pay with a test card" in page.text
     paid = requests.post(f"{server.url}/dev/checkout/{session.json()['data']['id']}/pay", allow_redirects=False,
                          timeout=10)

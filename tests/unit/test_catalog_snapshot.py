@@ -1,7 +1,7 @@
 """The catalog answers every query from its snapshot exactly as Stripe's list endpoints would.
 
-The reference is the Stripe stand-in's own list endpoint (held to Stripe by the gateway contract):
-for every filter, limit and cursor, the service's page equals what the stand-in answers directly.
+The reference is the sandbox's own list endpoint (held to Stripe by the gateway contract):
+for every filter, limit and cursor, the service's page equals what the sandbox's Stripe answers directly.
 """
 
 import itertools
@@ -9,7 +9,7 @@ import itertools
 import pytest
 from cachelib import SimpleCache
 
-from app.gateways import development_gateway
+from sandbox.in_process import sandbox_gateway
 from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
 from app.services.shared_version import FileVersion
@@ -20,7 +20,7 @@ from tests.sandbox_stripe import Observed
 
 @pytest.fixture
 def gateway():
-    return development_gateway(Observed(), STRIPE_API_VERSION)
+    return sandbox_gateway(Observed(), STRIPE_API_VERSION)
 
 
 @pytest.fixture

@@ -90,12 +90,12 @@ def test_requiring_azp_needs_authorized_parties():
     assert any("CLERK_REQUIRE_AZP" in problem for problem in error.value.problems)
 
 
-def test_stand_in_delivery_is_normal_or_chaos():
-    assert Config.from_env({}).stand_in_delivery == "normal"
-    assert Config.from_env({"STAND_IN_DELIVERY": "Chaos"}).stand_in_delivery == "chaos"
+def test_sandbox_delivery_is_normal_or_chaos():
+    assert Config.from_env({}).sandbox_delivery == "normal"
+    assert Config.from_env({"SANDBOX_DELIVERY": "Chaos"}).sandbox_delivery == "chaos"
     with pytest.raises(ConfigError) as error:
-        Config.from_env({"STAND_IN_DELIVERY": "fast"})
-    assert any("STAND_IN_DELIVERY" in problem for problem in error.value.problems)
+        Config.from_env({"SANDBOX_DELIVERY": "fast"})
+    assert any("SANDBOX_DELIVERY" in problem for problem in error.value.problems)
 
 
 def test_every_problem_is_reported_at_once():

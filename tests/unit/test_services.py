@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import responses
 
-from app.gateways import development_gateway
+from sandbox.in_process import sandbox_gateway
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService, idempotency_key
 from app.services.errors import CustomerInProgress, EventFailed, EventInProgress, InvalidPayload, UpstreamError
@@ -23,15 +23,15 @@ SECRET = "whsec_fake_secret_for_tests_only"
 
 
 @pytest.fixture
-def stand_in():
-    """The Stripe stand-in, recording what reaches it."""
+def in_process_stripe():
+    """The sandbox's Stripe, recording what reaches it."""
     return Observed()
 
 
 @pytest.fixture
-def gateway(stand_in):
-    """The production gateway over the stand-in, in process (as in development)."""
-    return development_gateway(stand_in, STRIPE_API_VERSION)
+def gateway(in_process_stripe):
+    """The production gateway over the sandbox's Stripe, in process (as in development)."""
+    return sandbox_gateway(in_process_stripe, STRIPE_API_VERSION)
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def store(tmp_path):
     return SQLiteStore(str(tmp_path / "db.sqlite3"))
 
 
-def test_catalog_loads_the_whole_list_once_and_pages_it_itself(tmp_path, gateway, stand_in):
+def test_catalog_loads_the_whole_list_once_and_pages_it_itself(tmp_path, gateway, in_process_stripe):
     from cachelib import SimpleCache
 
     from app.services.catalog_cache import CatalogCache
@@ -47,18 +47,18 @@ def test_catalog_loads_the_whole_list_once_and_pages_it_itself(tmp_path, gateway
 
     catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(tmp_path / "v")))
     page = catalog.list_products(active=True, limit=1, starting_after=None)
-    assert [call.params for call in stand_in.requests] == [{"limit": "100", "expand": ["data.default_price"]}]
+    assert [call.params for call in in_process_stripe.requests] == [{"limit": "100", "expand": ["data.default_price"]}]
     assert page.count == 1 and page.has_more is True
     catalog.list_products(active=False, limit=5, starting_after=None)
-    assert len(stand_in.requests) == 1
+    assert len(in_process_stripe.requests) == 1
 
 
-def test_customer_created_once_with_clerk_metadata(store, gateway, stand_in):
+def test_customer_created_once_with_clerk_metadata(store, gateway, in_process_stripe):
     service = CustomerService(store, gateway)
     customer, created = service.get_or_create("user_1", email="a@example.com", name="Ana")
     assert created and customer["metadata"] == {"clerk_user_id": "user_1"} and customer["email"] == "a@example.com"
     assert service.get_or_create("user_1") == (customer, False)
-    assert stand_in.creations == 1
+    assert in_process_stripe.creations == 1
 
 
 def test_idempotency_key_names_one_creation(store):
@@ -74,7 +74,7 @@ def test_idempotency_key_names_one_creation(store):
     assert len(idempotency_key(long_user)) < 255
 
 
-def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store, gateway, stand_in):
+def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store, gateway, in_process_stripe):
     # A worker claimed, created the Stripe customer, then died before recording it.
     claim = store.claim_customer("user_1", "dead-worker", 0.01)
     orphan = gateway.create_customer({"metadata": {"clerk_user_id": "user_1"}}, idempotency_key(claim.mapping))
@@ -82,7 +82,7 @@ def test_crashed_creator_is_taken_over_with_the_same_idempotency_key(store, gate
 
     time.sleep(0.02)
     customer, created = CustomerService(store, gateway).get_or_create("user_1")
-    assert customer["id"] == orphan["id"] and stand_in.creations == 1 and claim.owned and created
+    assert customer["id"] == orphan["id"] and in_process_stripe.creations == 1 and claim.owned and created
 
 
 def test_waiter_gives_up_with_customer_in_progress(store, gateway):
@@ -92,7 +92,7 @@ def test_waiter_gives_up_with_customer_in_progress(store, gateway):
         service.get_or_create("user_1")
 
 
-def test_failed_create_frees_the_claim(store, stripe_gateway, stripe_stand_in, stripe_api):
+def test_failed_create_frees_the_claim(store, stripe_gateway, sandbox_stripe, stripe_api):
     down = stripe_api.add(responses.POST, STRIPE_API + "/v1/customers", status=500, json={"error": {"type": "api_error"}})
     service = CustomerService(store, stripe_gateway)
     with pytest.raises(UpstreamError):
@@ -101,7 +101,7 @@ def test_failed_create_frees_the_claim(store, stripe_gateway, stripe_stand_in, s
     assert service.get_or_create("user_1")[1] is True
 
 
-def test_many_threads_one_customer(store, gateway, stand_in):
+def test_many_threads_one_customer(store, gateway, in_process_stripe):
     service = CustomerService(store, gateway, poll_seconds=0.005)
     barrier = threading.Barrier(16)
 
@@ -111,7 +111,7 @@ def test_many_threads_one_customer(store, gateway, stand_in):
 
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(call, range(16)))
-    assert stand_in.creations == 1
+    assert in_process_stripe.creations == 1
     assert sum(created for _, created in results) == 1
     assert len({customer["id"] for customer, _ in results}) == 1
 
@@ -123,7 +123,7 @@ def webhook_service(store, handlers):
     from app.services.shared_version import FileVersion
     from app.services.webhook_handlers import HandlerContext
 
-    gateway = development_gateway(Observed(), STRIPE_API_VERSION)
+    gateway = sandbox_gateway(Observed(), STRIPE_API_VERSION)
     catalog = CatalogService(gateway, CatalogCache(SimpleCache(), FileVersion(store.path + ".version")))
     from app.services.subscriptions import SubscriptionSync
 

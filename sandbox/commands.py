@@ -1,0 +1,83 @@
+"""The sandbox's commands (`flask --app wsgi ...`), wrapped by `make token`, `make event`, `make clock`, `make pay`.
+
+`stripe clock` and `stripe pay` join the app's `stripe` group; they drive the sandbox's Stripe, so
+they refuse when Stripe itself is configured. `token` mints a session token with the sandbox's
+Clerk key, `event` posts a sample event signed with the webhook secret the app checks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import click
+import requests
+
+from app.services.webhook_signature import sign_header
+from sandbox.sample_events import OBJECTS, sample_event
+
+
+def commands(sandbox) -> list[click.Command]:
+    """The commands over `sandbox` (a sandbox.compose.Sandbox, which calls this), for create_app's `commands`."""
+    stripe_group = click.Group("stripe", help="The sandbox's Stripe: move its clock, pay its payment sheets.")
+
+    def sandbox_stripe():
+        if sandbox.stripe is None:
+            raise click.ClickException("Stripe is configured (STRIPE_SECRET_KEY): the clock and test payments are the"
+                                       " sandbox's; on a Stripe test account use test clocks and test cards")
+        return sandbox.stripe
+
+    @stripe_group.command("clock")
+    @click.option("--days", type=click.IntRange(0, 3650), default=0, show_default=True, help="How far to move.")
+    @click.option("--decline/--no-decline", default=None,
+                  help="From now on every charge is declined (remembered until --no-decline).")
+    def clock(days: int, decline: bool | None) -> None:
+        """Move the sandbox's time forward: renewals, retries, trial ends, expiries happen as Stripe would."""
+        from sandbox.stripe.clock import day
+
+        fake = sandbox_stripe()
+        if decline is not None:
+            fake.declines = decline
+        happened = fake.advance_clock(days * 86400)
+        for line in happened:
+            click.echo(line)
+        click.echo(f"sandbox clock: {day(fake.now())} (+{fake.offset // 86400} days from real time)"
+                   f"{', declining charges' if fake.declines else ''}; {len(happened)} change(s)")
+
+    @stripe_group.command("pay")
+    @click.option("--client-secret", required=True, help="The payment sheet's client_secret.")
+    def pay(client_secret: str) -> None:
+        """Confirm a payment sheet's PaymentIntent or SetupIntent as a test card would (declined with --decline)."""
+        from sandbox.stripe.faults import StripeFault
+
+        try:
+            click.echo(sandbox_stripe().confirm_intent(client_secret))
+        except StripeFault as fault:
+            raise click.ClickException(str(fault))
+
+    @click.command("token")
+    @click.option("--user", default="user_demo", show_default=True, help="The Clerk user id (sub).")
+    @click.option("--ttl", default=3600, show_default=True, help="Seconds until it expires.")
+    def token(user: str, ttl: int) -> None:
+        """Print a session token signed with the sandbox's key (only when no Clerk key source is configured)."""
+        if not sandbox.signs_tokens:
+            raise click.ClickException("a Clerk key source is configured: sign in through Clerk to get a token")
+        click.echo(sandbox.credentials.token(user, ttl=ttl))
+
+    @click.command("event")
+    @click.option("--type", "event_type", default="customer.created", show_default=True,
+                  type=click.Choice(sorted(OBJECTS)))
+    @click.option("--id", "event_id", default=None, help="Reuse an event id (to see a duplicate).")
+    @click.option("--url", default=None, help="Default: http://localhost:$PORT/webhooks/stripe")
+    def event(event_type: str, event_id: str | None, url: str | None) -> None:
+        """Sign a sample event with the webhook secret and post it to the running server."""
+        url = url or f"http://localhost:{sandbox.config.port}/webhooks/stripe"
+        body = json.dumps(sample_event(event_type, event_id=event_id)).encode()
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign_header(body, sandbox.webhook_secret)}
+        try:
+            response = requests.post(url, data=body, headers=headers, timeout=10)
+        except requests.RequestException as exc:
+            raise click.ClickException(f"could not reach {url} ({type(exc).__name__}): is `make serve` running?")
+        click.echo(f"{json.loads(body)['id']} {event_type} -> {response.status_code} {response.text.strip()}")
+        sys.exit(0 if response.ok else 1)
+
+    return [stripe_group, token, event]
