@@ -20,7 +20,7 @@ def commands(sandbox) -> list[click.Command]:
     """The commands over `sandbox` (a sandbox.compose.Sandbox, which calls this), for create_app's `commands`."""
     stripe_group = click.Group("stripe", help="The sandbox's Stripe: move its clock, pay its payment sheets.")
 
-    def sandbox_stripe():
+    def its_stripe():
         if sandbox.stripe is None:
             raise click.ClickException("Stripe is configured (STRIPE_SECRET_KEY): the clock and test payments are the"
                                        " sandbox's; on a Stripe test account use test clocks and test cards")
@@ -34,14 +34,14 @@ def commands(sandbox) -> list[click.Command]:
         """Move the sandbox's time forward: renewals, retries, trial ends, expiries happen as Stripe would."""
         from sandbox.stripe.clock import day
 
-        fake = sandbox_stripe()
+        sandbox_stripe = its_stripe()
         if decline is not None:
-            fake.declines = decline
-        happened = fake.advance_clock(days * 86400)
+            sandbox_stripe.declines = decline
+        happened = sandbox_stripe.advance_clock(days * 86400)
         for line in happened:
             click.echo(line)
-        click.echo(f"sandbox clock: {day(fake.now())} (+{fake.offset // 86400} days from real time)"
-                   f"{', declining charges' if fake.declines else ''}; {len(happened)} change(s)")
+        click.echo(f"sandbox clock: {day(sandbox_stripe.now())} (+{sandbox_stripe.offset // 86400} days from real"
+                   f" time){', declining charges' if sandbox_stripe.declines else ''}; {len(happened)} change(s)")
 
     @stripe_group.command("pay")
     @click.option("--client-secret", required=True, help="The payment sheet's client_secret.")
@@ -50,7 +50,7 @@ def commands(sandbox) -> list[click.Command]:
         from sandbox.stripe.faults import StripeFault
 
         try:
-            click.echo(sandbox_stripe().confirm_intent(client_secret))
+            click.echo(its_stripe().confirm_intent(client_secret))
         except StripeFault as fault:
             raise click.ClickException(str(fault))
 
