@@ -332,7 +332,7 @@ class Config:
 
     sandbox_delivery: str = setting("normal", "SANDBOX_DELIVERY", choice("normal", "chaos"), "the sandbox only:"
                                     " `chaos` also repeats, reorders and delays its Stripe's webhook deliveries",
-                                    group="Sandbox (docs/sandbox.md)")
+                                    group="Sandbox")
 
     worker_class: str = setting("gevent", "GUNICORN_WORKER_CLASS", choice("gevent", "gthread"), "`gevent` (slow"
                                 " clients cost a socket, not a thread) or `gthread`", group=SERVER)
