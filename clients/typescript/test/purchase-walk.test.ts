@@ -1,6 +1,6 @@
 // The purchase, end to end through the client, against the service started offline by
 // tests/client/test_typescript_client.py (TATAME_API_URL, TATAME_TOKEN): plans, checkout, pay on the
-// stand-in's local page, membership active, cancel at the period's end.
+// sandbox's local page, membership active, cancel at the period's end.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
