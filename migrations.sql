@@ -662,6 +662,59 @@ BEGIN
 END
 $$;
 
+-- === accounts (Clerk): the last Clerk change applied per user ===================================
+-- Appended after the loop above, so it gives its own table RLS, its trigger and its privileges.
+
+-- The `updated_at` (Clerk's, milliseconds) of the last user.updated written to the user's Stripe
+-- customer: an older delivery never overwrites a newer one. Erasure deletes the row.
+CREATE TABLE IF NOT EXISTS public.stripe_clerk_users (
+    clerk_user_id    text PRIMARY KEY,
+    clerk_updated_at bigint NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+ALTER TABLE public.stripe_clerk_users ENABLE ROW LEVEL SECURITY;
+DROP TRIGGER IF EXISTS stripe_clerk_users_set_updated_at ON public.stripe_clerk_users;
+CREATE TRIGGER stripe_clerk_users_set_updated_at BEFORE UPDATE ON public.stripe_clerk_users
+    FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at();
+
+-- Records p_clerk_updated_at unless a later one is stored: one statement, so the comparison and
+-- the write cannot be split by another writer. An equal one is written again (a retry of the
+-- same change applies again). True when written.
+CREATE OR REPLACE FUNCTION public.tatame_advance_clerk_user(p_clerk_user_id text, p_clerk_updated_at bigint)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    INSERT INTO public.stripe_clerk_users AS u (clerk_user_id, clerk_updated_at)
+    VALUES (p_clerk_user_id, p_clerk_updated_at)
+    ON CONFLICT (clerk_user_id) DO UPDATE
+       SET clerk_updated_at = EXCLUDED.clerk_updated_at
+     WHERE u.clerk_updated_at <= EXCLUDED.clerk_updated_at;
+    RETURN FOUND;
+END
+$$;
+
+DO $$
+DECLARE
+    v_role text;
+BEGIN
+    REVOKE ALL ON FUNCTION public.tatame_advance_clerk_user(text, bigint) FROM PUBLIC;
+    FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
+        EXECUTE format('REVOKE ALL ON TABLE public.stripe_clerk_users FROM %I', v_role);
+        EXECUTE format('REVOKE ALL ON FUNCTION public.tatame_advance_clerk_user(text, bigint) FROM %I', v_role);
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+        GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.stripe_clerk_users TO service_role;
+        GRANT EXECUTE ON FUNCTION public.tatame_advance_clerk_user(text, bigint) TO service_role;
+    END IF;
+END
+$$;
+
 -- PostgREST caches the schema: tell it the functions changed (a no-op where nobody listens).
 NOTIFY pgrst, 'reload schema';
 

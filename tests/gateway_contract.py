@@ -350,6 +350,16 @@ class GatewayContract:
         with pytest.raises(NotFound):
             gateway.cancel_subscription(unique("sub"))
 
+    def test_delete_customer_ends_their_subscriptions_and_repeats_harmlessly(self, gateway, customers):
+        customer = customers({"metadata": {"clerk_user_id": unique("user")}})
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        assert gateway.delete_customer(customer["id"]) is True
+        assert gateway.get_customer(customer["id"]) is None
+        assert gateway.get_subscription(sub["id"])["status"] in ("canceled", "incomplete_expired")
+        assert gateway.delete_customer(customer["id"]) is False  # already gone: an erasure cut short goes on
+        assert gateway.delete_customer(unique("cus")) is False
+
     def test_unknown_subscriptions_and_customers(self, gateway, customer):
         assert gateway.get_subscription(unique("sub")) is None
         with pytest.raises(NotFound):

@@ -563,3 +563,42 @@ class StoreContract:
         assert len(owners) == 1
         claim = store.get_purchase_claim("payment_sheet", user, price)
         assert (claim.status, claim.generation, claim.claim_token) == ("pending", 1, owners[0].claim.claim_token)
+
+    # --- accounts (Clerk) --------------------------------------------------------
+    def test_a_clerk_change_is_recorded_and_an_older_one_refused(self, store):
+        user = _id("user")
+        assert store.advance_clerk_user(user, 1_767_225_600_000)
+        assert store.advance_clerk_user(user, 1_767_225_600_000)  # the same change again: a retry applies
+        assert store.advance_clerk_user(user, 1_767_225_600_001)
+        assert not store.advance_clerk_user(user, 1_767_225_600_000)
+        assert store.advance_clerk_user(_id("user"), 1)  # per user
+
+    def test_concurrent_clerk_changes_end_with_the_latest(self, store):
+        user = _id("user")
+        stamps = list(range(1, RACERS + 1))
+        random.shuffle(stamps)
+        parallel(RACERS, lambda i: store.advance_clerk_user(user, stamps[i]))
+        assert not store.advance_clerk_user(user, RACERS - 1)
+        assert store.advance_clerk_user(user, RACERS)
+
+    def test_forget_user_removes_every_row_about_them_and_nobody_elses(self, store):
+        user, other, customer, orphan = _id("user"), _id("user"), _id("cus"), _id("cus")
+        assert store.claim_customer(user, "tok", LEASE).owned
+        assert store.complete_customer(user, "tok", customer)
+        assert store.claim_customer(other, "tok", LEASE).owned
+        store.save_subscription(_subscription(_id("sub"), customer, user, store.next_stamp()))
+        store.save_subscription(_subscription(_id("sub"), customer, None, store.next_stamp()))  # by customer only
+        store.save_subscription(_subscription(_id("sub"), orphan, None, store.next_stamp()))  # named by the caller
+        kept = _subscription(_id("sub"), _id("cus"), other, store.next_stamp())
+        store.save_subscription(kept)
+        assert store.claim_purchase("checkout", user, "price_monthly", "tok", LEASE).owned
+        assert store.advance_clerk_user(user, 5)
+        assert store.claim_event(_id("evt"), "customer.created", "tok", LEASE).outcome is ClaimOutcome.CLAIMED
+
+        assert store.forget_user(user, (orphan,)) == 6
+        assert store.get_customer_mapping(user) is None and store.list_subscriptions(user) == []
+        assert store.get_purchase_claim("checkout", user, "price_monthly") is None
+        assert store.advance_clerk_user(user, 1)  # no stamp left: an old change would be new again
+        assert store.forget_user(user) == 1 and store.forget_user(user) == 0  # idempotent
+        assert store.get_customer_mapping(other) is not None
+        assert _stored(store.get_subscription(kept.stripe_subscription_id)) == kept

@@ -109,6 +109,16 @@ class StripeGateway:
             return None
         return None if customer.get("deleted") else customer
 
+    def delete_customer(self, customer_id: str) -> bool:
+        """Delete the customer (Stripe cancels their live subscriptions at once and keeps its own records);
+        False when Stripe no longer has it, so a repeated erasure goes on."""
+        try:
+            with _stripe_errors("customer"):
+                self.client.v1.customers.delete(customer_id)
+        except NotFound:
+            return False
+        return True
+
     def create_checkout_session(self, params: dict, idempotency_key: str) -> dict:
         with _stripe_errors("checkout session"):
             return self.client.v1.checkout.sessions.create(

@@ -218,3 +218,17 @@ class Store(Protocol):
 
     def release_purchase_claim(self, kind: str, clerk_user_id: str, price_id: str, token: str) -> None:
         """Expire our lease at once so the next request may retry the creation."""
+
+    # --- accounts (Clerk) -------------------------------------------------
+    def advance_clerk_user(self, clerk_user_id: str, clerk_updated_at: int) -> bool:
+        """Record `clerk_updated_at` (Clerk's user.updated_at, ms) as the user's last applied change.
+
+        Compared in the database, atomically: True when recorded (no row, or the stored value is
+        smaller or equal, so a retry of the same change applies again); False when a later change
+        is recorded already (the row is left as it was).
+        """
+
+    def forget_user(self, clerk_user_id: str, stripe_customer_ids: tuple[str, ...] = ()) -> int:
+        """Delete every row about the user: theirs by Clerk user id, and those of their Stripe customers
+        (`stripe_customer_ids` plus the ones the store's own rows name). Webhook event rows stay (they
+        hold no personal data). Idempotent; returns how many rows went."""

@@ -7,6 +7,7 @@ more base class below.
 
 from __future__ import annotations
 
+from .accounts import Accounts
 from .client import SupabaseClient
 from .customers import CUSTOMER_COLUMNS, CUSTOMER_TABLE, CustomerMappings
 from .events import EVENT_COLUMNS, EVENT_TABLE, WebhookEvents
@@ -14,7 +15,7 @@ from .purchases import PURCHASE_COLUMNS, PURCHASE_TABLE, PurchaseClaims
 from .subscriptions import SUBSCRIPTION_COLUMNS, SUBSCRIPTION_TABLE, Subscriptions
 
 
-class SupabaseStore(CustomerMappings, WebhookEvents, Subscriptions, PurchaseClaims):
+class SupabaseStore(CustomerMappings, WebhookEvents, Subscriptions, PurchaseClaims, Accounts):
     """The Store interface on Supabase, with the service role key."""
 
 
