@@ -147,6 +147,20 @@ def webhook_secrets(value: str, production: bool) -> tuple[str, ...]:
     return secrets
 
 
+def svix_secrets(value: str, production: bool) -> tuple[str, ...]:
+    # Svix's secrets are whsec_ + base64 of the HMAC key (Clerk's: 24 bytes); a short key would be guessable.
+    secrets = listing(value)
+    for secret in secrets:
+        body = secret.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except ValueError:
+            key = b""
+        if not secret.startswith("whsec_") or len(key) < 16:
+            raise ValueError("must be whsec_ values (base64 of at least 16 bytes after the prefix), comma-separated")
+    return secrets
+
+
 def browser_origins(value: str, production: bool) -> tuple[str, ...]:
     origins = listing(value)
     for origin in origins:
@@ -256,6 +270,14 @@ class Config:
         " https URLs, comma-separated, compared exactly")
     clerk_require_azp: bool = setting(False, "CLERK_REQUIRE_AZP", flag, "also refuse tokens without `azp` (every"
                                       " native app's); needs CLERK_AUTHORIZED_PARTIES")
+    clerk_webhook_secrets: tuple[str, ...] = setting(
+        (), "CLERK_WEBHOOK_SECRET", svix_secrets, "`whsec_...` signing secrets of the Clerk webhook endpoint (Svix),"
+        " comma-separated during rotation; without one, outside production the sandbox's, in production every"
+        " delivery to `/webhooks/clerk` is refused", secret=True)
+    account_deletion_refund: str = setting("none", "ACCOUNT_DELETION_REFUND", choice("none", "prorate"), "when a"
+                                           " Clerk user is deleted, their subscriptions end at once: `none` without"
+                                           " refund; `prorate` with Stripe's proration, a final invoice crediting"
+                                           " the unused time (docs/accounts.md)")
     clerk_api_url: str = "https://api.clerk.com"
     clerk_jwks_ttl: int = 300
     clerk_jwks_cooldown: int = 5   # least seconds between fetches: how soon a rotated key is taken

@@ -79,6 +79,6 @@ def register_blueprints(app: Flask, blueprints=BLUEPRINTS) -> None:
     """Each blueprint has declared how it is authenticated (app/auth.py) before it is registered."""
     for blueprint in blueprints:
         if getattr(blueprint, "auth", None) not in AUTH_MODES:
-            raise RuntimeError(f"blueprint {blueprint.name!r} declares no auth: use protect_with_clerk, public"
-                               " or signed_by_stripe from app/auth.py")
+            raise RuntimeError(f"blueprint {blueprint.name!r} declares no auth: use protect_with_clerk, public,"
+                               " signed_by_stripe or signed_by_svix from app/auth.py")
         app.register_blueprint(blueprint)

@@ -1,8 +1,8 @@
 """How each blueprint is authenticated: the Clerk before_request hook, and the declarations.
 
 Every blueprint says how its routes are authenticated, in `bp.auth`: `protect_with_clerk(bp)`
-attaches the hook below, `public(bp)` and `signed_by_stripe(bp)` opt out of it visibly (the
-webhook route checks Stripe's signature itself). tests/api/test_route_auth.py refuses a
+attaches the hook below, `public(bp)`, `signed_by_stripe(bp)` and `signed_by_svix(bp)` opt out of it
+visibly (the webhook routes check Stripe's or Svix's signature themselves). tests/api/test_route_auth.py refuses a
 blueprint that declares nothing. The verifier itself is a service (app/services/clerk/).
 """
 
@@ -22,7 +22,8 @@ from app.services.errors import Unauthorized, UpstreamError
 log = logging.getLogger(__name__)
 
 CLERK, PUBLIC, STRIPE_SIGNATURE, METRICS_TOKEN = "clerk", "public", "stripe-signature", "metrics-token"
-AUTH_MODES = (CLERK, PUBLIC, STRIPE_SIGNATURE, METRICS_TOKEN)
+SVIX_SIGNATURE = "svix-signature"
+AUTH_MODES = (CLERK, PUBLIC, STRIPE_SIGNATURE, SVIX_SIGNATURE, METRICS_TOKEN)
 VERIFIED = CLERK_VERIFICATIONS.labels("ok")  # counted on every signed-in request: its series, looked up once
 
 
@@ -96,6 +97,12 @@ def public(blueprint: Blueprint) -> Blueprint:
 def signed_by_stripe(blueprint: Blueprint) -> Blueprint:
     """The routes of `blueprint` check a Stripe-Signature over the raw body instead of a token."""
     blueprint.auth = STRIPE_SIGNATURE
+    return blueprint
+
+
+def signed_by_svix(blueprint: Blueprint) -> Blueprint:
+    """The routes of `blueprint` check a Svix signature (Clerk's webhooks) over the raw body instead of a token."""
+    blueprint.auth = SVIX_SIGNATURE
     return blueprint
 
 

@@ -1,5 +1,6 @@
 """The app's commands (`flask --app wsgi ...`): `stripe reconcile` and `stripe sync`, production tools that
-recover what webhook deliveries missed (`make reconcile`, `make sync`), and `openapi` (`make openapi`).
+recover what webhook deliveries missed (`make reconcile`, `make sync`), `accounts forget USER_ID` (erasure,
+docs/accounts.md), and `openapi` (`make openapi`).
 
 Other commands may be handed to create_app (in development, the sandbox's: sandbox/commands.py); a
 group of the same name as one here, such as `stripe`, adds its commands to this one.
@@ -62,6 +63,19 @@ def register_commands(app: Flask, extra: Sequence[click.Command] = ()) -> None:
 
         services: Services = app.extensions["tatame"]
         report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress))
+
+    accounts_group = click.Group("accounts", help="Accounts: `forget` erases a person (a production tool).")
+    app.cli.add_command(accounts_group)
+
+    @accounts_group.command("forget")
+    @click.argument("clerk_user_id")
+    def forget(clerk_user_id: str) -> None:
+        """Erase a Clerk user, as their user.deleted does: subscriptions ended, Stripe customer deleted, our rows
+        removed. Safe to run again (an erasure cut short is finished)."""
+        services: Services = app.extensions["tatame"]
+        erasure = services.accounts.forget(clerk_user_id)
+        click.echo(f"forgot {clerk_user_id}: {erasure.subscriptions_canceled} subscription(s) canceled,"
+                   f" {erasure.customers_deleted} Stripe customer(s) deleted, {erasure.rows_removed} row(s) removed")
 
     @app.cli.command("openapi")
     @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Default: standard output.")

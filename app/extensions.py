@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from app.gateways.base import BillingGateway
+from app.services.accounts import AccountService
 from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier
 from app.services.billing import BillingService
 from app.services.customers import CustomerService
 from app.services.subscriptions import SubscriptionSync
 from app.services.rate_limit import InFlightLimit, RateLimiter
+from app.services.clerk_webhooks import ClerkWebhooks
 from app.services.webhooks import WebhookService
 from app.stores.base import Store, StoreUnavailable
 from config import Config
@@ -31,6 +33,8 @@ class Services:
     webhooks: WebhookService
     rate_limiter: RateLimiter
     stripe_in_flight: InFlightLimit
+    accounts: AccountService
+    clerk_webhooks: ClerkWebhooks
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
 
     def readiness(self) -> tuple[bool, dict]:

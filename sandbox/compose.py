@@ -9,6 +9,7 @@ hands `collaborators()` to create_app. Each part stands in only for what the con
   each gunicorn worker, a deliverer posting its events to this server's /webhooks/stripe.
 - no Clerk key source: a local key pair (credentials.py), which `make token` signs tokens with.
 - no webhook secret: a local one, which `make event` and the deliverer sign with.
+- no CLERK_WEBHOOK_SECRET: a local Svix-style one, which `make event SOURCE=clerk` signs Clerk's events with.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ MODES = {
             "  (real: CLERK_PUBLISHABLE_KEY, CLERK_JWKS_URL, CLERK_JWT_KEY or CLERK_SECRET_KEY)",
     "webhooks": "the sandbox's secret; send one with `make event`"
                 "  (real: STRIPE_WEBHOOK_SECRET from the Stripe dashboard or `stripe listen`)",
+    "accounts": "the sandbox's Clerk webhook secret; send one with `make event SOURCE=clerk`"
+                "  (real: CLERK_WEBHOOK_SECRET from the Clerk dashboard)",
 }
 
 
@@ -50,8 +53,14 @@ class Sandbox:
 
     config: Config
     stripe: SandboxStripe | None                       # None: Stripe itself is configured
-    credentials: credentials.SandboxCredentials | None  # None: Clerk and a webhook secret are configured
+    credentials: credentials.SandboxCredentials | None  # None: Clerk and both webhook secrets are configured
     signs_tokens: bool                                  # no Clerk key source: the app checks the sandbox's key
+
+    @property
+    def clerk_webhook_secret(self) -> str:
+        """The secret the app checks Clerk's deliveries with: the first configured one, else the sandbox's."""
+        configured = self.config.clerk_webhook_secrets
+        return configured[0] if configured else self.credentials.clerk_webhook_secret
 
     @property
     def webhook_secret(self) -> str:
@@ -75,6 +84,9 @@ class Sandbox:
         if not self.config.stripe_webhook_secrets:
             parts["webhook_secrets"] = (self.credentials.webhook_secret,)
             parts["modes"]["webhooks"] = MODES["webhooks"]
+        if not self.config.clerk_webhook_secrets:
+            parts["clerk_webhook_secrets"] = (self.credentials.clerk_webhook_secret,)
+            parts["modes"]["accounts"] = MODES["accounts"]
         return parts
 
     def deliverer(self) -> Deliverer | None:
@@ -97,7 +109,7 @@ def compose(config: Config) -> Sandbox:
     if config.is_production:
         raise RuntimeError("the sandbox never runs in production")
     signs_tokens = build_verifier(config) is None
-    needs_credentials = signs_tokens or not config.stripe_webhook_secrets
+    needs_credentials = signs_tokens or not config.stripe_webhook_secrets or not config.clerk_webhook_secrets
     return Sandbox(config=config,
                    stripe=None if config.stripe_secret_key else sandbox_stripe_for(config),
                    credentials=credentials.load_or_create(config.instance_path) if needs_credentials else None,

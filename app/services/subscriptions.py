@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # Statuses in which a subscription still binds the member: a new recurring purchase must wait.
 LIVE = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete", "paused"})
+ENDED = frozenset({"canceled", "incomplete_expired"})  # final: Stripe never changes them again
 
 
 class SubscriptionSync:
@@ -48,6 +49,11 @@ class SubscriptionSync:
     def record(self, subscription: dict, stamp: int, clerk_user_id: str | None = None) -> SubscriptionRecord:
         """Store `subscription`, read after `stamp` was taken; returns what is stored now."""
         record = to_record(subscription, stamp, clerk_user_id or self._user_of(subscription))
+        if record.status in ENDED and self._unknown(record):
+            # An ended subscription of a customer we hold nothing of: an erased member's (the late deliveries of an
+            # erasure), or one that never reached us. It grants nothing; storing it would bring the person back.
+            log.info("ended subscription %s of an unknown customer is not stored", record.stripe_subscription_id)
+            return record
         try:
             if not self.store.save_subscription(record):
                 return self.store.get_subscription(record.stripe_subscription_id) or record
@@ -61,6 +67,17 @@ class SubscriptionSync:
         if not records:
             return None
         return max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))
+
+    def forgotten(self) -> None:
+        """A user's rows were deleted (erasure): no process serves its remembered copy of them again."""
+        self._rows.changed()
+
+    def _unknown(self, record: SubscriptionRecord) -> bool:
+        """Neither the subscription nor its customer's mapping is stored."""
+        if self.store.get_subscription(record.stripe_subscription_id) is not None:
+            return False
+        mapping = self.store.get_customer_mapping(record.clerk_user_id) if record.clerk_user_id else None
+        return mapping is None or mapping.stripe_customer_id != record.stripe_customer_id
 
     def grants_access(self, status: str) -> bool:
         return status in ("active", "trialing") or (status == "past_due" and self.past_due_access)
