@@ -161,3 +161,51 @@ def sample_event(event_type: str, *, event_id: str | None = None, customer_id: s
         "data": {"object": OBJECTS[event_type](customer_id or _id("cus")),
                  **({"previous_attributes": PREVIOUS[event_type]} if PREVIOUS.get(event_type) else {})},
     }
+
+
+# --- Clerk's user events, as Clerk sends them through Svix ------------------------------------------------
+
+CLERK_TYPES = ("user.created", "user.updated", "user.deleted")
+
+
+def clerk_user(user_id: str, *, email: str | None = None, first_name: str | None = "Aluno",
+               last_name: str | None = "Demo", verified: bool = True, updated_at: int | None = None) -> dict:
+    """A Clerk user object: one primary email address (verified unless told otherwise)."""
+    now = int(time.time() * 1000)
+    address_id = _id("idn")
+    return {
+        "id": user_id, "object": "user", "first_name": first_name, "last_name": last_name,
+        "username": None, "image_url": "https://img.clerk.com/demo", "has_image": False,
+        "primary_email_address_id": address_id, "primary_phone_number_id": None,
+        "email_addresses": [{
+            "id": address_id, "object": "email_address",
+            "email_address": email or f"{user_id}.{secrets.token_hex(3)}@example.com", "linked_to": [],
+            "verification": {"status": "verified" if verified else "unverified", "strategy": "email_code",
+                             "attempts": 1 if verified else 0, "expire_at": None}}],
+        "phone_numbers": [], "external_accounts": [], "public_metadata": {}, "private_metadata": {},
+        "unsafe_metadata": {}, "password_enabled": False, "two_factor_enabled": False,
+        "created_at": now - 86_400_000, "updated_at": now if updated_at is None else updated_at,
+        "last_sign_in_at": now - 3_600_000,
+    }
+
+
+def sample_clerk_event(event_type: str, *, user_id: str = "user_demo", **user) -> dict:
+    """A Clerk-shaped event of `event_type` (one of CLERK_TYPES) about `user_id`; `user` as clerk_user takes."""
+    if event_type not in CLERK_TYPES:
+        raise KeyError(f"no sample for {event_type}; choose one of: {', '.join(CLERK_TYPES)}")
+    data = ({"id": user_id, "object": "user", "deleted": True} if event_type == "user.deleted"
+            else clerk_user(user_id, **user))
+    return {"data": data, "object": "event", "type": event_type, "timestamp": int(time.time() * 1000),
+            "instance_id": "ins_demo", "event_attributes": {"http_request": {"client_ip": "", "user_agent": ""}}}
+
+
+def svix_headers(body: bytes, secret: str, *, message_id: str | None = None, timestamp: int | None = None) -> dict:
+    """The svix-id, svix-timestamp and svix-signature headers Svix would send `body` with, signed with `secret`."""
+    from datetime import datetime, timezone
+
+    from svix.webhooks import Webhook
+
+    message_id = message_id or _id("msg")
+    moment = datetime.fromtimestamp(int(time.time()) if timestamp is None else timestamp, tz=timezone.utc)
+    return {"svix-id": message_id, "svix-timestamp": str(int(moment.timestamp())),
+            "svix-signature": Webhook(secret).sign(message_id, moment, body)}
