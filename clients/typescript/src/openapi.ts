@@ -239,6 +239,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks/clerk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A Clerk user event, verified with Svix over the raw body and processed exactly once. */
+        post: operations["post_webhooks_clerk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/stripe": {
         parameters: {
             query?: never;
@@ -612,6 +629,34 @@ export interface components {
         SubscriptionReply: {
             data: components["schemas"]["SubscriptionView"];
         };
+        ClerkUser: {
+            /** @example user_2abc */
+            id: string;
+            first_name?: string | null;
+            last_name?: string | null;
+            primary_email_address_id?: string | null;
+            /** @description Each {id, email_address, verification: {status}}; the primary one, when verified, is used. */
+            email_addresses?: {
+                [key: string]: unknown;
+            }[];
+            /** @description Milliseconds since the epoch: orders the user's changes. */
+            updated_at?: number;
+            deleted?: boolean;
+        };
+        ClerkEvent: {
+            /** @enum {string} */
+            object: "event";
+            /** @example user.updated */
+            type: string;
+            data: components["schemas"]["ClerkUser"];
+            /** @description When Clerk sent it, in milliseconds. */
+            timestamp?: number;
+        };
+        WebhookReceipt: {
+            received: boolean;
+            /** @description Present (true) when the event was already processed. */
+            duplicate?: boolean;
+        };
         StripeEventData: {
             /** @description The Stripe object the event is about. */
             object: {
@@ -628,11 +673,6 @@ export interface components {
             created?: number;
             livemode?: boolean;
             api_version?: string | null;
-        };
-        WebhookReceipt: {
-            received: boolean;
-            /** @description Present (true) when the event was already processed. */
-            duplicate?: boolean;
         };
     };
     responses: never;
@@ -2111,6 +2151,98 @@ export interface operations {
             };
             /** @description SERVICE_ERROR */
             502: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE */
+            503: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    post_webhooks_clerk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClerkEvent"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookReceipt"];
+                };
+            };
+            /** @description INVALID_PAYLOAD, INVALID_SIGNATURE, MISSING_SIGNATURE */
+            400: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description EVENT_IN_PROGRESS */
+            409: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description INTERNAL_ERROR */
+            500: {
                 headers: {
                     /** @description The request's id (the client's own when it sent a sane one). */
                     "X-Request-ID"?: string;
