@@ -25,7 +25,8 @@ from app.errors import REQUEST_ID_KEY
 from config import Config
 
 REDACTED = "[redacted]"
-SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "stripe-signature", "proxy-authorization", "x-api-key"}
+SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "stripe-signature", "svix-signature", "proxy-authorization",
+                  "x-api-key"}
 _PART = r"[A-Za-z0-9_-]"
 # Each shape of secret, after the text that must be there for it to match: a substring test costs
 # nanoseconds, while a pattern that starts with \b or a class costs microseconds per line even when it
