@@ -21,7 +21,8 @@ MONTHLY = "price_demo_unlimited_monthly"
 
 def flask(folder, *args) -> str:
     env = {**os.environ, "INSTANCE_PATH": str(folder), "STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": "",
-           "CLERK_JWT_KEY": "", "CLERK_PUBLISHABLE_KEY": "", "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": ""}
+           "CLERK_JWT_KEY": "", "CLERK_PUBLISHABLE_KEY": "", "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": "",
+           "CLERK_WEBHOOK_SECRET": ""}
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
