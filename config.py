@@ -306,7 +306,8 @@ class Config:
     rate_limit_user: str = setting("60/minute", "RATE_LIMIT_USER", rate, "per Clerk user on `/stripe/*`, a"
                                    " sliding window; several joined by `;` (e.g. `10/second;300/minute`)")
     rate_limit_webhook: str = setting("1000/minute", "RATE_LIMIT_WEBHOOK", rate, "per client address on"
-                                      " `/webhooks/stripe`, counted apart for deliveries whose signature verifies")
+                                      " `/webhooks/stripe`, counted apart for deliveries whose signature verifies;"
+                                      " the same, apart, on `/webhooks/clerk`")
     rate_limit_purchase: str = setting("10/minute", "RATE_LIMIT_PURCHASE", rate, "per Clerk user: the requests"
                                        " that make something at Stripe (checkout, payment sheet, portal, cancel,"
                                        " resume)")
