@@ -43,8 +43,9 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUESTS = Histogram("tatame_http_request_duration_seconds", "Requests by route template, method and status.",
                      ["route", "method", "status"], buckets=BUCKETS)
-WEBHOOKS = Counter("tatame_webhook_deliveries_total", "Webhook deliveries by event type (Clerk's as clerk:<type>) and outcome "
-                   "(processed, duplicate, in_progress, failed, rejected_<reason>).", ["type", "outcome"])
+WEBHOOKS = Counter("tatame_webhook_deliveries_total", "Webhook deliveries by event type (Clerk's as clerk:<type>) and"
+                   " outcome (processed, duplicate, in_progress, deferred, failed, rejected_<reason>).",
+                   ["type", "outcome"])
 HANDLER_SECONDS = Histogram("tatame_webhook_handler_duration_seconds", "Webhook handler run time by event type.",
                             ["type"], buckets=BUCKETS)
 STRIPE_CALLS = Counter("tatame_stripe_calls_total", "Stripe calls by operation and outcome.",

@@ -65,7 +65,7 @@ class AccountService:
         if mapping is None:
             return "no_customer"
         if not mapping.is_active:
-            raise CustomerInProgress()  # the delivery is retried once the creation is done
+            raise CustomerInProgress()  # 409: Svix delivers it again, once the creation is done
         if not self.store.advance_clerk_user(user["id"], user["updated_at"]):
             return "older"
         try:

@@ -1,7 +1,8 @@
 """Which Clerk events we handle, and how: one small function per event type (Clerk sends them through Svix).
 
 `CLERK_HANDLERS` is the one place that answers "which Clerk events do we handle?". A handler gets
-the event (a plain dict, its shape checked by app/services/clerk_webhooks.py) and the AccountService;
+the event (a plain dict, its shape checked by app/services/clerk_webhooks.py, its `id` the delivery's
+`clerk:<svix-id>`) and the AccountService;
 it raises to have the delivery recorded as failed and retried by Svix.
 """
 
@@ -29,19 +30,21 @@ def handles(*event_types: str) -> Callable[[ClerkHandler], ClerkHandler]:
     return register
 
 
+def _seen(event: dict, **fields) -> None:
+    """The structured line every handled event leaves behind (`event_id` is clerk:<svix-id>)."""
+    log.info("clerk event handled", extra={"event_id": event["id"], "event_type": event["type"],
+                                           "clerk_user_id": event["data"]["id"], **fields})
+
+
 @handles("user.created", "user.updated")
 def user_changed(event: dict, accounts: AccountService) -> None:
     """Clerk is authoritative for identity: the primary verified email and the full name go to the Stripe customer
     (a user.created finds one only when the app made it first)."""
-    outcome = accounts.sync_identity(event["data"])
-    log.info("clerk event handled", extra={"event_type": event["type"], "clerk_user_id": event["data"]["id"],
-                                           "outcome": outcome})
+    _seen(event, outcome=accounts.sync_identity(event["data"]))
 
 
 @handles("user.deleted")
 def user_deleted(event: dict, accounts: AccountService) -> None:
     """The person's data leaves us: subscriptions ended, Stripe customer deleted, our rows removed."""
     erasure = accounts.forget(event["data"]["id"])
-    log.info("clerk event handled", extra={"event_type": event["type"], "clerk_user_id": event["data"]["id"],
-                                           "customers_deleted": erasure.customers_deleted,
-                                           "rows_removed": erasure.rows_removed})
+    _seen(event, customers_deleted=erasure.customers_deleted, rows_removed=erasure.rows_removed)

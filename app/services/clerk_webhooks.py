@@ -50,9 +50,11 @@ class ClerkWebhooks:
             self.limiter.hit("clerk_webhook_rejected", sender)
             raise
         self.limiter.hit("clerk_webhook", sender)
+        event_id = f"{SOURCE}:{message_id}"
+        event = {**event, "id": event_id}  # Clerk's events have no id of their own: the delivery's names it
         handler = self.handlers.get(event["type"])
         label = f"{SOURCE}:{event['type'] if handler is not None else 'unhandled'}"  # bounded: our handled types
-        return self.webhooks.run_once(f"{SOURCE}:{message_id}", f"{SOURCE}:{event['type']}", label,
+        return self.webhooks.run_once(event_id, f"{SOURCE}:{event['type']}", label,
                                       None if handler is None else lambda: handler(event, self.accounts))
 
     def parse(self, payload: bytes, headers: Mapping[str, str]) -> tuple[str, dict]:

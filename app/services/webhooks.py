@@ -94,7 +94,8 @@ class WebhookService:
     def run_once(self, event_id: str, event_type: str, label: str, run: Callable[[], None] | None) -> Delivery:
         """`run` once for the delivery `event_id`, under a claim in the events table, whichever source sent it
         (Stripe's ids are evt_..., other sources' are namespaced, e.g. clerk:msg_...); None records it unhandled.
-        Raises EventInProgress while another delivery holds the claim, EventFailed when `run` raises."""
+        Raises EventInProgress while another delivery holds the claim, EventFailed when `run` raises; a 409 that
+        `run` raises (CustomerInProgress) is answered as itself. Either way the claim is released for a retry."""
         token = uuid.uuid4().hex
         claim = self.store.claim_event(event_id, event_type, token, self.lease_seconds)
         if claim.outcome is ClaimOutcome.PROCESSED:
@@ -110,8 +111,12 @@ class WebhookService:
             else:
                 log.info("event recorded without a handler", extra={"event_id": event_id, "event_type": event_type})
         except Exception as exc:
-            log.exception("handler for %s failed on %s (attempt %d)", event_type, event_id, claim.event.attempts)
             self.store.mark_event_failed(event_id, token, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, AppError) and exc.status == 409:
+                # Not yet (what the handler needs is being made by another request): the sender retries later.
+                WEBHOOKS.labels(label, "deferred").inc()
+                raise
+            log.exception("handler for %s failed on %s (attempt %d)", event_type, event_id, claim.event.attempts)
             WEBHOOKS.labels(label, "failed").inc()
             raise EventFailed() from exc
         if not self.store.mark_event_processed(event_id, token):

@@ -220,11 +220,17 @@ def test_a_user_without_a_customer_needs_nothing(client, services, sandbox_strip
     assert services.store.get_customer_mapping("user_never_bought") is None
 
 
-def test_a_customer_being_created_makes_the_delivery_retry(client, services):
-    services.store.claim_customer("user_clerk_2", "tok", 30)
-    response, headers = deliver(client, sample_clerk_event("user.updated", user_id="user_clerk_2"))
-    assert response.status_code == 500
-    assert services.store.get_event(f"clerk:{headers['svix-id']}").status == "failed"
+def test_a_customer_being_created_defers_the_delivery_until_it_exists(client, services, sandbox_stripe):
+    claim = services.store.claim_customer("user_clerk_2", "tok", 30)
+    event = sample_clerk_event("user.updated", user_id="user_clerk_2", email="later@example.com")
+    response, headers = deliver(client, event)
+    assert response.status_code == 409 and response.json["error"]["code"] == "CUSTOMER_IN_PROGRESS"
+    assert response.headers["Retry-After"] == "5"
+    assert services.store.get_event(f"clerk:{headers['svix-id']}").status == "failed"  # free for the retry
+    customer = services.gateway.create_customer({"metadata": {"clerk_user_id": "user_clerk_2"}}, "key-clerk-2")
+    assert services.store.complete_customer("user_clerk_2", claim.mapping.claim_token, customer["id"])
+    retry, _ = deliver(client, event, message_id=headers["svix-id"])
+    assert retry.status_code == 200 and at_stripe(sandbox_stripe, customer["id"])["email"] == "later@example.com"
 
 
 # --- erasure ----------------------------------------------------------------------------------------------------

@@ -2208,7 +2208,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description EVENT_IN_PROGRESS */
+            /** @description CUSTOMER_IN_PROGRESS, EVENT_IN_PROGRESS */
             409: {
                 headers: {
                     /** @description The request's id (the client's own when it sent a sane one). */
