@@ -25,7 +25,7 @@ from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
 from app.services.errors import NotFound, PurchaseInProgress, SubscriptionExists, UpstreamError, ValidationFailed
 from app.services.redirects import RedirectPolicy
-from app.services.subscriptions import LIVE, SubscriptionSync, public
+from app.services.subscriptions import LIVE, SubscriptionSync, member_view
 from app.stores.base import PurchaseClaim, Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class BillingService:
         current = self.subscriptions.current(clerk_user_id)
         return {"status": current.status if current else "none",
                 "access": bool(current) and self.subscriptions.grants_access(current.status),
-                "subscription": public(current)}
+                "subscription": member_view(current)}
 
     # --- web checkout --------------------------------------------------------------------------
     def start_checkout(self, clerk_user_id: str, price_id: str, success_url: str | None = None,
@@ -255,7 +255,7 @@ class BillingService:
             # A webhook's read with a later stamp, made before our update reached Stripe, was stored first:
             # read again (a new stamp, after our update) so the row ends as Stripe has it now.
             stored = self.subscriptions.refresh(current.stripe_subscription_id, clerk_user_id) or stored
-        return public(self.store.get_subscription(current.stripe_subscription_id) or stored)  # with updated_at
+        return member_view(self.store.get_subscription(current.stripe_subscription_id) or stored)  # with updated_at
 
     # --- after Stripe tells us of a subscription ------------------------------------------------
     def settle_after_subscription_change(self, record: SubscriptionRecord) -> None:

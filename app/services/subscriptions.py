@@ -100,7 +100,7 @@ def to_record(subscription: dict, stamp: int, clerk_user_id: str | None) -> Subs
     )
 
 
-def public(record: SubscriptionRecord | None) -> dict | None:
+def member_view(record: SubscriptionRecord | None) -> dict | None:
     """What GET /stripe/subscription shows of a stored subscription."""
     if record is None:
         return None
