@@ -71,7 +71,7 @@ def share_stripe_fairly(blueprint: Blueprint, *, calls_stripe: tuple[str, ...], 
     flight at once, and `purchases` (which make objects at Stripe) count against RATE_LIMIT_PURCHASE.
     Register after protect_with_clerk: the hook needs the caller."""
     def take_a_turn() -> None:
-        if request.endpoint not in calls_stripe:
+        if request.method == "OPTIONS" or request.endpoint not in calls_stripe:  # preflights carry no caller
             return
         if request.endpoint in purchases:
             services().rate_limiter.hit("purchase", g.clerk_user_id)

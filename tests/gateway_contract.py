@@ -350,6 +350,16 @@ class GatewayContract:
         with pytest.raises(NotFound):
             gateway.cancel_subscription(unique("sub"))
 
+    def test_void_invoice_makes_an_open_invoice_unpayable_and_refuses_a_paid_one(self, gateway, customer):
+        price = self.a_price(gateway, "recurring")
+        sub = gateway.create_subscription(self.subscription_params(customer, price), unique("key"))
+        voided = gateway.void_invoice(sub["latest_invoice"]["id"])
+        assert voided["id"] == sub["latest_invoice"]["id"] and voided["status"] == "void"
+        with pytest.raises(UpstreamError):
+            gateway.void_invoice(voided["id"])  # only an open invoice can be voided
+        with pytest.raises(NotFound):
+            gateway.void_invoice(unique("in"))
+
     def test_unknown_subscriptions_and_customers(self, gateway, customer):
         assert gateway.get_subscription(unique("sub")) is None
         with pytest.raises(NotFound):

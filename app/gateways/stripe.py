@@ -162,6 +162,11 @@ class StripeGateway:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.cancel(subscription_id, params=params).to_dict()
 
+    def void_invoice(self, invoice_id: str) -> dict:
+        """Void an open invoice so it can no longer be paid (Stripe refuses a paid one)."""
+        with _stripe_errors("invoice"):
+            return self.client.v1.invoices.void_invoice(invoice_id).to_dict()
+
     def list_subscriptions(self, params: dict) -> dict:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.list(params=params).to_dict()

@@ -85,10 +85,9 @@ def catalog_changed(event: dict, ctx: HandlerContext) -> None:
          "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end")
 def subscription_changed(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
-    # Deletion is final: when Stripe no longer returns the subscription, the event's own object is its last state.
-    deleted = event["type"] == "customer.subscription.deleted" and obj.get("customer")
-    final = {**obj, "status": "canceled"} if deleted else None
-    record = ctx.subscriptions.refresh(obj["id"], final=final)
+    # Deletion is final: when Stripe no longer returns the subscription, it is stored as canceled.
+    ended = obj if event["type"] == "customer.subscription.deleted" else None
+    record = ctx.subscriptions.refresh(obj["id"], ended=ended)
     if record is not None:
         ctx.billing.settle_after_subscription_change(record)  # open checkouts close; a second one is flagged
     _seen(event, customer=expandable_id(obj.get("customer")), status=record.status if record else None)

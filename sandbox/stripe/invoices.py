@@ -132,6 +132,22 @@ def retrieve(fake, params: dict, invoice_id: str) -> dict:
     return expand(invoice, expansions(params), fake.resolve)
 
 
+def void(fake, params: dict, invoice_id: str) -> dict:
+    """POST /v1/invoices/{id}/void: an open invoice can no longer be paid; its PaymentIntent is canceled.
+    A paid (or already void) invoice is refused, as Stripe refuses it."""
+    only(params, {"expand"})
+    with fake.state.transaction():
+        invoice = _open(fake, invoice_id)
+        invoice = {**invoice, "status": "void", "amount_remaining": 0, "next_payment_attempt": None,
+                   "status_transitions": {**invoice["status_transitions"], "voided_at": fake.now()}}
+        fake.state.put(invoice)
+        if invoice.get("_payment_intent"):
+            payment_intents.cancel(fake, invoice["_payment_intent"], "void_invoice")
+        events.record(fake, "invoice.voided", invoice)
+    return expand(invoice, expansions(params), fake.resolve)
+
+
 ROUTES = [
     ("GET", "/v1/invoices/{id}", retrieve),
+    ("POST", "/v1/invoices/{id}/void", void),
 ]

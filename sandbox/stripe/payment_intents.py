@@ -87,6 +87,17 @@ DECLINED = {"type": "card_error", "code": "card_declined", "decline_code": "gene
             "message": "Your card was declined."}
 
 
+def cancel(fake, intent_id: str, reason: str) -> dict:
+    """The intent will never be paid (its invoice was voided): canceled, with payment_intent.canceled."""
+    intent = fake.resolve("payment_intent", intent_id)
+    if intent is None or intent["status"] in ("succeeded", "canceled"):
+        return intent
+    intent = {**intent, "status": "canceled", "canceled_at": fake.now(), "cancellation_reason": reason}
+    fake.state.put(intent)
+    events.record(fake, "payment_intent.canceled", intent)
+    return intent
+
+
 def fail(fake, intent_id: str) -> dict:
     """A declined card (test hook): payment_intent.payment_failed; the intent waits for another payment method."""
     with fake.state.transaction():
