@@ -12,9 +12,7 @@ import logging
 
 from flask import Blueprint, g, request
 
-from app.answers import REFUSED_KEY
 from app.extensions import services
-from app.http import USER_KEY
 from app.metrics import CLERK_VERIFICATIONS
 from app.services.clerk import InvalidToken, KeySetUnavailable, bearer_token
 from app.services.errors import Unauthorized, UpstreamError
@@ -45,16 +43,13 @@ def require_clerk_user() -> None:
         CLERK_VERIFICATIONS.labels("unavailable").inc()
         raise UpstreamError("The authentication service is unavailable.") from None
     VERIFIED.inc()
-    g.clerk_user_id = request.environ[USER_KEY] = claims["sub"]  # the edge's access line reads the environ
+    g.clerk_user_id = claims["sub"]
     g.clerk_claims = claims
 
 
 def limit_per_user() -> None:
     """before_request, after the token: the per-user rate limit (RATE_LIMIT_USER)."""
     if request.method != "OPTIONS":
-        refused = request.environ.get(REFUSED_KEY)  # the request edge counted it already, and it was refused
-        if refused is not None:
-            raise refused
         services().rate_limiter.hit("user", g.clerk_user_id)
 
 

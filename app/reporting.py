@@ -19,9 +19,7 @@ import logging
 import re
 from typing import Any
 
-from flask import has_request_context, request
-
-from app.errors import REQUEST_ID_KEY
+from app.request_ids import current_request_id
 from config import Config
 
 REDACTED = "[redacted]"
@@ -102,8 +100,9 @@ def configure_reporting(config: Config) -> bool:
     scrubber = Scrubber(config.secrets())
 
     def before_send(event: dict, hint: dict) -> dict:
-        if has_request_context():
-            event.setdefault("tags", {})["request_id"] = request.environ.get(REQUEST_ID_KEY)
+        request_id = current_request_id()
+        if request_id is not None:
+            event.setdefault("tags", {})["request_id"] = request_id
         return scrubber.event(event)
 
     sentry_sdk.init(
