@@ -17,9 +17,8 @@ from app.commands import register_commands
 from app.errors import register_error_handlers
 from app.logs import configure_logging
 from app.reporting import configure_reporting
-from app.request_ids import register_request_ids
+from app.request_cycle import register_request_cycle
 from app.request_limits import register_body_limits
-from app.request_log import register_request_log
 from app.routing import register_url_rules
 from config import Config
 
@@ -48,9 +47,7 @@ def create_app(config: Config, *, blueprints: Sequence[Blueprint] = (), commands
     built = app.extensions["tatame"] = build_services(config, **collaborators)
     if config.trusted_proxy_hops:  # the client's address and scheme as the trusted proxies saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxy_hops, x_proto=config.trusted_proxy_hops)
-    register_request_log(app, access_log=config.access_log)  # first: it times everything after it
-    register_default_headers(app)
-    register_request_ids(app)
+    register_request_cycle(app, access_log=config.access_log)  # first: it times everything after it
     register_body_limits(app, max_json_body=config.max_json_body, max_webhook_body=config.max_webhook_body)
     register_cors(app, config)
     register_url_rules(app)
@@ -59,16 +56,6 @@ def create_app(config: Config, *, blueprints: Sequence[Blueprint] = (), commands
     register_error_handlers(app)
     register_commands(app, commands)
     return app
-
-
-def register_default_headers(app: Flask) -> None:
-    """On every answer: no MIME sniffing, and nothing stored by caches unless the route says otherwise."""
-
-    @app.after_request
-    def default_headers(response):
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
 
 def register_cors(app: Flask, config: Config) -> None:

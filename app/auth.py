@@ -25,7 +25,8 @@ VERIFIED = CLERK_VERIFICATIONS.labels("ok")  # counted on every signed-in reques
 
 
 def require_clerk_user() -> None:
-    """before_request: a valid Clerk session token, or 401. Sets g.clerk_user_id."""
+    """before_request: a valid Clerk session token, or 401; then the user's rate limit (RATE_LIMIT_USER).
+    Sets g.clerk_user_id and g.clerk_claims."""
     if request.method == "OPTIONS":  # CORS preflights carry no credentials
         return
     token = bearer_token(request.headers.get("Authorization"))
@@ -43,20 +44,14 @@ def require_clerk_user() -> None:
         CLERK_VERIFICATIONS.labels("unavailable").inc()
         raise UpstreamError("The authentication service is unavailable.") from None
     VERIFIED.inc()
-    g.clerk_user_id = claims["sub"]
+    g.clerk_user_id = user = claims["sub"]
     g.clerk_claims = claims
-
-
-def limit_per_user() -> None:
-    """before_request, after the token: the per-user rate limit (RATE_LIMIT_USER)."""
-    if request.method != "OPTIONS":
-        services().rate_limiter.hit("user", g.clerk_user_id)
+    services().rate_limiter.hit("user", user)
 
 
 def protect_with_clerk(blueprint: Blueprint) -> Blueprint:
     """Every route of `blueprint` needs a Clerk session token, and counts against the user's rate limit."""
     blueprint.before_request(require_clerk_user)
-    blueprint.before_request(limit_per_user)
     blueprint.auth = CLERK
     return blueprint
 

@@ -1,5 +1,5 @@
 """The log line: one JSON object per record, its fields defined once (JsonFormatter), every secret scrubbed
-(the error reports' Scrubber), written to stderr. The access line (app/request_log.py) is one such record."""
+(the error reports' Scrubber), written to stderr. The access line (app/request_cycle.py) is one such record."""
 
 from __future__ import annotations
 
@@ -20,28 +20,40 @@ HANDLER_NAME = "tatame"
 
 
 class JsonFormatter(logging.Formatter):
-    """A line's fields: time, level, logger, message, request_id (in a request), the record's extras, the
+    """A line's fields: time, level, logger, message, request_id (the record's, else the current request's;
+    none outside a request), the record's extras, the
     exception. A line may quote an upstream message or an exception: the configured secrets go, and so
     does what merely looks like one (tokens, client secrets, Checkout and portal URLs)."""
 
     def __init__(self, secrets: list[str] | None = None):
         super().__init__()
         self.scrubber = Scrubber(secrets or [])
+        self._encoder = json.JSONEncoder(default=str)  # json.dumps(..., default=str) would build one per line
+        self._second: tuple[int, str] = (-1, "")  # (a whole second, its text): lines come many to a second
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": self.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = current_request_id()
+        request_id = record.__dict__.get("request_id") or current_request_id()
         if request_id is not None:
             entry["request_id"] = request_id
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and k[0] != "_"})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self.scrubber.text(json.dumps(entry, default=str))
+        return self.scrubber.text(self._encoder.encode(entry))
+
+    def timestamp(self, created: float) -> str:
+        """UTC, to the millisecond: 2026-12-04T13:50:04.551+00:00."""
+        second, text = self._second
+        if int(created) != second:
+            second = int(created)
+            text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)  # one tuple, swapped whole: threads never see half of it
+        return f"{text}.{int((created - second) * 1000):03d}+00:00"
 
 
 class JsonLinesHandler(logging.Handler):

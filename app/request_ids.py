@@ -1,5 +1,5 @@
 """Request ids: the client's own X-Request-ID when it is sane, else a new one; kept on `flask.g` for the
-error envelope, the log lines and the error reports, and sent back on every answer."""
+error envelope, the log lines and the error reports, and sent back on every answer (app/request_cycle.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import os
 import re
 
-from flask import Flask, g, has_request_context, request
+from flask import g, has_request_context, request
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -31,21 +31,15 @@ class RequestIds:
 REQUEST_IDS = RequestIds()
 
 
+def assign_request_id() -> str:
+    """The client's X-Request-ID when sane, else a new one, as this request's id (`g.request_id`)."""
+    given = request.headers.get("X-Request-ID")
+    g.request_id = given if given and SANE_REQUEST_ID.fullmatch(given) else REQUEST_IDS.next()
+    return g.request_id
+
+
 def current_request_id() -> str | None:
-    """This request's id, chosen at its first use; None outside a request."""
+    """This request's id (assigned when it started, app/request_cycle.py); None outside a request."""
     if not has_request_context():
         return None
-    found = g.get("request_id")
-    if found is None:
-        given = request.headers.get("X-Request-ID")
-        found = g.request_id = given if given and SANE_REQUEST_ID.fullmatch(given) else REQUEST_IDS.next()
-    return found
-
-
-def register_request_ids(app: Flask) -> None:
-    """Every answer carries its request's id in X-Request-ID."""
-
-    @app.after_request
-    def send_request_id(response):
-        response.headers["X-Request-ID"] = current_request_id()
-        return response
+    return g.get("request_id") or assign_request_id()
