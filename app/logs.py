@@ -16,7 +16,6 @@ from app.reporting import Scrubber
 from app.request_ids import current_request_id
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-HANDLER_NAME = "tatame"
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,7 +66,6 @@ class JsonLinesHandler(logging.Handler):
 
     def __init__(self, formatter: JsonFormatter, *, buffer_bytes: int = 0, flush_seconds: float = 1.0):
         super().__init__()
-        self.set_name(HANDLER_NAME)
         self.setFormatter(formatter)
         self.buffer_bytes, self.flush_seconds = buffer_bytes, flush_seconds
         self._pending: list[str] = []
@@ -137,7 +135,7 @@ def configure_logging(level: str, secrets: list[str], *, access_buffer: int = 0,
     logger, access = logging.getLogger("app"), logging.getLogger("app.access")
     logger.setLevel(level)
     for each in (logger, access):
-        for handler in [h for h in each.handlers if h.name == HANDLER_NAME]:
+        for handler in [h for h in each.handlers if isinstance(h, JsonLinesHandler)]:
             each.removeHandler(handler)
             handler.close()
     logger.addHandler(JsonLinesHandler(formatter))

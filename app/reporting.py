@@ -95,7 +95,7 @@ def configure_reporting(config: Config) -> bool:
         return False
     import sentry_sdk
     from sentry_sdk.integrations.flask import FlaskIntegration
-    from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 
     scrubber = Scrubber(config.secrets())
 
@@ -105,6 +105,7 @@ def configure_reporting(config: Config) -> bool:
             event.setdefault("tags", {})["request_id"] = request_id
         return scrubber.event(event)
 
+    ignore_logger("app.access")  # one line per request, written once it is answered: no error, no breadcrumb
     sentry_sdk.init(
         dsn=config.sentry_dsn,
         environment=config.app_env,

@@ -123,10 +123,10 @@ class QueryMemo:
 
     def __init__(self, schema: Schema, size: int = 256):
         self.schema, self.size = schema, size
-        self._loaded: dict[str, dict] = {}
+        self._loaded: dict[bytes, dict] = {}
 
     def load(self, request) -> dict:
-        raw = request.environ.get("QUERY_STRING", "")
+        raw = request.query_string
         found = self._loaded.get(raw)
         if found is None:
             found = load_query(self.schema, request.args)
