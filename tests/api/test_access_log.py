@@ -50,6 +50,20 @@ def test_configured_secrets_never_reach_the_access_line(config, capsys):
     assert "sk_test_secret_in_a_user_agent" not in json.dumps(line) and "[redacted]" in line["user_agent"]
 
 
+def test_the_access_line_is_a_log_line_like_any_other_and_scrubbed_alike(config, capsys):
+    """The same fields and the same scrubber as every log line: shaped secrets go, not only configured ones."""
+    client = create_app(config).test_client()
+    capsys.readouterr()
+    jwt_like = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+    client.get("/", headers={"User-Agent": f"probe Bearer {jwt_like} pi_3abc_secret_XyZ123", "X-Request-ID": "r-1"})
+    (line,) = access_lines(capsys)
+    assert list(line)[:5] == ["time", "level", "logger", "message", "request_id"]
+    assert (line["level"], line["message"], line["request_id"]) == ("info", "request", "r-1")
+    assert line["time"].endswith("+00:00") and len(line["time"]) == len("2026-12-04T13:50:04.551+00:00")
+    assert jwt_like not in line["user_agent"] and "_secret_" not in line["user_agent"]
+    assert line["user_agent"].startswith("probe [redacted]")
+
+
 def test_what_a_client_chose_is_escaped_and_the_line_stays_one_json_object(config, capsys):
     client = create_app(with_config(config, trusted_proxy_hops=1)).test_client()
     capsys.readouterr()
