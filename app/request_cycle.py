@@ -12,7 +12,7 @@ import time
 from flask import Flask, g, request
 
 from app.metrics import observe_request
-from app.request_ids import assign_request_id
+from app.request_ids import assign_request_id, current_request_id
 
 ACCESS = logging.getLogger("app.access")
 
@@ -28,8 +28,9 @@ def register_request_cycle(app: Flask, *, access_log: bool) -> None:
 
     @app.after_request
     def finish_request(response):
-        seconds = time.perf_counter() - g.started
-        request_id = g.request_id
+        now = time.perf_counter()
+        seconds = now - g.get("started", now)  # (unset only if a URL value preprocessor failed first)
+        request_id = current_request_id()
         headers = response.headers
         headers["X-Request-ID"] = request_id
         headers["X-Content-Type-Options"] = "nosniff"
