@@ -20,9 +20,9 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 class JsonFormatter(logging.Formatter):
     """A line's fields: time, level, logger, message, request_id (the record's, else the current request's;
-    none outside a request), the record's extras, the
-    exception. A line may quote an upstream message or an exception: the configured secrets go, and so
-    does what merely looks like one (tokens, client secrets, Checkout and portal URLs)."""
+    none outside a request), the record's extras, the exception. A line may quote an upstream message or
+    an exception: the configured secrets go, and so does what merely looks like one (tokens, client
+    secrets, Checkout and portal URLs)."""
 
     def __init__(self, secrets: list[str] | None = None):
         super().__init__()
