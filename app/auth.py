@@ -33,8 +33,9 @@ def require_clerk_user() -> None:
     if token is None:
         CLERK_VERIFICATIONS.labels("missing").inc()
         raise Unauthorized()
+    built = services()
     try:
-        claims = services().verifier.verify(token)
+        claims = built.verifier.verify(token)
     except InvalidToken as exc:
         log.info("token refused: %s", exc)
         CLERK_VERIFICATIONS.labels("refused").inc()
@@ -46,7 +47,7 @@ def require_clerk_user() -> None:
     VERIFIED.inc()
     g.clerk_user_id = user = claims["sub"]
     g.clerk_claims = claims
-    services().rate_limiter.hit("user", user)
+    built.rate_limiter.hit("user", user)
 
 
 def protect_with_clerk(blueprint: Blueprint) -> Blueprint:

@@ -1,8 +1,8 @@
-"""What happens to every request around its route, in two hooks: when it starts, it gets its id
-(app/request_ids.py) and a clock; once it is answered, the answer gets the headers every answer carries
-(X-Request-ID, nosniff, a default Cache-Control), and the request is measured (the request metric,
-app/metrics.py) and logged (its access line: logger `app.access`, a log record like any other,
-app/logs.py)."""
+"""What happens to every request around its route, in two hooks. When it starts, it gets its id
+(app/request_ids.py) and a clock, and an oversized body is refused (app/request_limits.py). Once it is
+answered, the answer gets the headers every answer carries (X-Request-ID, nosniff, a default
+Cache-Control), and the request is measured (the request metric, app/metrics.py) and logged (its access
+line: logger `app.access`, a log record like any other, app/logs.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flask import Flask, g, request
 
 from app.metrics import observe_request
 from app.request_ids import assign_request_id, current_request_id
+from app.request_limits import refuse_oversized_body
 
 ACCESS = logging.getLogger("app.access")
 
@@ -25,16 +26,18 @@ def register_request_cycle(app: Flask, *, access_log: bool) -> None:
     def start_request():
         g.started = time.perf_counter()
         assign_request_id()
+        refuse_oversized_body(request)
 
     @app.after_request
     def finish_request(response):
         now = time.perf_counter()
         seconds = now - g.get("started", now)  # (unset only if a URL value preprocessor failed first)
         request_id = current_request_id()
-        headers = response.headers
-        headers["X-Request-ID"] = request_id
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers.setdefault("Cache-Control", "no-store")  # nothing is stored unless the route says otherwise
+        headers = response.headers  # none of these is set anywhere else
+        headers.add("X-Request-ID", request_id)
+        headers.add("X-Content-Type-Options", "nosniff")
+        if "Cache-Control" not in headers:  # nothing is stored unless the route says otherwise
+            headers.add("Cache-Control", "no-store")
         rule, method, status = request.url_rule, request.method, response.status_code
         route = rule.rule if rule is not None else None  # the template, never the raw path (ids stay out)
         observe_request(route, method, status, seconds)

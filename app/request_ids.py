@@ -34,8 +34,9 @@ REQUEST_IDS = RequestIds()
 def assign_request_id() -> str:
     """The client's X-Request-ID when sane, else a new one, as this request's id (`g.request_id`)."""
     given = request.headers.get("X-Request-ID")
-    g.request_id = given if given and SANE_REQUEST_ID.fullmatch(given) else REQUEST_IDS.next()
-    return g.request_id
+    chosen = given if given and SANE_REQUEST_ID.fullmatch(given) else REQUEST_IDS.next()
+    g.request_id = chosen
+    return chosen
 
 
 def current_request_id() -> str | None:

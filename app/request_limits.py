@@ -27,14 +27,16 @@ class ApiRequest(Request):
 
 
 def register_body_limits(app: Flask, *, max_json_body: int, max_webhook_body: int) -> None:
-    """Per-route body limits: an oversized body is a 413 on every route, even one that never reads it."""
+    """Per-route body limits (each request checks its own when it starts: app/request_cycle.py)."""
     app.request_class = type("TatameRequest", (ApiRequest,), {"json_limit": max_json_body,
                                                               "webhook_limit": max_webhook_body})
 
-    @app.before_request
-    def refuse_oversized_bodies():
-        if request.content_length is not None and request.content_length > request.body_limit:
-            raise too_large(request.body_limit)
+
+def refuse_oversized_body(current: ApiRequest) -> None:
+    """An oversized body is a 413 on every route, even one that never reads it."""
+    length = current.content_length
+    if length is not None and length > current.body_limit:
+        raise too_large(current.body_limit)
 
 
 def too_large(limit: int) -> PayloadTooLarge:
