@@ -41,7 +41,7 @@ def test_errors_carry_no_etag(client, auth_headers, sandbox_stripe):
     assert missing.status_code == 404 and "ETag" not in missing.headers
 
 
-def test_every_read_and_revalidation_goes_through_flask_and_its_hooks(client, auth_headers, stripe_stand_in):
+def test_every_read_and_revalidation_goes_through_flask_and_its_hooks(client, auth_headers, sandbox_stripe):
     """One request path: a repeated read and a 304 enter Flask as the first read did, token check included."""
     from flask import request_started
 
