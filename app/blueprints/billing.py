@@ -7,8 +7,8 @@ from app.auth import protect_with_clerk, share_stripe_fairly
 from app.extensions import services
 from app.routing import Reply, endpoint
 from app.schemas.billing import (CheckoutBody, CheckoutReply, CheckoutStatusReply, InvoiceList, InvoiceListQuery,
-                                 MembershipReply, NoBody,
-                                 PaymentSheetBody, PaymentSheetReply, PortalBody, PortalReply, SubscriptionReply)
+                                 MembershipReply, NoBody, PaymentSheetBody, PaymentSheetReply, PortalBody, PortalReply,
+                                 SubscriptionReply)
 from app.schemas.common import NoQuery
 from app.services.errors import (CustomerInProgress, NotFound, PurchaseInProgress, ServiceUnavailable,
                                  SubscriptionExists, UpstreamError)
@@ -32,8 +32,7 @@ def membership(query):
     return {"data": services().billing.membership(g.clerk_user_id)}
 
 
-@endpoint(bp, "GET", "/invoices", query=InvoiceListQuery, response=InvoiceList,
-          errors=(ServiceUnavailable,))
+@endpoint(bp, "GET", "/invoices", query=InvoiceListQuery, response=InvoiceList, errors=(ServiceUnavailable,))
 def invoices(query):
     """The caller's invoices and one-time payments, newest first, from the database (never a Stripe call)."""
     return services().payments.page(g.clerk_user_id, **query)
