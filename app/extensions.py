@@ -11,6 +11,7 @@ from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier
 from app.services.billing import BillingService
 from app.services.customers import CustomerService
+from app.services.payments import PaymentHistory
 from app.services.subscriptions import SubscriptionSync
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.webhooks import WebhookService
@@ -31,6 +32,7 @@ class Services:
     webhooks: WebhookService
     rate_limiter: RateLimiter
     stripe_in_flight: InFlightLimit
+    payments: PaymentHistory
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
 
     def readiness(self) -> tuple[bool, dict]:
