@@ -233,8 +233,6 @@ class Config:
                                  "body limit on the JSON API, in bytes")
     max_webhook_body: int = setting(1024 * 1024, "MAX_WEBHOOK_BODY_BYTES", whole(1024, 16 * 1024 * 1024),
                                     "body limit on webhooks, in bytes")
-    prepared_answers: bool = setting(True, "PREPARED_ANSWERS", flag, "the request edge sends liveness and fresh"
-                                     " catalog answers again itself, without Flask (app/answers.py)")
 
     stripe_secret_key: str | None = setting(
         None, "STRIPE_SECRET_KEY", prefixed("sk_", "rk_"), "`sk_...` or `rk_...`; without it (outside production),"

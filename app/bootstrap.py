@@ -26,6 +26,7 @@ from app.services.customers import CustomerService
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.redirects import RedirectPolicy
 from app.services.shared_version import FileVersion, RedisVersion, SharedVersion
+from app.services.payments import PaymentHistory
 from app.services.subscriptions import SubscriptionSync
 from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
 from app.services.webhooks import WebhookService
@@ -87,6 +88,7 @@ def build_services(
                                 wait_seconds=config.customer_wait_seconds)
     subscriptions = SubscriptionSync(store, gateway, past_due_access=config.past_due_access,
                                      version=subscriptions_version(store, redis))
+    payments = PaymentHistory(store, gateway, catalog)
     billing = BillingService(
         store, gateway, customers=customers, catalog=catalog, subscriptions=subscriptions,
         redirects=redirect_policy(config),
@@ -106,7 +108,7 @@ def build_services(
     webhooks = WebhookService(
         store, HANDLERS if handlers is None else handlers,
         context=HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=customers,
-                               subscriptions=subscriptions, billing=billing),
+                               subscriptions=subscriptions, billing=billing, payments=payments),
         limiter=rate_limiter, secrets=secrets, tolerance=config.stripe_webhook_tolerance,
         lease_seconds=config.webhook_lease_seconds,
     )
@@ -114,6 +116,7 @@ def build_services(
     clerk_webhooks = ClerkWebhooks(webhooks, CLERK_HANDLERS, accounts, rate_limiter, tuple(clerk_secrets))
     return Services(config=config, store=store, gateway=gateway, verifier=verifier, catalog=catalog,
                     customers=customers, subscriptions=subscriptions, billing=billing, webhooks=webhooks,
+                    payments=payments,
                     accounts=accounts, clerk_webhooks=clerk_webhooks,
                     rate_limiter=rate_limiter, stripe_in_flight=InFlightLimit(config.stripe_in_flight_per_user,
                                                                                enabled=config.rate_limit_enabled),

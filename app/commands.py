@@ -53,16 +53,17 @@ def register_commands(app: Flask, extra: Sequence[click.Command] = ()) -> None:
         from app.services.reconcile import Reconciler
 
         services: Services = app.extensions["tatame"]
-        reconciler = Reconciler(services.gateway, services.webhooks, services.subscriptions)
+        reconciler = Reconciler(services.gateway, services.webhooks, services.subscriptions, services.payments)
         report("reconcile", reconciler.reconcile(_seconds(since), progress))
 
     @stripe_group.command("sync")
     def sync() -> None:
-        """Re-read every subscription from Stripe (an older read never overwrites a newer one)."""
+        """Re-read every subscription, invoice and one-time payment from Stripe (an older read never overwrites a newer one)."""
         from app.services.reconcile import Reconciler
 
         services: Services = app.extensions["tatame"]
-        report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress))
+        report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions,
+                                  services.payments).sync(progress))
 
     accounts_group = click.Group("accounts", help="Accounts: `forget` erases a person (a production tool).")
     app.cli.add_command(accounts_group)

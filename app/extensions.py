@@ -12,6 +12,7 @@ from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier
 from app.services.billing import BillingService
 from app.services.customers import CustomerService
+from app.services.payments import PaymentHistory
 from app.services.subscriptions import SubscriptionSync
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.clerk_webhooks import ClerkWebhooks
@@ -33,6 +34,7 @@ class Services:
     webhooks: WebhookService
     rate_limiter: RateLimiter
     stripe_in_flight: InFlightLimit
+    payments: PaymentHistory
     accounts: AccountService
     clerk_webhooks: ClerkWebhooks
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)

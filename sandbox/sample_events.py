@@ -60,7 +60,9 @@ def _invoice(customer_id: str, status: str, attempts: int = 1) -> dict:
             "amount_due": 24900, "amount_paid": 24900 if paid else 0, "amount_remaining": 0 if paid else 24900,
             "attempt_count": attempts, "attempted": True, "billing_reason": "subscription_cycle",
             "collection_method": "charge_automatically", "created": now, "livemode": False, "metadata": {},
-            "hosted_invoice_url": None, "number": "DEMO-0001", "status": status,
+            "hosted_invoice_url": None if status == "draft" else f"https://invoice.sandbox.invalid/i/{invoice_id}",
+            "invoice_pdf": None if status == "draft" else f"https://invoice.sandbox.invalid/i/{invoice_id}/pdf",
+            "number": None if status == "draft" else "DEMO-0001", "status": status,
             "parent": {"type": "subscription_details", "quote_details": None,
                        "subscription_details": {"metadata": {"clerk_user_id": "user_demo"}, "subscription": sub_id}},
             "lines": {"object": "list", "has_more": False, "total_count": 1, "url": f"/v1/invoices/{invoice_id}/lines",
@@ -98,6 +100,24 @@ def _checkout(customer_id: str, status: str, payment_status: str, mode: str = "s
             "ui_mode": "hosted", "payment_method_types": ["card", "boleto"]}
 
 
+def _payment_intent(customer_id: str) -> dict:
+    """A one-time purchase paid with the payment sheet: our metadata names the user and the price."""
+    intent_id, charge_id = _id("pi"), _id("ch")
+    return {"id": intent_id, "object": "payment_intent", "amount": 9900, "amount_received": 9900, "currency": "brl",
+            "customer": customer_id, "created": int(time.time()), "description": None, "livemode": False,
+            "latest_charge": charge_id, "metadata": {"clerk_user_id": "user_demo", "price_id": "price_demo_enrolment"},
+            "payment_method": _id("pm"), "payment_method_types": ["card"], "status": "succeeded"}
+
+
+def _charge(customer_id: str, refunded: bool) -> dict:
+    charge_id = _id("ch")
+    return {"id": charge_id, "object": "charge", "amount": 9900, "amount_captured": 9900,
+            "amount_refunded": 9900 if refunded else 0, "captured": True, "created": int(time.time()),
+            "currency": "brl", "customer": customer_id, "livemode": False, "metadata": {}, "paid": True,
+            "payment_intent": _id("pi"), "receipt_url": f"https://pay.sandbox.invalid/receipts/payment/{charge_id}",
+            "refunded": refunded, "status": "succeeded"}
+
+
 def _product(active: bool) -> dict:
     return {"id": "prod_demo_unlimited", "object": "product", "active": active, "name": "Unlimited Jiu-Jitsu",
             "default_price": "price_demo_unlimited_monthly", "livemode": False, "updated": int(time.time())}
@@ -123,6 +143,13 @@ OBJECTS = {
     "invoice.payment_succeeded": lambda c: _invoice(c, "paid"),
     "invoice.payment_failed": lambda c: _invoice(c, "open"),
     "invoice.payment_action_required": lambda c: _invoice(c, "open"),
+    "invoice.created": lambda c: _invoice(c, "draft", attempts=0),
+    "invoice.finalized": lambda c: _invoice(c, "open", attempts=0),
+    "invoice.voided": lambda c: _invoice(c, "void"),
+    "invoice.marked_uncollectible": lambda c: _invoice(c, "uncollectible"),
+    "payment_intent.succeeded": lambda c: _payment_intent(c),
+    "charge.succeeded": lambda c: _charge(c, refunded=False),
+    "charge.refunded": lambda c: _charge(c, refunded=True),
     "checkout.session.completed": lambda c: _checkout(c, "complete", "paid"),
     "checkout.session.expired": lambda c: _checkout(c, "expired", "unpaid"),
     # Boleto and other delayed methods: the session completes unpaid, then one of these follows.

@@ -4,7 +4,7 @@ from flask import Blueprint, request
 
 from app.auth import signed_by_svix
 from app.extensions import services
-from app.http import request_body
+from app.request_limits import request_body
 from app.routing import endpoint
 from app.schemas.envelopes import ClerkEvent, WebhookReceipt
 from app.services.errors import (CustomerInProgress, EventFailed, EventInProgress, InvalidPayload, InvalidSignature,

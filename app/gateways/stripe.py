@@ -172,6 +172,11 @@ class StripeGateway:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.cancel(subscription_id, params=params).to_dict()
 
+    def void_invoice(self, invoice_id: str) -> dict:
+        """Void an open invoice so it can no longer be paid (Stripe refuses a paid one)."""
+        with _stripe_errors("invoice"):
+            return self.client.v1.invoices.void_invoice(invoice_id).to_dict()
+
     def list_subscriptions(self, params: dict) -> dict:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.list(params=params).to_dict()
@@ -186,3 +191,32 @@ class StripeGateway:
         """Stripe's events, newest first: `types`, `created` ({"gte": ...}), `limit`, `starting_after`."""
         with _stripe_errors("event"):
             return self.client.v1.events.list(params=params).to_dict()
+
+    # --- payment history ---------------------------------------------------------------------
+    def get_invoice(self, invoice_id: str) -> dict | None:
+        """The invoice (its first lines included), or None when Stripe does not know it."""
+        try:
+            with _stripe_errors("invoice"):
+                return self.client.v1.invoices.retrieve(invoice_id).to_dict()
+        except NotFound:
+            return None
+
+    def list_invoices(self, params: dict) -> dict:
+        """Invoices newest first: `customer`, `subscription`, `status`, `limit`, `starting_after`."""
+        with _stripe_errors("invoice"):
+            return self.client.v1.invoices.list(params=params).to_dict()
+
+    def get_payment_intent(self, intent_id: str) -> dict | None:
+        """The PaymentIntent with `latest_charge` expanded (its receipt), or None when Stripe does not know it."""
+        try:
+            with _stripe_errors("payment intent"):
+                return self.client.v1.payment_intents.retrieve(
+                    intent_id, params={"expand": ["latest_charge"]}).to_dict()
+        except NotFound:
+            return None
+
+    def list_payment_intents(self, params: dict) -> dict:
+        """PaymentIntents newest first, each with `latest_charge` expanded: `customer`, `limit`, `starting_after`."""
+        with _stripe_errors("payment intent"):
+            return self.client.v1.payment_intents.list(
+                params={**params, "expand": ["data.latest_charge"]}).to_dict()

@@ -1,31 +1,26 @@
 """Taking money: web checkout, the mobile payment sheet, the portal, cancel and resume (docs/billing.md).
 
-The customer is always the caller's own (CustomerService); a body never names one. Purchases
-are settled in the database like customers are: one open purchase per user and slot (every
-recurring purchase shares one slot; a one-time price has its own), claimed in the store
-(`Store.claim_purchase`) and created under a Stripe idempotency key derived from the claim, so 20
-parallel taps on several instances reach Stripe once. Before anything new is made, whatever an
-earlier attempt of ours left at Stripe (an unpaid subscription, an open session) is found and
-handed back or closed: docs/billing.md has the table of faults and what the next request does.
+The customer is always the caller's own (CustomerService); a body never names one. Every purchase
+goes through app/services/purchases.py: one open purchase per member and slot (every recurring
+purchase shares one slot; a one-time price has its own), made under an idempotency key derived from
+its claim, after whatever an earlier attempt of ours left at Stripe was handed back or closed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Callable
 
 from app.gateways.base import BillingGateway, expandable_id
-from app.metrics import CREATED, DUPLICATE_SUBSCRIPTIONS
+from app.metrics import DUPLICATE_SUBSCRIPTIONS
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
-from app.services.errors import NotFound, PurchaseInProgress, SubscriptionExists, UpstreamError, ValidationFailed
+from app.services.errors import NotFound, SubscriptionExists, ValidationFailed
+from app.services.purchases import NEVER_STARTED, USABLE, Leftovers, PurchaseSlots, ever_held, leftover, usable
 from app.services.redirects import RedirectPolicy
-from app.services.subscriptions import LIVE, SubscriptionSync, public
+from app.services.subscriptions import LIVE, SubscriptionSync, member_view
 from app.stores.base import PurchaseClaim, Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
@@ -37,11 +32,6 @@ RECURRING_CLAIM = (CHECKOUT, "recurring")
 REUSE_MARGIN_SECONDS = 300      # an open session closer than this to expiring is not handed out again
 DOUBLE_TAP_SECONDS = 60         # a one-time payment sheet asked again within this gets the same PaymentIntent
 SUBSCRIPTION_EXPAND = ["latest_invoice.confirmation_secret"]
-# Statuses in which the member has the subscription, or owes for it: a new recurring purchase must wait.
-USABLE = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})
-NEVER_STARTED = frozenset({"incomplete", "incomplete_expired"})  # the first invoice was never paid
-# Said in cancellation_details.comment when we cancel an unpaid subscription of ours: it never started either.
-LEFTOVER_CANCELED = "tatame: an unpaid purchase replaced by a newer one"
 
 
 @dataclass(frozen=True)
@@ -64,6 +54,9 @@ class BillingService:
                  settings: BillingSettings):
         self.store, self.gateway, self.customers, self.catalog = store, gateway, customers, catalog
         self.subscriptions, self.redirects, self.settings = subscriptions, redirects, settings
+        self.slots = PurchaseSlots(store, lease_seconds=settings.lease_seconds, wait_seconds=settings.wait_seconds,
+                                   poll_seconds=settings.poll_seconds)
+        self.leftovers = Leftovers(store, gateway, subscriptions)
 
     # --- membership ----------------------------------------------------------------------------
     def membership(self, clerk_user_id: str) -> dict:
@@ -71,7 +64,7 @@ class BillingService:
         current = self.subscriptions.current(clerk_user_id)
         return {"status": current.status if current else "none",
                 "access": bool(current) and self.subscriptions.grants_access(current.status),
-                "subscription": public(current)}
+                "subscription": member_view(current)}
 
     # --- web checkout --------------------------------------------------------------------------
     def start_checkout(self, clerk_user_id: str, price_id: str, success_url: str | None = None,
@@ -105,23 +98,29 @@ class BillingService:
             if session.get("status") != "open":
                 return None
             if not same_request(session):
-                self._expire(session["id"])  # never two payable sessions: the old one closes first
+                self.leftovers.expire_session(session["id"])  # never two payable sessions: the old one closes first
                 return None
             if recurring:
                 try:
-                    self._clear_leftovers_or_refuse(clerk_user_id, customer["id"])
+                    self.leftovers.clear_or_refuse(clerk_user_id, customer["id"])
                 except SubscriptionExists:
-                    self._expire(session["id"])  # subscribed elsewhere meanwhile: this one must not be paid too
+                    self.leftovers.expire_session(session["id"])  # subscribed elsewhere meanwhile: this one must not be paid too
                     raise
             return session
 
         def create(key: Callable[[dict], str]) -> tuple[dict, str, int | None, bool]:
+            # Sessions first (one paid meanwhile makes its subscription before the listing below sees it):
+            # an earlier attempt's whose answer we never got is handed back, every other one expired.
+            found = self.leftovers.close_open_sessions(customer["id"], replaced, hand_back=same_request)
             trial = {}
             if recurring:
-                _, listing = self._clear_leftovers_or_refuse(clerk_user_id, customer["id"])
+                try:
+                    _, listing = self.leftovers.clear_or_refuse(clerk_user_id, customer["id"])
+                except SubscriptionExists:
+                    if found is not None:
+                        self.leftovers.expire_session(found["id"])
+                    raise
                 trial = self._trial(clerk_user_id, listing)
-            # Sessions an earlier attempt made whose answer we never got (or made for other addresses).
-            found = self._close_open_sessions(customer["id"], replaced, hand_back=same_request)
             if found is not None:
                 return found, found["id"], found.get("expires_at"), False
             params = {"customer": customer["id"], "mode": "subscription" if recurring else "payment",
@@ -135,8 +134,13 @@ class BillingService:
             session = self.gateway.create_checkout_session(params, key(params))
             return session, session["id"], session.get("expires_at"), True
 
+        def discard(session: dict) -> None:
+            self.leftovers.expire_session(session["id"])
+
         kind, slot = RECURRING_CLAIM if recurring else (CHECKOUT, price_id)
-        session, created = self._one_purchase_at_a_time(kind, clerk_user_id, slot, reuse, create)
+        session, created = self.slots.one_at_a_time(kind, clerk_user_id, slot, reuse, create, discard)
+        if recurring and created:
+            self._refuse_if_subscribed_meanwhile(clerk_user_id, lambda: discard(session))
         return {"id": session["id"], "url": session.get("url"), "mode": session.get("mode"),
                 "expires_at": session.get("expires_at"), "price": price_id}, created
 
@@ -182,7 +186,7 @@ class BillingService:
         """An unpaid subscription for the plan (no trial: a sheet would grant one before any card is saved)."""
         def awaiting(subscription: dict) -> bool:
             """Ours, for this plan, still waiting for its first payment: what the sheet hands back."""
-            return _leftover(subscription, clerk_user_id) and subscription.get("status") == "incomplete" \
+            return leftover(subscription, clerk_user_id) and subscription.get("status") == "incomplete" \
                 and _price_of(subscription) == price_id
 
         def reuse(claim: PurchaseClaim) -> dict | None:
@@ -191,18 +195,22 @@ class BillingService:
             subscription = self.gateway.get_subscription(claim.result_id, expand=SUBSCRIPTION_EXPAND)
             if subscription is None or not awaiting(subscription):
                 return None
-            kept, _ = self._clear_leftovers_or_refuse(clerk_user_id, customer_id,
+            kept, _ = self.leftovers.clear_or_refuse(clerk_user_id, customer_id,
                                                       hand_back=lambda s: s["id"] == subscription["id"])
             return subscription if kept is not None else None
 
         def create(key: Callable[[dict], str]) -> tuple[dict, str, None, bool]:
-            kept, _ = self._clear_leftovers_or_refuse(clerk_user_id, customer_id, hand_back=awaiting)
-            self._close_open_sessions(customer_id, lambda s: (s.get("metadata") or {}).get("clerk_user_id")
-                                      == clerk_user_id and s.get("mode") == "subscription")
+            # Open web checkouts first: one paid meanwhile makes its subscription before the listing sees it.
+            self.leftovers.close_open_sessions(customer_id, lambda s: (s.get("metadata") or {}).get("clerk_user_id")
+                                               == clerk_user_id and s.get("mode") == "subscription")
+            kept, _ = self.leftovers.clear_or_refuse(clerk_user_id, customer_id, hand_back=awaiting)
             if kept is not None:  # made by an attempt whose answer we never got: handed back, not made again
                 found = self.gateway.get_subscription(kept["id"], expand=SUBSCRIPTION_EXPAND)
                 if found is not None and awaiting(found):
                     return found, found["id"], None, False
+                if found is not None and usable(found, clerk_user_id):  # paid a moment ago: the member has it
+                    raise SubscriptionExists(details={"subscription": found["id"], "status": found["status"],
+                                                      "reason": "subscribed"})
             params = {"customer": customer_id, "items": [{"price": price_id}],
                       "payment_behavior": "default_incomplete",
                       "payment_settings": {"save_default_payment_method": "on_subscription"},
@@ -212,8 +220,14 @@ class BillingService:
             self.subscriptions.record(subscription, stamp, clerk_user_id)
             return subscription, subscription["id"], None, True
 
+        def discard(subscription: dict) -> None:
+            self.leftovers.cancel_subscription(subscription, clerk_user_id)
+
         kind, slot = RECURRING_CLAIM
-        subscription, created = self._one_purchase_at_a_time(kind, clerk_user_id, slot, reuse, create)
+        subscription, created = self.slots.one_at_a_time(kind, clerk_user_id, slot, reuse, create, discard)
+        if created:
+            self._refuse_if_subscribed_meanwhile(clerk_user_id, lambda: discard(subscription),
+                                                 besides=subscription["id"])
         secret = ((subscription.get("latest_invoice") or {}).get("confirmation_secret") or {}).get("client_secret")
         return {"intent_type": "payment", "client_secret": secret, "subscription": subscription["id"]}, created
 
@@ -229,9 +243,9 @@ class BillingService:
             # A double tap: the same idempotency key makes Stripe answer with the same PaymentIntent.
             if (claim.result_expires_at or 0) <= time.time():
                 return None
-            return self.gateway.create_payment_intent(params, self._key(claim, params))
+            return self.gateway.create_payment_intent(params, self.slots.key(claim, params))
 
-        intent, created = self._one_purchase_at_a_time(PAYMENT_SHEET, clerk_user_id, price["id"], reuse, create)
+        intent, created = self.slots.one_at_a_time(PAYMENT_SHEET, clerk_user_id, price["id"], reuse, create)
         return {"intent_type": "payment", "client_secret": intent["client_secret"]}, created
 
     # --- cancel and resume ---------------------------------------------------------------------
@@ -255,7 +269,7 @@ class BillingService:
             # A webhook's read with a later stamp, made before our update reached Stripe, was stored first:
             # read again (a new stamp, after our update) so the row ends as Stripe has it now.
             stored = self.subscriptions.refresh(current.stripe_subscription_id, clerk_user_id) or stored
-        return public(self.store.get_subscription(current.stripe_subscription_id) or stored)  # with updated_at
+        return member_view(self.store.get_subscription(current.stripe_subscription_id) or stored)  # with updated_at
 
     # --- after Stripe tells us of a subscription ------------------------------------------------
     def settle_after_subscription_change(self, record: SubscriptionRecord) -> None:
@@ -270,19 +284,31 @@ class BillingService:
         claim = self.store.get_purchase_claim(kind, record.clerk_user_id, slot)
         if (claim is not None and claim.status == "open" and (claim.result_id or "").startswith("cs_")
                 and (claim.result_expires_at or 0) > time.time()):
-            self._close_session(claim.result_id)
+            self.leftovers.close_session(claim.result_id)
         stored = [r for r in self.store.list_subscriptions(record.clerk_user_id) if r.status in USABLE]
         if len(stored) < 2:
             return
         listing = self.gateway.list_subscriptions({"customer": record.stripe_customer_id, "status": "all",
                                                    "limit": 100}).get("data", [])
-        usable = sorted(s["id"] for s in listing if _usable(s, record.clerk_user_id))
-        if len(usable) > 1:
+        held = sorted(s["id"] for s in listing if usable(s, record.clerk_user_id))
+        if len(held) > 1:
             DUPLICATE_SUBSCRIPTIONS.inc()
             log.error("member %s holds %d usable subscriptions (%s): refund and cancel the newer one "
-                      "(docs/billing.md, runbook)", record.clerk_user_id, len(usable), ", ".join(usable))
+                      "(docs/billing.md, runbook)", record.clerk_user_id, len(held), ", ".join(held))
 
     # --- shared --------------------------------------------------------------------------------
+    def _refuse_if_subscribed_meanwhile(self, clerk_user_id: str, close: Callable[[], object],
+                                        besides: str | None = None) -> None:
+        """After a recurring purchase was made: a subscription the member can use that a webhook stored while we
+        worked (the webhook found our claim still pending, so it had nothing to close) closes it again."""
+        held = [r for r in self.store.list_subscriptions(clerk_user_id)
+                if r.status in USABLE and r.stripe_subscription_id != besides]
+        if held:
+            close()
+            newest = max(held, key=lambda r: (r.stripe_created, r.stripe_subscription_id))
+            raise SubscriptionExists(details={"subscription": newest.stripe_subscription_id, "status": newest.status,
+                                              "reason": "subscribed"})
+
     def _purchasable(self, price_id: str) -> dict:
         """The price, if the catalog sells it: it and its product active, with a fixed amount."""
         price = self.catalog.get_price(price_id).data  # unknown: 404
@@ -295,72 +321,11 @@ class BillingService:
             raise ValidationFailed(details={"price_id": ["This price has no fixed amount."]})
         return price
 
-    def _clear_leftovers_or_refuse(self, clerk_user_id: str, customer_id: str, *,
-                                   hand_back: Callable[[dict], bool] = lambda subscription: False
-                                   ) -> tuple[dict | None, list[dict]]:
-        """Make room for a new recurring purchase, from Stripe's own list of the member's subscriptions.
-
-        Each is recorded (a webhook may still be on its way). Unpaid subscriptions an earlier attempt of ours
-        left behind (its answer lost, or the member walked away) are canceled, except the first that
-        `hand_back` accepts, which is returned for the caller to hand out again. Then a subscription the
-        member can use, or an unpaid one made outside this service, refuses the purchase (409, with which).
-        Returns (the one handed back or None, the listing)."""
-        stamp = self.store.next_stamp()
-        listing = self.gateway.list_subscriptions({"customer": customer_id, "status": "all", "limit": 100})
-        subscriptions = listing.get("data", [])
-        for subscription in subscriptions:
-            self.subscriptions.record(subscription, stamp, clerk_user_id)
-        usable = [s for s in subscriptions if _usable(s, clerk_user_id)]
-        elsewhere = [s for s in subscriptions if s.get("status") == "incomplete" and not _leftover(s, clerk_user_id)]
-        kept = None
-        for subscription in subscriptions:
-            if not _leftover(subscription, clerk_user_id):
-                continue
-            if kept is None and not (usable or elsewhere) and hand_back(subscription):
-                kept = subscription
-            else:
-                self._cancel_leftover(subscription, clerk_user_id)
-        for blocking, reason in ((usable, "subscribed"), (elsewhere, "unpaid_elsewhere")):
-            if blocking:
-                newest = max(blocking, key=lambda s: s.get("created") or 0)
-                raise SubscriptionExists(details={"subscription": newest["id"], "status": newest["status"],
-                                                  "reason": reason})
-        return kept, subscriptions
-
-    def _cancel_leftover(self, subscription: dict, clerk_user_id: str) -> None:
-        """Cancel an unpaid subscription of ours, unless Stripe says it was paid meanwhile."""
-        stamp = self.store.next_stamp()
-        current = self.gateway.get_subscription(subscription["id"])
-        if current is None or not _leftover(current, clerk_user_id):
-            return
-        try:
-            canceled = self.gateway.cancel_subscription(
-                subscription["id"], {"cancellation_details": {"comment": LEFTOVER_CANCELED}})
-        except NotFound:
-            return
-        self.subscriptions.record(canceled, stamp, clerk_user_id)
-        log.info("unpaid subscription %s left by an earlier purchase was canceled", subscription["id"])
-
-    def _close_open_sessions(self, customer_id: str, replaced: Callable[[dict], bool], *,
-                             hand_back: Callable[[dict], bool] = lambda session: False) -> dict | None:
-        """The customer's open sessions that `replaced` names are expired, except the first that `hand_back`
-        accepts (an earlier attempt's, whose answer we never got), which is returned."""
-        listing = self.gateway.list_checkout_sessions({"customer": customer_id, "status": "open", "limit": 100})
-        kept = None
-        for session in listing.get("data", []):
-            if not replaced(session):
-                continue
-            if kept is None and hand_back(session):
-                kept = session
-            else:
-                self._expire(session["id"])
-        return kept
-
     def _trial(self, clerk_user_id: str, subscriptions: list[dict]) -> dict:
         """A trial only for a member who never held a subscription, here or in Stripe (`subscriptions`: all of
         theirs at Stripe); unpaid purchases that never started do not count. It ends canceled, never unpaid,
         if the card is gone by then."""
-        if not self.settings.trial_days or any(_ever_held(s) for s in subscriptions):
+        if not self.settings.trial_days or any(ever_held(s) for s in subscriptions):
             return {}
         listed = {s["id"] for s in subscriptions}
         if any(r.stripe_subscription_id not in listed and r.status not in NEVER_STARTED
@@ -368,78 +333,6 @@ class BillingService:
             return {}
         return {"trial_period_days": self.settings.trial_days,
                 "trial_settings": {"end_behavior": {"missing_payment_method": "cancel"}}}
-
-    def _expire(self, session_id: str) -> None:
-        """Close a checkout session that must not be paid any more (already closed: nothing to do)."""
-        try:
-            self.gateway.expire_checkout_session(session_id)
-        except (NotFound, UpstreamError) as exc:
-            session = self.gateway.get_checkout_session(session_id)
-            if session.get("status") == "open":
-                raise exc
-
-    def _close_session(self, session_id: str) -> None:
-        """Expire the session if it is still open (one Stripe call when it is not)."""
-        try:
-            if self.gateway.get_checkout_session(session_id).get("status") == "open":
-                self._expire(session_id)
-        except NotFound:
-            return
-
-    def _let_go(self, kind: str, clerk_user_id: str, slot: str, token: str) -> None:
-        """Free our claim at once after a failure, so the next request recovers without waiting for the lease;
-        if the store cannot even do that, the lease runs out instead (and the failure that matters is raised)."""
-        try:
-            self.store.release_purchase_claim(kind, clerk_user_id, slot, token)
-        except Exception:  # noqa: BLE001 - the original error is the one to answer with
-            log.warning("%s claim not released (the store failed too); its lease will expire", kind)
-
-    @staticmethod
-    def _key(claim: PurchaseClaim, params: dict) -> str:
-        """The same for every attempt at one purchase with the same parameters; new for every replacement."""
-        text = json.dumps([claim.kind, claim.clerk_user_id, claim.price_id, claim.id, claim.generation, params],
-                          sort_keys=True)
-        return f"tatame-{claim.kind}-{hashlib.sha256(text.encode()).hexdigest()}"
-
-    def _one_purchase_at_a_time(self, kind: str, clerk_user_id: str, slot: str,
-                                reuse: Callable[[PurchaseClaim], dict | None],
-                                create: Callable[[Callable[[dict], str]], tuple[dict, str, int | None, bool]]
-                                ) -> tuple[dict, bool]:
-        """The member's one open purchase in `slot`, settled in the store across requests and instances.
-
-        The claim row's open result is handed out again while `reuse` accepts it. Otherwise one request
-        takes the claim (a new row, an abandoned lease, or the replaced result) and runs `create` under an
-        idempotency key derived from the claim; the others wait for it. `create` returns (object, its id,
-        reusable until, whether Stripe made it now or it was an earlier attempt's, handed back)."""
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + self.settings.wait_seconds
-        while True:
-            claim = self.store.get_purchase_claim(kind, clerk_user_id, slot)
-            stale = None
-            if claim is not None and claim.status == "open":
-                found = reuse(claim)
-                if found is not None:
-                    return found, False
-                stale = claim.result_id
-            result = self.store.claim_purchase(kind, clerk_user_id, slot, token, self.settings.lease_seconds,
-                                               stale_result_id=stale)
-            if result.owned:
-                try:
-                    made, result_id, expires_at, created = create(lambda params: self._key(result.claim, params))
-                    if not self.store.complete_purchase(kind, clerk_user_id, slot, token, result_id, expires_at):
-                        log.warning("%s claim lost before completion; %s was recorded by another request",
-                                    kind, result_id)
-                except BaseException:
-                    self._let_go(kind, clerk_user_id, slot, token)
-                    raise
-                if created:
-                    CREATED.labels(made.get("object", kind).replace(".", "_")).inc()
-                return made, created
-            if result.claim.status == "pending":
-                if time.monotonic() >= deadline:
-                    raise PurchaseInProgress()
-                time.sleep(self.settings.poll_seconds)
-
 
 def _with_session_id(url: str) -> str:
     """Stripe fills {CHECKOUT_SESSION_ID} in: the app learns which session it came back from."""
@@ -452,24 +345,3 @@ def _with_session_id(url: str) -> str:
 def _price_of(subscription: dict) -> str | None:
     items = (subscription.get("items") or {}).get("data") or [{}]
     return expandable_id(items[0].get("price"))
-
-
-def _leftover(subscription: dict, clerk_user_id: str) -> bool:
-    """Made by an earlier purchase of ours and never paid: its first invoice open, or (made by an earlier
-    release, when the sheet offered trials) a trial whose card was never saved."""
-    if (subscription.get("metadata") or {}).get("clerk_user_id") != clerk_user_id:
-        return False
-    status = subscription.get("status")
-    return status == "incomplete" or (status == "trialing" and bool(subscription.get("pending_setup_intent")))
-
-
-def _ever_held(subscription: dict) -> bool:
-    """Whether the member ever had this subscription (a trial counts): not an unpaid one that never started."""
-    comment = (subscription.get("cancellation_details") or {}).get("comment")
-    return subscription.get("status") not in NEVER_STARTED and comment != LEFTOVER_CANCELED
-
-
-def _usable(subscription: dict, clerk_user_id: str) -> bool:
-    """A subscription the member has (or pays for) now: it blocks a new recurring purchase."""
-    return subscription.get("status") in USABLE and not _leftover(subscription, clerk_user_id)
-

@@ -12,6 +12,7 @@ stamp already stored reads again, since that read may predate its change.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from app.gateways.base import BillingGateway, expandable_id
 from app.services.shared_version import SharedVersion, VersionedCache
@@ -34,17 +35,46 @@ class SubscriptionSync:
         self._rows: VersionedCache[str, list[SubscriptionRecord]] = VersionedCache(version)
 
     def refresh(self, subscription_id: str, clerk_user_id: str | None = None, *,
-                final: dict | None = None) -> SubscriptionRecord | None:
+                ended: dict | None = None) -> SubscriptionRecord | None:
         """Re-read the subscription from Stripe and store it unless a newer read is stored already.
 
-        `final`: a deletion's own object (deletion is final), stored when Stripe no longer returns the
-        subscription; without it, the last known state is kept."""
+        `ended`: the object of a deletion event. Deletion is final, so when Stripe no longer returns the
+        subscription it is stored as canceled (still through the stamp guard); without it, the last known
+        state is kept."""
         stamp = self.store.next_stamp()
-        subscription = self.gateway.get_subscription(subscription_id) or final
-        if subscription is None:
-            log.warning("subscription %s is unknown to Stripe; its stored state is kept", subscription_id)
-            return self.store.get_subscription(subscription_id)
-        return self.record(subscription, stamp, clerk_user_id)
+        subscription = self.gateway.get_subscription(subscription_id)
+        if subscription is not None:
+            return self.record(subscription, stamp, clerk_user_id)
+        if ended is not None:
+            return self._record_ended(subscription_id, ended, stamp, clerk_user_id)
+        log.warning("subscription %s is unknown to Stripe; its stored state is kept", subscription_id)
+        return self.store.get_subscription(subscription_id)
+
+    def _record_ended(self, subscription_id: str, ended: dict, stamp: int,
+                      clerk_user_id: str | None) -> SubscriptionRecord | None:
+        """The stored row, or what the event names of its owner (ids and metadata only: the rest of a signed
+        event's object is not trusted into the table), as canceled."""
+        stored = self.store.get_subscription(subscription_id)
+        if stored is not None:
+            record = replace(stored, status="canceled", stamp=stamp,
+                             canceled_at=stored.canceled_at or _seconds(ended.get("canceled_at")))
+        else:
+            customer = expandable_id(ended.get("customer"))
+            if not customer:
+                return None
+            owner = clerk_user_id or (ended.get("metadata") or {}).get("clerk_user_id") or self._user_of(
+                {"customer": customer})
+            record = to_record({"id": subscription_id, "customer": customer, "status": "canceled",
+                                "canceled_at": _seconds(ended.get("canceled_at")),
+                                "created": _seconds(ended.get("created")) or 0}, stamp, owner)
+            if self._unknown(record):
+                return record  # an erased member's (see record): not stored
+        try:
+            if not self.store.save_subscription(record):
+                return self.store.get_subscription(subscription_id) or record
+            return record
+        finally:
+            self._rows.changed()
 
     def record(self, subscription: dict, stamp: int, clerk_user_id: str | None = None) -> SubscriptionRecord:
         """Store `subscription`, read after `stamp` was taken; returns what is stored now."""
@@ -117,7 +147,7 @@ def to_record(subscription: dict, stamp: int, clerk_user_id: str | None) -> Subs
     )
 
 
-def public(record: SubscriptionRecord | None) -> dict | None:
+def member_view(record: SubscriptionRecord | None) -> dict | None:
     """What GET /stripe/subscription shows of a stored subscription."""
     if record is None:
         return None
@@ -126,3 +156,8 @@ def public(record: SubscriptionRecord | None) -> dict | None:
             "current_period_end": record.current_period_end, "cancel_at_period_end": record.cancel_at_period_end,
             "cancel_at": record.cancel_at, "canceled_at": record.canceled_at, "trial_end": record.trial_end,
             "updated_at": int(record.updated_at.timestamp()) if record.updated_at else None}
+
+
+def _seconds(value) -> int | None:
+    """Unix seconds from an event field, or None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

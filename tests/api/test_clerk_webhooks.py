@@ -270,10 +270,13 @@ def test_stripes_late_deliveries_about_an_erased_member_bring_nothing_back(clien
     customer, subscription = subscribed_member(services)
     assert deliver(client, sample_clerk_event("user.deleted", user_id="user_clerk_1"))[0].status_code == 200
     ended = json.loads(json.dumps(services.gateway.get_subscription(subscription), default=str))
-    body, headers = signed_webhook(make_event("customer.subscription.deleted", ended))
-    assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+    invoice = json.loads(json.dumps(services.gateway.get_invoice(ended["latest_invoice"]), default=str))
+    for late in (make_event("customer.subscription.deleted", ended), make_event("invoice.paid", invoice)):
+        body, headers = signed_webhook(late)
+        assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
     assert services.store.get_subscription(subscription) is None
     assert services.store.list_subscriptions("user_clerk_1") == []
+    assert services.store.get_payment(invoice["id"]) is None and services.store.list_payments("user_clerk_1", 10) == []
 
 
 def test_prorate_policy_cancels_with_stripes_proration(clerk_config, sandbox_stripe):

@@ -15,6 +15,8 @@ from app.services.subscriptions import SubscriptionSync
 from app.stores.sqlite import SQLiteStore
 from app.stores.supabase import SupabaseStore
 
+from tests.stores_contract import _payment
+
 from .conftest import SERVICE_KEY
 
 USER, OTHER = "user_erase_me_1", "user_stays_1"
@@ -34,6 +36,7 @@ def populate(store, gateway) -> tuple[str, str]:
                                                    f"key-{user}")
         sync.refresh(subscription["id"])
         store.claim_purchase("checkout", user, price["id"], "tok", 30)
+        assert store.save_payment(_payment(f"in_{user}", user, store.next_stamp(), stripe_customer_id=customer))
         store.advance_clerk_user(user, 1)
         ids.append(customer)
     store.claim_event("clerk:msg_erasure_1", "clerk:user.deleted", "tok", 30)
@@ -59,7 +62,7 @@ def test_nothing_about_an_erased_user_remains_in_any_sqlite_table(tmp_path, stri
 
         with sqlite3.connect(path) as conn:
             tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            assert "stripe_customer_mapping" in tables and "stripe_clerk_users" in tables
+            assert {"stripe_customer_mapping", "stripe_clerk_users", "stripe_payments"} <= set(tables)
             found = []
             for table in tables:
                 columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
@@ -77,7 +80,7 @@ def test_nothing_about_an_erased_user_remains_in_any_postgres_table(db, postgres
     def rows_naming(value: str) -> list:
         tables = [row[0] for row in db.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename").fetchall()]
-        assert "stripe_customer_mapping" in tables and "stripe_clerk_users" in tables
+        assert {"stripe_customer_mapping", "stripe_clerk_users", "stripe_payments"} <= set(tables)
         found = []
         for table in tables:
             found += [(table, row[0]) for row in db.execute(

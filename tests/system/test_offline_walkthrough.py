@@ -43,6 +43,7 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
                             STRIPE_WEBHOOK_SECRET="", CLERK_JWT_KEY="", SANDBOX_DELIVERY="chaos", RATE_LIMIT_ENABLED="false")
     auth = {"Authorization": f"Bearer {credentials.load_or_create(tmp_path).token('user_walk')}"}
     membership = lambda: requests.get(f"{server.url}/stripe/subscription", headers=auth, timeout=10).json()["data"]
+    history = lambda: requests.get(f"{server.url}/stripe/invoices", headers=auth, timeout=10).json()["data"]
 
     session = requests.post(f"{server.url}/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth,
                             timeout=10)
@@ -58,6 +59,10 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
     active = eventually(membership, lambda m: m["access"])
     assert active["status"] == "active" and active["subscription"]["price"] == MONTHLY
     first_period_end = active["subscription"]["current_period_end"]
+    # What the member paid: the first invoice, from the table the webhooks keep.
+    [first] = eventually(history, lambda rows: [r["status"] for r in rows] == ["paid"])
+    assert first["kind"] == "invoice" and first["number"] and first["amount_paid"] > 0
+    assert first["hosted_invoice_url"] and first["invoice_pdf"] and first["period"]["end"] == first_period_end
 
     cancelled = requests.post(f"{server.url}/stripe/subscription/cancel", headers=auth, timeout=10).json()["data"]
     assert cancelled["cancel_at_period_end"] is True and membership()["access"] is True
@@ -68,10 +73,17 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
     assert re.search(r"renew", printed, re.I), printed
     renewed = eventually(membership, lambda m: (m["subscription"]["current_period_end"] or 0) > first_period_end)
     assert renewed["status"] == "active" and renewed["subscription"]["current_period_end"] > first_period_end
+    # The renewal's invoice, newest first, billing the period that starts where the first one ended.
+    rows = eventually(history, lambda rows: [r["status"] for r in rows] == ["paid", "paid"])
+    assert [r["status"] for r in rows] == ["paid", "paid"] and rows[1]["id"] == first["id"]
+    assert rows[0]["period"]["start"] == first_period_end and rows[0]["created"] > first["created"]
 
     flask(tmp_path, "stripe", "clock", "--days", "40", "--decline")
     ended = eventually(membership, lambda m: m["status"] == "canceled", seconds=20)
     assert ended["status"] == "canceled" and ended["access"] is False
+    # The declined renewal stays in the history as Stripe left it: open, nothing paid.
+    rows = eventually(history, lambda rows: len(rows) == 3)
+    assert rows[0]["status"] == "open" and rows[0]["amount_paid"] == 0 and rows[0]["amount_due"] > 0
 
     portal = requests.post(f"{server.url}/stripe/portal-session", headers=auth, timeout=10)
     assert portal.status_code == 201 and "/dev/portal/" in portal.json()["data"]["url"]

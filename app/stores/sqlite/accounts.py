@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .database import Database, now_text
 
-# Migration 4's statements. Released: change the table by appending a migration.
+# Migration 5's statements. Released: change the table by appending a migration.
 CREATE = (
     # The `updated_at` (Clerk's, milliseconds) of the last user.updated applied to the user's Stripe customer.
     """CREATE TABLE IF NOT EXISTS stripe_clerk_users (
@@ -21,6 +21,8 @@ PERSONAL_ROWS = (
     ("stripe_subscriptions", "clerk_user_id"),
     ("stripe_subscriptions", "stripe_customer_id"),
     ("stripe_purchase_claims", "clerk_user_id"),
+    ("stripe_payments", "clerk_user_id"),
+    ("stripe_payments", "stripe_customer_id"),
     ("stripe_clerk_users", "clerk_user_id"),
     ("stripe_customer_mapping", "clerk_user_id"),
 )

@@ -13,6 +13,8 @@ PERSONAL_ROWS = (
     ("stripe_subscriptions", "clerk_user_id"),
     ("stripe_subscriptions", "stripe_customer_id"),
     ("stripe_purchase_claims", "clerk_user_id"),
+    ("stripe_payments", "clerk_user_id"),
+    ("stripe_payments", "stripe_customer_id"),
     (CLERK_USER_TABLE, "clerk_user_id"),
     ("stripe_customer_mapping", "clerk_user_id"),
 )

@@ -86,6 +86,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/stripe/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's invoices and one-time payments, newest first, from the database (never a Stripe call). */
+        get: operations["get_stripe_invoices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/stripe/payment-sheet": {
         parameters: {
             query?: never;
@@ -505,6 +522,39 @@ export interface components {
             data: components["schemas"]["Customer"];
             /** @description True the first time (201). */
             created: boolean;
+        };
+        Period: {
+            /** @description Unix seconds. */
+            start: number | null;
+            /** @description Unix seconds. */
+            end: number | null;
+        };
+        PaymentView: {
+            /** @description Stripe's id: in_... or pi_... */
+            id: string;
+            /** @enum {string} */
+            kind: "invoice" | "payment";
+            number: string | null;
+            /** @description Stripe's: open, paid, void, uncollectible (invoices); succeeded, refunded, ... (payments). */
+            status: string;
+            /** @description In the currency's minor unit. */
+            amount_due: number;
+            amount_paid: number;
+            currency: string;
+            /** @description Unix seconds. */
+            created: number;
+            period: (Record<string, never> | null) | components["schemas"]["Period"];
+            /** @description The plan or item bought (product name, else price id). */
+            description: string | null;
+            hosted_invoice_url: string | null;
+            invoice_pdf: string | null;
+            receipt_url: string | null;
+        };
+        InvoiceList: {
+            data: components["schemas"]["PaymentView"][];
+            count: number;
+            /** @description Ask again with starting_after. */
+            has_more: boolean;
         };
         PaymentSheetBody: {
             price_id: string;
@@ -1122,6 +1172,87 @@ export interface operations {
             };
             /** @description SERVICE_ERROR */
             502: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE */
+            503: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_stripe_invoices: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The last id of the previous page. */
+                starting_after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvoiceList"];
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description INTERNAL_ERROR */
+            500: {
                 headers: {
                     /** @description The request's id (the client's own when it sent a sane one). */
                     "X-Request-ID"?: string;
