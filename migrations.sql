@@ -593,77 +593,7 @@ BEGIN
 END
 $$;
 
--- === every table and function: RLS, updated_at, privileges =====================================
--- (append new aggregate sections above this line)
-
--- Every public.stripe_* table gets row level security (on, no policies: only the service role,
--- which bypasses RLS, reaches the rows) and, when it has updated_at, the trigger keeping it.
--- Supabase grants anon/authenticated everything in public by default; take it back, from the
--- tables and from every tatame_* function, and give the service role what it needs. The roles
--- may not exist on a plain PostgreSQL, hence the checks. Nothing here names a table: a new
--- stripe_* table or sequence and its tatame_* functions are covered as they are.
-DO $$
-DECLARE
-    v_role text;
-    v_table regclass;
-    v_name text;
-    v_fn regprocedure;
-BEGIN
-    FOR v_table, v_name IN
-        SELECT c.oid::regclass, c.relname FROM pg_class c
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname LIKE 'stripe\_%'
-    LOOP
-        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', v_table);
-        IF EXISTS (SELECT 1 FROM pg_attribute
-                    WHERE attrelid = v_table AND attname = 'updated_at' AND NOT attisdropped) THEN
-            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', v_name || '_set_updated_at', v_table);
-            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at()',
-                           v_name || '_set_updated_at', v_table);
-        END IF;
-        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
-            EXECUTE format('REVOKE ALL ON TABLE %s FROM %I', v_table, v_role);
-        END LOOP;
-        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO service_role', v_table);
-        END IF;
-    END LOOP;
-
-    -- Sequences (the stamp's): Supabase grants them to anon/authenticated by default too; the
-    -- functions that call nextval run as their caller, so the service role needs USAGE.
-    FOR v_table IN
-        SELECT c.oid::regclass FROM pg_class c
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'S' AND c.relname LIKE 'stripe\_%'
-    LOOP
-        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
-            EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM %I', v_table, v_role);
-        END LOOP;
-        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-            EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO service_role', v_table);
-        END IF;
-    END LOOP;
-
-    FOR v_fn IN
-        SELECT p.oid::regprocedure FROM pg_proc p
-         WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'tatame\_%'
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
-        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
-            EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %I', v_fn, v_role);
-        END LOOP;
-        -- The claim functions run as their caller, so the service role needs the helpers too.
-        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role')
-           AND (SELECT prorettype FROM pg_proc WHERE oid = v_fn) <> 'trigger'::regtype THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO service_role', v_fn);
-        END IF;
-    END LOOP;
-END
-$$;
-
 -- === accounts (Clerk): the last Clerk change applied per user ===================================
--- Appended after the loop above, so it gives its own table RLS, its trigger and its privileges.
 
 -- The `updated_at` (Clerk's, milliseconds) of the last user.updated written to the user's Stripe
 -- customer: an older delivery never overwrites a newer one. Erasure deletes the row.
@@ -673,11 +603,6 @@ CREATE TABLE IF NOT EXISTS public.stripe_clerk_users (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
-
-ALTER TABLE public.stripe_clerk_users ENABLE ROW LEVEL SECURITY;
-DROP TRIGGER IF EXISTS stripe_clerk_users_set_updated_at ON public.stripe_clerk_users;
-CREATE TRIGGER stripe_clerk_users_set_updated_at BEFORE UPDATE ON public.stripe_clerk_users
-    FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at();
 
 -- Records p_clerk_updated_at unless a later one is stored: one statement, so the comparison and
 -- the write cannot be split by another writer. An equal one is written again (a retry of the
@@ -698,32 +623,7 @@ BEGIN
 END
 $$;
 
-DO $$
-DECLARE
-    v_role text;
-BEGIN
-    REVOKE ALL ON FUNCTION public.tatame_advance_clerk_user(text, bigint) FROM PUBLIC;
-    FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
-        EXECUTE format('REVOKE ALL ON TABLE public.stripe_clerk_users FROM %I', v_role);
-        EXECUTE format('REVOKE ALL ON FUNCTION public.tatame_advance_clerk_user(text, bigint) FROM %I', v_role);
-    END LOOP;
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.stripe_clerk_users TO service_role;
-        GRANT EXECUTE ON FUNCTION public.tatame_advance_clerk_user(text, bigint) TO service_role;
-    END IF;
-END
-$$;
-
--- PostgREST caches the schema: tell it the functions changed (a no-op where nobody listens).
-NOTIFY pgrst, 'reload schema';
-
-COMMIT;
-
 -- === payment history: invoices and one-time payments (GET /stripe/invoices) ====================
--- Its own transaction, after the loop above, so it names its own RLS, trigger and privileges.
--- Re-runnable like the rest.
-BEGIN;
 
 -- One row per invoice (kind 'invoice', id in_...) or one-time payment (kind 'payment', the
 -- PaymentIntent's pi_...), written only by a newer read (the stamp, as for subscriptions).
@@ -839,36 +739,76 @@ AS $$
              LIMIT p_limit) r
 $$;
 
--- RLS on with no policies, the updated_at trigger, and privileges: only the service role.
-ALTER TABLE public.stripe_payments ENABLE ROW LEVEL SECURITY;
-DROP TRIGGER IF EXISTS stripe_payments_set_updated_at ON public.stripe_payments;
-CREATE TRIGGER stripe_payments_set_updated_at BEFORE UPDATE ON public.stripe_payments
-    FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at();
-REVOKE ALL ON FUNCTION public.tatame_save_payment(text, text, text, text, text, text, bigint, bigint, text, bigint,
-                                                  bigint, bigint, text, text, text, text, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.tatame_list_payments(text, integer, bigint, text) FROM PUBLIC;
+-- === every table and function: RLS, updated_at, privileges =====================================
+-- (append new aggregate sections above this line)
+
+-- Every public.stripe_* table gets row level security (on, no policies: only the service role,
+-- which bypasses RLS, reaches the rows) and, when it has updated_at, the trigger keeping it.
+-- Supabase grants anon/authenticated everything in public by default; take it back, from the
+-- tables and from every tatame_* function, and give the service role what it needs. The roles
+-- may not exist on a plain PostgreSQL, hence the checks. Nothing here names a table: a new
+-- stripe_* table or sequence and its tatame_* functions are covered as they are.
 DO $$
 DECLARE
     v_role text;
+    v_table regclass;
+    v_name text;
+    v_fn regprocedure;
 BEGIN
-    FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
-        EXECUTE format('REVOKE ALL ON TABLE public.stripe_payments FROM %I', v_role);
-        EXECUTE format('REVOKE ALL ON FUNCTION public.tatame_save_payment(text, text, text, text, text, text, bigint,'
-                       ' bigint, text, bigint, bigint, bigint, text, text, text, text, bigint) FROM %I', v_role);
-        EXECUTE format('REVOKE ALL ON FUNCTION public.tatame_list_payments(text, integer, bigint, text) FROM %I',
-                       v_role);
+    FOR v_table, v_name IN
+        SELECT c.oid::regclass, c.relname FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname LIKE 'stripe\_%'
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', v_table);
+        IF EXISTS (SELECT 1 FROM pg_attribute
+                    WHERE attrelid = v_table AND attname = 'updated_at' AND NOT attisdropped) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', v_name || '_set_updated_at', v_table);
+            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION public.tatame_set_updated_at()',
+                           v_name || '_set_updated_at', v_table);
+        END IF;
+        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
+            EXECUTE format('REVOKE ALL ON TABLE %s FROM %I', v_table, v_role);
+        END LOOP;
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO service_role', v_table);
+        END IF;
     END LOOP;
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.stripe_payments TO service_role;
-        GRANT EXECUTE ON FUNCTION public.tatame_save_payment(text, text, text, text, text, text, bigint, bigint, text,
-                                                             bigint, bigint, bigint, text, text, text, text, bigint)
-            TO service_role;
-        GRANT EXECUTE ON FUNCTION public.tatame_list_payments(text, integer, bigint, text) TO service_role;
-    END IF;
+
+    -- Sequences (the stamp's): Supabase grants them to anon/authenticated by default too; the
+    -- functions that call nextval run as their caller, so the service role needs USAGE.
+    FOR v_table IN
+        SELECT c.oid::regclass FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'S' AND c.relname LIKE 'stripe\_%'
+    LOOP
+        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
+            EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM %I', v_table, v_role);
+        END LOOP;
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+            EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO service_role', v_table);
+        END IF;
+    END LOOP;
+
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+         WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'tatame\_%'
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
+        FOREACH v_role IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+            CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role);
+            EXECUTE format('REVOKE ALL ON FUNCTION %s FROM %I', v_fn, v_role);
+        END LOOP;
+        -- The claim functions run as their caller, so the service role needs the helpers too.
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role')
+           AND (SELECT prorettype FROM pg_proc WHERE oid = v_fn) <> 'trigger'::regtype THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO service_role', v_fn);
+        END IF;
+    END LOOP;
 END
 $$;
 
+-- PostgREST caches the schema: tell it the functions changed (a no-op where nobody listens).
 NOTIFY pgrst, 'reload schema';
 
 COMMIT;
