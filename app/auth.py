@@ -12,7 +12,7 @@ import logging
 
 from flask import Blueprint, g, request
 
-from app.extensions import services
+from app.services_container import services
 from app.metrics import CLERK_VERIFICATIONS
 from app.services.clerk import InvalidToken, KeySetUnavailable, bearer_token
 from app.services.errors import Unauthorized, UpstreamError

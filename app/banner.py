@@ -4,7 +4,7 @@ A part handed to create_app says what backs it in its mode (the sandbox's do: sa
 
 from __future__ import annotations
 
-from app.extensions import Services
+from app.services_container import Services
 
 SWITCH = {
     "store": {"sqlite": "embedded SQLite at {sqlite_path}  (real: SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY)",

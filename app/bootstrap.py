@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from app.extensions import Services
+from app.services_container import Services
 from app.gateways import build_gateway
 from app.gateways.bounded import BoundedGateway
 from app.gateways.base import BillingGateway

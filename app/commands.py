@@ -14,7 +14,7 @@ from typing import Sequence
 import click
 from flask import Flask
 
-from app.extensions import Services
+from app.services_container import Services
 
 
 SINCE = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -4,7 +4,7 @@ history. Clerk only."""
 from flask import Blueprint, g
 
 from app.auth import protect_with_clerk, share_stripe_fairly
-from app.extensions import services
+from app.services_container import services
 from app.routing import Reply, endpoint
 from app.schemas.billing import (CheckoutBody, CheckoutReply, CheckoutStatusReply, InvoiceList, InvoiceListQuery,
                                  MembershipReply, NoBody, PaymentSheetBody, PaymentSheetReply, PortalBody, PortalReply,

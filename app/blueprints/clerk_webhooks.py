@@ -3,7 +3,7 @@
 from flask import Blueprint, request
 
 from app.auth import signed_by_svix
-from app.extensions import services
+from app.services_container import services
 from app.request_limits import request_body
 from app.routing import endpoint
 from app.schemas.envelopes import ClerkEvent, WebhookReceipt

@@ -3,7 +3,7 @@
 from flask import Blueprint, g
 
 from app.auth import protect_with_clerk, share_stripe_fairly
-from app.extensions import services
+from app.services_container import services
 from app.metrics import CATALOG_CACHE
 from app.routing import Reply, endpoint
 from app.services.catalog_cache import HIT, MISS, STALE

@@ -1,4 +1,4 @@
-"""The composition root's product: every collaborator, built once per app."""
+"""The services container: what the composition root built, once per app, and the one helper views use."""
 
 from __future__ import annotations
 
