@@ -31,18 +31,21 @@ class JsonFormatter(logging.Formatter):
         self._second: tuple[int, str] = (-1, "")  # (a whole second, its text): lines come many to a second
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = record.__dict__.get("request_id") or current_request_id()
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD and k[0] != "_"}
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        return self.line(record.created, record.levelname.lower(), record.name, record.getMessage(),
+                         record.__dict__.get("request_id"), extras, exception)
+
+    def line(self, created: float, level: str, logger: str, message: str, request_id: str | None,
+             extras: dict, exception: str | None = None) -> str:
+        """The one shape of a line, scrubbed: what format() writes for a record, and the access line."""
+        entry = {"time": self.timestamp(created), "level": level, "logger": logger, "message": message}
+        request_id = request_id or current_request_id()
         if request_id is not None:
             entry["request_id"] = request_id
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and k[0] != "_"})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        entry.update(extras)
+        if exception is not None:
+            entry["exception"] = exception
         return self.scrubber.text(self._encoder.encode(entry))
 
     def timestamp(self, created: float) -> str:
@@ -80,12 +83,16 @@ class JsonLinesHandler(logging.Handler):
         except Exception:  # noqa: BLE001 - logging's own contract: report it, never raise into the caller
             self.handleError(record)
             return
+        self.write(line, record.created)
+
+    def write(self, line: str, created: float) -> None:
+        """Write (or batch) one formatted line; the caller holds the handler's lock (Handler.handle does)."""
         if not self.buffer_bytes:
             _write(line)
             return
-        self._pending.append(line)  # under the handler's lock (Handler.handle)
+        self._pending.append(line)
         self._size += len(line)
-        if self._size >= self.buffer_bytes or record.created - self._flushed >= self.flush_seconds:
+        if self._size >= self.buffer_bytes or created - self._flushed >= self.flush_seconds:
             self._write_pending()
         if not self._flusher:  # for the lines of a quiet moment: nothing else would write them
             self._flusher = True
@@ -143,3 +150,17 @@ def configure_logging(level: str, secrets: list[str], *, access_buffer: int = 0,
     access.propagate = not access_buffer
     if access_buffer:
         access.addHandler(JsonLinesHandler(formatter, buffer_bytes=access_buffer, flush_seconds=access_flush))
+
+
+def access_line(fields: dict) -> None:
+    """Write one access line: a line of logger `app.access` with `fields`, by the same formatter (fields,
+    scrubber) and handler as that logger's records, without building a LogRecord for it: it has no caller,
+    no arguments and no exception, and it is written once per request."""
+    access = logging.getLogger("app.access")
+    handler = next((h for h in access.handlers if isinstance(h, JsonLinesHandler)), None)
+    if handler is None:  # not batched: app.access propagates to the `app` logger's handler
+        handler = next(h for h in logging.getLogger("app").handlers if isinstance(h, JsonLinesHandler))
+    created = time.time()
+    line = handler.formatter.line(created, "info", "app.access", "request", fields.get("request_id"), fields) + "\n"
+    with handler.lock:
+        handler.write(line, created)

@@ -2,7 +2,7 @@
 (app/request_ids.py) and a clock, and an oversized body is refused (app/request_limits.py). Once it is
 answered, the answer gets the headers every answer carries (X-Request-ID, nosniff, a default
 Cache-Control), and the request is measured (the request metric, app/metrics.py) and logged (its access
-line: logger `app.access`, a log record like any other, app/logs.py)."""
+line: a line of logger `app.access`, shaped and scrubbed by the one JsonFormatter, app/logs.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 
 from flask import Flask, g, request
 
+from app.logs import access_line
 from app.metrics import observe_request
 from app.request_ids import assign_request_id, current_request_id
 from app.request_limits import refuse_oversized_body
@@ -49,7 +50,5 @@ def register_request_cycle(app: Flask, *, access_log: bool) -> None:
                 "user_agent": request.headers.get("User-Agent", "")[:200],
                 "clerk_user_id": g.get("clerk_user_id"),
             }
-            # Logger.handle with a record of our own: the caller's file and line are not looked up.
-            ACCESS.handle(ACCESS.makeRecord(ACCESS.name, logging.INFO, __file__, 0, "request", None, None,
-                                            extra=fields))
+            access_line(fields)
         return response
