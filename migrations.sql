@@ -593,6 +593,46 @@ BEGIN
 END
 $$;
 
+-- === features: each Stripe customer's active entitlements, never going backwards ================
+
+-- The lookup keys of the customer's active entitlements (Stripe Entitlements), as last read from
+-- Stripe; written by the same stamp guard as stripe_subscriptions (the stamp is taken before the read).
+CREATE TABLE IF NOT EXISTS public.stripe_features (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    stripe_customer_id text NOT NULL UNIQUE,
+    clerk_user_id      text,                       -- NULL until the customer's user is known
+    features           text[] NOT NULL DEFAULT '{}',  -- lookup keys, sorted
+    stamp              bigint NOT NULL,            -- from tatame_next_stamp(), taken before the read
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS idx_stripe_features_clerk_user_id ON public.stripe_features (clerk_user_id);
+
+-- Inserts the customer's features, or replaces the row if p_stamp is greater than the stored
+-- stamp, in one statement. A stored clerk_user_id is kept when the read has none. True when written.
+CREATE OR REPLACE FUNCTION public.tatame_save_features(
+    p_stripe_customer_id text,
+    p_clerk_user_id text,
+    p_features text[],
+    p_stamp bigint
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    INSERT INTO public.stripe_features AS f (stripe_customer_id, clerk_user_id, features, stamp)
+    VALUES (p_stripe_customer_id, p_clerk_user_id, coalesce(p_features, '{}'), p_stamp)
+    ON CONFLICT (stripe_customer_id) DO UPDATE
+       SET features = EXCLUDED.features, stamp = EXCLUDED.stamp,
+           clerk_user_id = coalesce(EXCLUDED.clerk_user_id, f.clerk_user_id)
+     WHERE f.stamp < EXCLUDED.stamp;
+    RETURN FOUND;
+END
+$$;
+
 -- === every table and function: RLS, updated_at, privileges =====================================
 -- (append new aggregate sections above this line)
 

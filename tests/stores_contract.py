@@ -22,7 +22,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from app.stores.base import ClaimOutcome, SubscriptionRecord
+from app.stores.base import ClaimOutcome, FeaturesRecord, SubscriptionRecord
 from tests.servers import parallel
 
 LEASE = 30.0
@@ -363,6 +363,39 @@ class StoreContract:
         assert store.save_subscription(_subscription(sub, customer, None, store.next_stamp(), status="canceled"))
         stored = store.get_subscription(sub)
         assert (stored.clerk_user_id, stored.status) == (user, "canceled")
+
+    # --- features (Stripe Entitlements) ----------------------------------------
+    def test_features_absent_is_none(self, store):
+        assert store.get_features(_id("cus")) is None
+
+    def test_saved_features_read_back_sorted(self, store):
+        customer, user = _id("cus"), _id("user")
+        assert store.save_features(FeaturesRecord(customer, user, ("open_mat", "all_classes"), store.next_stamp()))
+        stored = store.get_features(customer)
+        assert (stored.stripe_customer_id, stored.clerk_user_id, stored.features) == (
+            customer, user, ("all_classes", "open_mat"))
+        assert _aware(stored.updated_at) and isinstance(stored.stamp, int)
+        assert store.save_features(FeaturesRecord(customer, user, (), store.next_stamp()))
+        assert store.get_features(customer).features == ()  # none left is a row too
+
+    def test_older_features_never_overwrite_newer(self, store):
+        customer, user = _id("cus"), _id("user")
+        older, current = store.next_stamp(), store.next_stamp()
+        assert store.save_features(FeaturesRecord(customer, user, (), current))
+        before = store.get_features(customer)
+        assert not store.save_features(FeaturesRecord(customer, user, ("open_mat",), older))
+        assert not store.save_features(FeaturesRecord(customer, user, ("open_mat",), current))
+        assert store.get_features(customer) == before
+        assert store.save_features(FeaturesRecord(customer, None, ("kids_classes",), store.next_stamp()))
+        stored = store.get_features(customer)
+        assert (stored.clerk_user_id, stored.features) == (user, ("kids_classes",))  # the user is kept
+
+    def test_racing_feature_writes_end_with_the_newest_stamp(self, store):
+        customer = _id("cus")
+        stamps = [store.next_stamp() for _ in range(RACERS)]
+        random.shuffle(stamps)
+        parallel(RACERS, lambda i: store.save_features(FeaturesRecord(customer, None, (f"f{stamps[i]}",), stamps[i])))
+        assert store.get_features(customer).features == (f"f{max(stamps)}",)
 
     def test_next_stamp_strictly_increases(self, store):
         stamps = [store.next_stamp() for _ in range(5)]

@@ -34,6 +34,9 @@ class BillingGateway(Protocol):
     def create_payment_intent(self, params: dict, idempotency_key: str) -> dict: ...
     def list_events(self, params: dict) -> dict: ...
 
+    # entitlements: the features a customer's subscriptions unlock
+    def list_active_entitlements(self, customer_id: str) -> list[dict]: ...
+
 
 def expandable_id(value) -> str | None:
     """The id in one of Stripe's expandable fields, which holds an id or the expanded object (or nothing)."""

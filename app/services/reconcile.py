@@ -69,24 +69,34 @@ class Reconciler:
         return summary
 
     def sync(self, progress: Callable[[Summary], None] = lambda _: None) -> Summary:
-        """Every subscription Stripe has, each stored unless a newer read is stored already."""
+        """Every subscription Stripe has, each stored unless a newer read is stored already; then each of their
+        customers' features."""
         summary = Summary()
         params: dict = {"status": "all", "limit": PAGE_SIZE}
+        customers: dict[str, str | None] = {}
         while True:
             stamp = self.subscriptions.store.next_stamp()  # before the read, as every writer does
             listing = self.gateway.list_subscriptions(params)
             for subscription in listing.get("data", []):
                 summary.seen += 1
                 try:
-                    self.subscriptions.record(subscription, stamp)
+                    record = self.subscriptions.record(subscription, stamp)
+                    customers.setdefault(record.stripe_customer_id, record.clerk_user_id)
                     summary.processed += 1
                 except AppError as exc:
                     summary.failed += 1
                     summary.failures.append(f"{subscription.get('id')}: {exc.message}")
                 progress(summary)
             if not listing.get("has_more") or not listing.get("data"):
-                return summary
+                break
             params = {**params, "starting_after": listing["data"][-1]["id"]}
+        for customer, user in customers.items():
+            try:
+                self.subscriptions.refresh_features(customer, user)
+            except AppError as exc:
+                summary.failed += 1
+                summary.failures.append(f"{customer} features: {exc.message}")
+        return summary
 
     @staticmethod
     def _all(list_page, params: dict):

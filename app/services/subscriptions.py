@@ -7,6 +7,10 @@ stamp was taken later started later, so it saw Stripe's state at least as new: w
 deliveries arrive and writers finish in, an older read never overwrites a newer one (Stripe's
 `created` seconds would tie). A writer that *changes* Stripe (cancel/resume) and finds a later
 stamp already stored reads again, since that read may predate its change.
+
+A customer's features (Stripe Entitlements: the lookup keys of their active entitlements) are
+kept the same way, one row per customer: every writer takes a stamp, then lists the customer's
+active entitlements, and the store keeps the read with the greatest stamp.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 
 from app.gateways.base import BillingGateway, expandable_id
 from app.services.shared_version import SharedVersion, VersionedCache
-from app.stores.base import Store, SubscriptionRecord
+from app.stores.base import FeaturesRecord, Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +33,9 @@ class SubscriptionSync:
     def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False,
                  version: SharedVersion | None = None):
         self.store, self.gateway, self.past_due_access = store, gateway, past_due_access
-        # Each user's rows, remembered until this sync (in any process) writes a subscription again.
-        self._rows: VersionedCache[str, list[SubscriptionRecord]] = VersionedCache(version)
+        # Each user's current subscription and its customer's features, remembered until this sync (in any
+        # process) writes a subscription or features again.
+        self._rows: VersionedCache[str, tuple[SubscriptionRecord | None, tuple[str, ...]]] = VersionedCache(version)
 
     def refresh(self, subscription_id: str, clerk_user_id: str | None = None, *,
                 final: dict | None = None) -> SubscriptionRecord | None:
@@ -55,12 +60,37 @@ class SubscriptionSync:
         finally:
             self._rows.changed()  # after the write (or an error in the middle of it): every copy is old
 
+    def refresh_features(self, stripe_customer_id: str, clerk_user_id: str | None = None) -> FeaturesRecord:
+        """Re-read the customer's active entitlements from Stripe and store them unless a newer read is stored."""
+        stamp = self.store.next_stamp()
+        active = self.gateway.list_active_entitlements(stripe_customer_id)
+        keys = tuple(sorted({e["lookup_key"] for e in active if e.get("lookup_key")}))
+        user = clerk_user_id or self._user_of({"customer": stripe_customer_id})
+        record = FeaturesRecord(stripe_customer_id=stripe_customer_id, clerk_user_id=user, features=keys, stamp=stamp)
+        try:
+            if not self.store.save_features(record):
+                return self.store.get_features(stripe_customer_id) or record
+            return record
+        finally:
+            self._rows.changed()
+
     def current(self, clerk_user_id: str) -> SubscriptionRecord | None:
         """The user's subscription that grants access, else the most recent one; None without any."""
-        records = self._rows.get(clerk_user_id, lambda: self.store.list_subscriptions(clerk_user_id))
+        return self.membership(clerk_user_id)[0]
+
+    def membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, list[str]]:
+        """The current subscription (as `current`) and the lookup keys of the features it unlocks now: Stripe's
+        active entitlements of its customer while it grants access, [] otherwise. One read of the store."""
+        current, features = self._rows.get(clerk_user_id, lambda: self._read_membership(clerk_user_id))
+        return current, list(features) if current is not None and self.grants_access(current.status) else []
+
+    def _read_membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, tuple[str, ...]]:
+        records = self.store.list_subscriptions(clerk_user_id)
         if not records:
-            return None
-        return max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))
+            return None, ()
+        current = max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))
+        stored = self.store.get_features(current.stripe_customer_id)
+        return current, stored.features if stored else ()
 
     def grants_access(self, status: str) -> bool:
         return status in ("active", "trialing") or (status == "past_due" and self.past_due_access)

@@ -93,6 +93,17 @@ class SubscriptionRecord:
 
 
 @dataclass(frozen=True)
+class FeaturesRecord:
+    """A Stripe customer's active entitlements (their features' lookup keys) as last read; `stamp` orders the reads."""
+
+    stripe_customer_id: str
+    clerk_user_id: str | None
+    features: tuple[str, ...]        # lookup keys, sorted, no repeats
+    stamp: int                       # from Store.next_stamp, taken before the read: the write guard
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PurchaseClaim:
     """One user's purchase of one price by one path: the open checkout session or incomplete subscription."""
 
@@ -218,3 +229,14 @@ class Store(Protocol):
 
     def release_purchase_claim(self, kind: str, clerk_user_id: str, price_id: str, token: str) -> None:
         """Expire our lease at once so the next request may retry the creation."""
+
+    # --- features (Stripe Entitlements) --------------------------------------------------------
+    def save_features(self, record: FeaturesRecord) -> bool:
+        """Insert the customer's features, or replace them if `record.stamp` is greater than the stored one.
+
+        The same guard as save_subscription: compared in the database, atomically; True when written,
+        False when a read with an equal or greater stamp is stored. A stored clerk_user_id is kept when the
+        record has none."""
+
+    def get_features(self, stripe_customer_id: str) -> FeaturesRecord | None:
+        """The customer's features row, or None."""

@@ -10,7 +10,8 @@ from psycopg import errors, sql
 
 from .conftest import MIGRATIONS, apply_migrations
 
-TABLES = ("stripe_customer_mapping", "stripe_webhook_events", "stripe_subscriptions", "stripe_purchase_claims")
+TABLES = ("stripe_customer_mapping", "stripe_webhook_events", "stripe_subscriptions", "stripe_purchase_claims",
+          "stripe_features")
 RPC_FUNCTIONS = (
     "tatame_claim_customer(text,text,double precision,text)",
     "tatame_complete_customer(text,text,text)",
@@ -24,6 +25,7 @@ RPC_FUNCTIONS = (
     "tatame_claim_purchase(text,text,text,text,double precision,text)",
     "tatame_complete_purchase(text,text,text,text,text,bigint)",
     "tatame_release_purchase_claim(text,text,text,text)",
+    "tatame_save_features(text,text,text[],bigint)",
 )
 # One row of each table, named by a column: what the per-table tests insert and update.
 SAMPLE_ROWS = {
@@ -36,6 +38,8 @@ SAMPLE_ROWS = {
                              "stripe_subscription_id", "sub_1"),
     "stripe_purchase_claims": ("INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id)"
                                " VALUES ('checkout', 'user_1', 'price_1')", "clerk_user_id", "user_1"),
+    "stripe_features": ("INSERT INTO stripe_features (stripe_customer_id, features, stamp)"
+                        " VALUES ('cus_1', ARRAY['open_mat'], 1)", "stripe_customer_id", "cus_1"),
 }
 
 
@@ -169,6 +173,8 @@ def test_indexes(db):
         "idx_stripe_subscriptions_clerk_user_id",
         "idx_stripe_subscriptions_stripe_customer_id",
         "stripe_purchase_claims_key",
+        "stripe_features_stripe_customer_id_key",
+        "idx_stripe_features_clerk_user_id",
     } <= names
     key = db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'stripe_purchase_claims_key'").fetchone()[0]
     assert "UNIQUE" in key and "(kind, clerk_user_id, price_id)" in key

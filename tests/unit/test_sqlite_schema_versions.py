@@ -184,7 +184,7 @@ def test_a_version_1_file_gets_subscriptions_and_purchase_claims_with_its_rows_i
 
     store = SQLiteStore(path)
     try:
-        assert _user_version(path) == LATEST == 3
+        assert _user_version(path) == LATEST
         assert {"stripe_subscriptions", "stripe_purchase_claims", "stripe_stamp"} <= _tables(path)
         assert not {"idx_stripe_webhook_events_event_type", "idx_stripe_webhook_events_status"} & _indexes(path)
         assert store.get_customer_mapping("user_1") == mapping

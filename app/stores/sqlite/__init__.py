@@ -7,7 +7,7 @@ more base class below, and one more migration appended to MIGRATIONS.
 
 from __future__ import annotations
 
-from . import customers, events, purchases, subscriptions
+from . import customers, events, features, purchases, subscriptions
 from .database import Migration
 
 # The schema's history, oldest first; a file's `PRAGMA user_version` counts the steps it has had.
@@ -17,11 +17,12 @@ MIGRATIONS = (
     Migration(1, "customer mappings and webhook events", customers.CREATE + events.CREATE),
     Migration(2, "subscriptions, the stamp counter, purchase claims", subscriptions.CREATE + purchases.CREATE),
     Migration(3, "webhook events without the indexes nothing reads", events.DROP_UNREAD_INDEXES),
+    Migration(4, "features: each Stripe customer's active entitlements", features.CREATE),
 )
 
 
 class SQLiteStore(customers.CustomerMappings, events.WebhookEvents, subscriptions.Subscriptions,
-                  purchases.PurchaseClaims):
+                  purchases.PurchaseClaims, features.Features):
     """The Store interface on a local SQLite file."""
 
     MIGRATIONS = MIGRATIONS

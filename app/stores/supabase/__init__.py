@@ -10,15 +10,16 @@ from __future__ import annotations
 from .client import SupabaseClient
 from .customers import CUSTOMER_COLUMNS, CUSTOMER_TABLE, CustomerMappings
 from .events import EVENT_COLUMNS, EVENT_TABLE, WebhookEvents
+from .features import FEATURES_COLUMNS, FEATURES_TABLE, Features
 from .purchases import PURCHASE_COLUMNS, PURCHASE_TABLE, PurchaseClaims
 from .subscriptions import SUBSCRIPTION_COLUMNS, SUBSCRIPTION_TABLE, Subscriptions
 
 
-class SupabaseStore(CustomerMappings, WebhookEvents, Subscriptions, PurchaseClaims):
+class SupabaseStore(CustomerMappings, WebhookEvents, Subscriptions, PurchaseClaims, Features):
     """The Store interface on Supabase, with the service role key."""
 
 
 __all__ = [
-    "SupabaseStore", "SupabaseClient", "CUSTOMER_COLUMNS", "CUSTOMER_TABLE", "EVENT_COLUMNS", "EVENT_TABLE",
+    "SupabaseStore", "SupabaseClient", "CUSTOMER_COLUMNS", "CUSTOMER_TABLE", "EVENT_COLUMNS", "EVENT_TABLE", "FEATURES_COLUMNS", "FEATURES_TABLE",
     "PURCHASE_COLUMNS", "PURCHASE_TABLE", "SUBSCRIPTION_COLUMNS", "SUBSCRIPTION_TABLE",
 ]
