@@ -11,7 +11,7 @@ from psycopg import errors, sql
 from .conftest import MIGRATIONS, apply_migrations
 
 TABLES = ("stripe_customer_mapping", "stripe_webhook_events", "stripe_subscriptions", "stripe_purchase_claims",
-          "stripe_features")
+          "stripe_features", "stripe_clerk_outbox")
 RPC_FUNCTIONS = (
     "tatame_claim_customer(text,text,double precision,text)",
     "tatame_complete_customer(text,text,text)",
@@ -26,6 +26,11 @@ RPC_FUNCTIONS = (
     "tatame_complete_purchase(text,text,text,text,text,bigint)",
     "tatame_release_purchase_claim(text,text,text,text)",
     "tatame_save_features(text,text,text[],bigint)",
+    "tatame_save_outbox(text,jsonb,bigint,double precision)",
+    "tatame_claim_outbox(double precision,text,double precision,integer)",
+    "tatame_mark_outbox_sent(text,text,bigint,double precision)",
+    "tatame_mark_outbox_failed(text,text,text,double precision)",
+    "tatame_count_outbox_pending()",
 )
 # One row of each table, named by a column: what the per-table tests insert and update.
 SAMPLE_ROWS = {
@@ -40,6 +45,8 @@ SAMPLE_ROWS = {
                                " VALUES ('checkout', 'user_1', 'price_1')", "clerk_user_id", "user_1"),
     "stripe_features": ("INSERT INTO stripe_features (stripe_customer_id, features, stamp)"
                         " VALUES ('cus_1', ARRAY['open_mat'], 1)", "stripe_customer_id", "cus_1"),
+    "stripe_clerk_outbox": ("INSERT INTO stripe_clerk_outbox (clerk_user_id, state, stamp, changed_at, next_attempt_at)"
+                            " VALUES ('user_1', jsonb_build_object(), 1, 1, 1)", "clerk_user_id", "user_1"),
 }
 
 

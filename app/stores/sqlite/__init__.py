@@ -7,7 +7,7 @@ more base class below, and one more migration appended to MIGRATIONS.
 
 from __future__ import annotations
 
-from . import customers, events, features, purchases, subscriptions
+from . import customers, events, features, outbox, purchases, subscriptions
 from .database import Migration
 
 # The schema's history, oldest first; a file's `PRAGMA user_version` counts the steps it has had.
@@ -18,11 +18,12 @@ MIGRATIONS = (
     Migration(2, "subscriptions, the stamp counter, purchase claims", subscriptions.CREATE + purchases.CREATE),
     Migration(3, "webhook events without the indexes nothing reads", events.DROP_UNREAD_INDEXES),
     Migration(4, "features: each Stripe customer's active entitlements", features.CREATE),
+    Migration(5, "the Clerk outbox: each user's billing state to publish", outbox.CREATE),
 )
 
 
 class SQLiteStore(customers.CustomerMappings, events.WebhookEvents, subscriptions.Subscriptions,
-                  purchases.PurchaseClaims, features.Features):
+                  purchases.PurchaseClaims, features.Features, outbox.Outbox):
     """The Store interface on a local SQLite file."""
 
     MIGRATIONS = MIGRATIONS
