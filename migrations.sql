@@ -681,8 +681,10 @@ $$;
 
 -- Leases up to p_limit due rows (pending, next_attempt_at reached, no live lease), smallest stamp
 -- first; rows another sender is leasing right now are skipped, not waited for. A jsonb array.
+-- p_waiting_too: rows waiting out a backoff as well (`flask stripe sync`).
 CREATE OR REPLACE FUNCTION public.tatame_claim_outbox(
-    p_now double precision, p_token text, p_lease_seconds double precision, p_limit integer
+    p_now double precision, p_token text, p_lease_seconds double precision, p_limit integer,
+    p_waiting_too boolean
 )
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -694,7 +696,7 @@ DECLARE
 BEGIN
     WITH due AS (
         SELECT clerk_user_id FROM public.stripe_clerk_outbox
-         WHERE (sent_stamp IS NULL OR sent_stamp < stamp) AND next_attempt_at <= p_now
+         WHERE (sent_stamp IS NULL OR sent_stamp < stamp) AND (p_waiting_too OR next_attempt_at <= p_now)
            AND (lease_until IS NULL OR lease_until <= p_now)
          ORDER BY stamp LIMIT p_limit FOR UPDATE SKIP LOCKED
     ), leased AS (

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 from app.extensions import Services
 from app.gateways import build_gateway
 from app.gateways.bounded import BoundedGateway
+from app.gateways.clerk_metadata import Clerk, ClerkMetadata, build_clerk
 from app.gateways.base import BillingGateway
 from app.services.billing import BillingService, BillingSettings
 from app.services.catalog import CatalogService
@@ -21,6 +22,7 @@ from app.services.catalog_cache import CatalogCache
 from app.services.clerk import ClerkVerifier, NoKeySource, build_verifier
 from app.services.customers import CustomerService
 from app.services.rate_limit import InFlightLimit, RateLimiter
+from app.services.published_plan import PlanPublisher
 from app.services.redirects import RedirectPolicy
 from app.services.shared_version import FileVersion, RedisVersion, SharedVersion
 from app.services.subscriptions import SubscriptionSync
@@ -45,8 +47,13 @@ def build_services(
     handlers: Mapping[str, Handler] | None = None,
     webhook_secrets: Sequence[str] | None = None,
     modes: Mapping[str, str] | None = None,
+    clerk: Clerk | None = None,
+    publish_in_background: bool = True,
 ) -> Services:
     """Every collaborator, built once; each argument left as None is built from `config`.
+
+    `clerk`: Clerk's SDK client for publishing each member's plan (without one and without CLERK_SECRET_KEY,
+    publishing is off). `publish_in_background`: a sender thread per worker (tests send by hand).
 
     `modes`: what backs each part handed in, for the banner (default: "given by the caller")."""
     given, modes = dict(modes or {}), {}
@@ -78,6 +85,17 @@ def build_services(
                                 wait_seconds=config.customer_wait_seconds)
     subscriptions = SubscriptionSync(store, gateway, past_due_access=config.past_due_access,
                                      version=subscriptions_version(store, redis))
+    if clerk is None and config.clerk_secret_key:
+        clerk = build_clerk(config.clerk_secret_key, timeout=config.clerk_publish_timeout)
+        modes["publishing"] = "clerk"
+    elif clerk is not None:
+        modes["publishing"] = given.get("publishing", GIVEN)
+    else:
+        modes["publishing"] = "off"
+    publisher = None
+    if clerk is not None:
+        publisher = PlanPublisher(store, subscriptions, ClerkMetadata(clerk), background=publish_in_background)
+        subscriptions.on_change = publisher.stage
     billing = BillingService(
         store, gateway, customers=customers, catalog=catalog, subscriptions=subscriptions,
         redirects=redirect_policy(config),
@@ -104,7 +122,7 @@ def build_services(
                     customers=customers, subscriptions=subscriptions, billing=billing, webhooks=webhooks,
                     rate_limiter=rate_limiter, stripe_in_flight=InFlightLimit(config.stripe_in_flight_per_user,
                                                                                enabled=config.rate_limit_enabled),
-                    modes=modes)
+                    modes=modes, publisher=publisher)
 
 
 def redis_client(config: Config):

@@ -57,11 +57,22 @@ def register_commands(app: Flask, extra: Sequence[click.Command] = ()) -> None:
 
     @stripe_group.command("sync")
     def sync() -> None:
-        """Re-read every subscription from Stripe (an older read never overwrites a newer one)."""
+        """Re-read every subscription from Stripe (an older read never overwrites a newer one), then send every
+        plan not yet published to Clerk."""
         from app.services.reconcile import Reconciler
 
         services: Services = app.extensions["tatame"]
-        report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress))
+        publisher = services.publisher
+        if publisher is not None:
+            publisher.background = False  # this command sends, below: no thread to outlive it
+        summary = Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress)
+        if publisher is not None:
+            sent, pending = publisher.send_all()
+            click.echo(f"published to Clerk: {sent}, still pending: {pending}")
+            if pending:
+                summary.failed += 1
+                summary.failures.append(f"{pending} plan(s) not published to Clerk (see the log; retried later)")
+        report("sync", summary)
 
     @app.cli.command("openapi")
     @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Default: standard output.")

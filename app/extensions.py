@@ -11,6 +11,7 @@ from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier
 from app.services.billing import BillingService
 from app.services.customers import CustomerService
+from app.services.published_plan import PlanPublisher
 from app.services.subscriptions import SubscriptionSync
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.webhooks import WebhookService
@@ -32,6 +33,7 @@ class Services:
     rate_limiter: RateLimiter
     stripe_in_flight: InFlightLimit
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
+    publisher: PlanPublisher | None = None  # None: publishing the plan to Clerk is off
 
     def readiness(self) -> tuple[bool, dict]:
         """Ready when the store answers. Redis, when configured, is reported but does not decide:

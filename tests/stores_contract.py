@@ -451,6 +451,9 @@ class StoreContract:
         entry = store.get_outbox(user)
         assert (entry.attempts, entry.lease_token, len(entry.last_error)) == (1, None, MAX_ERROR_LENGTH)
         assert self._mine(store, user, now + 59) == []  # not before its time
+        assert [e.clerk_user_id for e in store.claim_outbox(now + 1, "s", 0.001, 1000, waiting_too=True)
+                if e.clerk_user_id == user] == [user]  # `make sync` sends it anyway
+        time.sleep(0.01)
         assert self._mine(store, user, now + 60, "b", lease=5)
         assert self._mine(store, user, now + 64, "c") == []
         [taken] = self._mine(store, user, now + 65, "c")  # "b" died: its lease ran out

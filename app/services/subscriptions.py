@@ -16,6 +16,7 @@ active entitlements, and the store keeps the read with the greatest stamp.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from app.gateways.base import BillingGateway, expandable_id
 from app.services.shared_version import SharedVersion, VersionedCache
@@ -33,6 +34,8 @@ class SubscriptionSync:
     def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False,
                  version: SharedVersion | None = None):
         self.store, self.gateway, self.past_due_access = store, gateway, past_due_access
+        # Called with the user's id after each write of their subscription or features (the published plan).
+        self.on_change: Callable[[str], object] = lambda clerk_user_id: None
         # Each user's current subscription and its customer's features, remembered until this sync (in any
         # process) writes a subscription or features again.
         self._rows: VersionedCache[str, tuple[SubscriptionRecord | None, tuple[str, ...]]] = VersionedCache(version)
@@ -54,11 +57,14 @@ class SubscriptionSync:
         """Store `subscription`, read after `stamp` was taken; returns what is stored now."""
         record = to_record(subscription, stamp, clerk_user_id or self._user_of(subscription))
         try:
-            if not self.store.save_subscription(record):
-                return self.store.get_subscription(record.stripe_subscription_id) or record
-            return record
+            saved = self.store.save_subscription(record)
         finally:
             self._rows.changed()  # after the write (or an error in the middle of it): every copy is old
+        if not saved:
+            return self.store.get_subscription(record.stripe_subscription_id) or record
+        self._changed(record.clerk_user_id or (self.store.get_subscription(record.stripe_subscription_id)
+                                               or record).clerk_user_id)
+        return record
 
     def refresh_features(self, stripe_customer_id: str, clerk_user_id: str | None = None) -> FeaturesRecord:
         """Re-read the customer's active entitlements from Stripe and store them unless a newer read is stored."""
@@ -68,11 +74,17 @@ class SubscriptionSync:
         user = clerk_user_id or self._user_of({"customer": stripe_customer_id})
         record = FeaturesRecord(stripe_customer_id=stripe_customer_id, clerk_user_id=user, features=keys, stamp=stamp)
         try:
-            if not self.store.save_features(record):
-                return self.store.get_features(stripe_customer_id) or record
-            return record
+            saved = self.store.save_features(record)
         finally:
             self._rows.changed()
+        if not saved:
+            return self.store.get_features(stripe_customer_id) or record
+        self._changed(user or (self.store.get_features(stripe_customer_id) or record).clerk_user_id)
+        return record
+
+    def _changed(self, clerk_user_id: str | None) -> None:
+        if clerk_user_id:
+            self.on_change(clerk_user_id)
 
     def current(self, clerk_user_id: str) -> SubscriptionRecord | None:
         """The user's subscription that grants access, else the most recent one; None without any."""
@@ -81,7 +93,14 @@ class SubscriptionSync:
     def membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, list[str]]:
         """The current subscription (as `current`) and the lookup keys of the features it unlocks now: Stripe's
         active entitlements of its customer while it grants access, [] otherwise. One read of the store."""
-        current, features = self._rows.get(clerk_user_id, lambda: self._read_membership(clerk_user_id))
+        return self._unlocked(*self._rows.get(clerk_user_id, lambda: self._read_membership(clerk_user_id)))
+
+    def read_membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, list[str]]:
+        """As `membership`, read from the store now (never a remembered copy): what the published plan says."""
+        return self._unlocked(*self._read_membership(clerk_user_id))
+
+    def _unlocked(self, current: SubscriptionRecord | None,
+                  features: tuple[str, ...]) -> tuple[SubscriptionRecord | None, list[str]]:
         return current, list(features) if current is not None and self.grants_access(current.status) else []
 
     def _read_membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, tuple[str, ...]]:

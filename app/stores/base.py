@@ -269,9 +269,11 @@ class Store(Protocol):
         A new state is due at once (attempts 0, next_attempt_at = changed_at); a live lease is kept, so a
         send in flight finishes before the newer state goes. True when written."""
 
-    def claim_outbox(self, now: float, token: str, lease_seconds: float, limit: int) -> list[OutboxEntry]:
+    def claim_outbox(self, now: float, token: str, lease_seconds: float, limit: int,
+                     waiting_too: bool = False) -> list[OutboxEntry]:
         """Lease up to `limit` rows that are due (pending, next_attempt_at <= now, no live lease), smallest
-        stamp first; each is ours until `now + lease_seconds` or until marked sent or failed."""
+        stamp first; each is ours until `now + lease_seconds` or until marked sent or failed. `waiting_too`:
+        rows waiting out a backoff as well (`flask stripe sync` sends every pending row)."""
 
     def mark_outbox_sent(self, clerk_user_id: str, token: str, stamp: int, now: float) -> bool:
         """Clerk accepted the state of `stamp`: record it as sent (never lowering sent_stamp) and free the lease,

@@ -27,7 +27,7 @@ RPC_FUNCTIONS = (
     "tatame_release_purchase_claim(text,text,text,text)",
     "tatame_save_features(text,text,text[],bigint)",
     "tatame_save_outbox(text,jsonb,bigint,double precision)",
-    "tatame_claim_outbox(double precision,text,double precision,integer)",
+    "tatame_claim_outbox(double precision,text,double precision,integer,boolean)",
     "tatame_mark_outbox_sent(text,text,bigint,double precision)",
     "tatame_mark_outbox_failed(text,text,text,double precision)",
     "tatame_count_outbox_pending()",

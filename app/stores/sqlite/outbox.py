@@ -57,7 +57,8 @@ class Outbox(Database):
                 " RETURNING clerk_user_id",
                 (new_id(), clerk_user_id, json.dumps(state, sort_keys=True), stamp, changed_at, changed_at, now, now)).fetchall())
 
-    def claim_outbox(self, now: float, token: str, lease_seconds: float, limit: int) -> list[OutboxEntry]:
+    def claim_outbox(self, now: float, token: str, lease_seconds: float, limit: int,
+                     waiting_too: bool = False) -> list[OutboxEntry]:
         """Lease the due rows, smallest stamp first (see Store.claim_outbox)."""
         with self._write_lock, self._connection() as conn:
             rows = conn.execute(
@@ -65,7 +66,7 @@ class Outbox(Database):
                 f" SELECT clerk_user_id FROM {TABLE} WHERE {PENDING} AND next_attempt_at <= ?"
                 " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY stamp LIMIT ?)"
                 f" RETURNING {COLUMNS}",
-                (token, now + lease_seconds, now_text(), now, now, limit)).fetchall()
+                (token, now + lease_seconds, now_text(), float("inf") if waiting_too else now, now, limit)).fetchall()
         return sorted((_entry(row) for row in rows), key=lambda entry: entry.stamp)
 
     def mark_outbox_sent(self, clerk_user_id: str, token: str, stamp: int, now: float) -> bool:

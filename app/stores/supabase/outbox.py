@@ -35,10 +35,11 @@ class Outbox(SupabaseClient):
         return self._call_flag("tatame_save_outbox", {"p_clerk_user_id": clerk_user_id, "p_state": state,
                                                       "p_stamp": stamp, "p_changed_at": changed_at})
 
-    def claim_outbox(self, now: float, token: str, lease_seconds: float, limit: int) -> list[OutboxEntry]:
+    def claim_outbox(self, now: float, token: str, lease_seconds: float, limit: int,
+                     waiting_too: bool = False) -> list[OutboxEntry]:
         """Lease the due rows, smallest stamp first (see Store.claim_outbox)."""
         data = self._rpc("tatame_claim_outbox", {"p_now": now, "p_token": token, "p_lease_seconds": lease_seconds,
-                                                 "p_limit": limit})
+                                                 "p_limit": limit, "p_waiting_too": waiting_too})
         if not isinstance(data, list):
             raise self._unexpected("tatame_claim_outbox", data)
         rows = [self._parse("outbox", _entry, self._row("tatame_claim_outbox", row)) for row in data]
