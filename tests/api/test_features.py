@@ -1,8 +1,6 @@
 """Features with the membership: Stripe Entitlements stored through the guarded write, shown by GET /stripe/subscription."""
 
-from app import create_app
-from app.stores.sqlite import SQLiteStore
-from tests.api.test_billing import MONTHLY, billing_config, buy, deliver_all, stripe_calls  # noqa: F401 - fixture
+from tests.api.test_billing import MONTHLY, buy, deliver_all, stripe_calls
 
 SUMMARY = "entitlements.active_entitlement_summary.updated"
 
