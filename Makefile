@@ -10,10 +10,12 @@ CLIENT       := clients/typescript
 CLIENT_STAMP := $(CLIENT)/node_modules/.package-lock-installed
 CLIENT_DEPS  := $(if $(shell command -v npm 2>/dev/null),$(CLIENT_STAMP))
 
-# `make token USER=user_x`: USER only counts when given on the command line (not your login name).
+# `make token USER=user_x`, `make event SOURCE=clerk USER=user_x`: USER only counts when given on the command line
+# (not your login name).
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),user_demo)
-TYPE ?= customer.created
-ID   ?=
+TYPE   ?=
+ID     ?=
+SOURCE ?= stripe
 
 DURATION ?= 20
 BENCH_ARGS ?=
@@ -50,7 +52,8 @@ token: $(STAMP)
 	@$(BIN)/flask --app wsgi token --user "$(TOKEN_USER)"
 
 event: $(STAMP)
-	@$(BIN)/flask --app wsgi event --type "$(TYPE)" $(if $(ID),--id "$(ID)")
+	@$(BIN)/flask --app wsgi event --source "$(SOURCE)" $(if $(TYPE),--type "$(TYPE)") $(if $(ID),--id "$(ID)") \
+		--user "$(TOKEN_USER)" $(if $(EMAIL),--email "$(EMAIL)")
 
 # The OpenAPI document that GET /openapi.json serves, written to the committed copy (a test fails when they differ),
 # then the TypeScript client's types from it (`make client`).

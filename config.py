@@ -147,6 +147,20 @@ def webhook_secrets(value: str, production: bool) -> tuple[str, ...]:
     return secrets
 
 
+def svix_secrets(value: str, production: bool) -> tuple[str, ...]:
+    # Svix's secrets are whsec_ + base64 of the HMAC key (Clerk's: 24 bytes); a short key would be guessable.
+    secrets = listing(value)
+    for secret in secrets:
+        body = secret.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except ValueError:
+            key = b""
+        if not secret.startswith("whsec_") or len(key) < 16:
+            raise ValueError("must be whsec_ values (base64 of at least 16 bytes after the prefix), comma-separated")
+    return secrets
+
+
 def browser_origins(value: str, production: bool) -> tuple[str, ...]:
     origins = listing(value)
     for origin in origins:
@@ -219,8 +233,6 @@ class Config:
                                  "body limit on the JSON API, in bytes")
     max_webhook_body: int = setting(1024 * 1024, "MAX_WEBHOOK_BODY_BYTES", whole(1024, 16 * 1024 * 1024),
                                     "body limit on webhooks, in bytes")
-    prepared_answers: bool = setting(True, "PREPARED_ANSWERS", flag, "the request edge sends liveness and fresh"
-                                     " catalog answers again itself, without Flask (app/answers.py)")
 
     stripe_secret_key: str | None = setting(
         None, "STRIPE_SECRET_KEY", prefixed("sk_", "rk_"), "`sk_...` or `rk_...`; without it (outside production),"
@@ -257,6 +269,14 @@ class Config:
         " https URLs, comma-separated, compared exactly")
     clerk_require_azp: bool = setting(False, "CLERK_REQUIRE_AZP", flag, "also refuse tokens without `azp` (every"
                                       " native app's); needs CLERK_AUTHORIZED_PARTIES")
+    clerk_webhook_secrets: tuple[str, ...] = setting(
+        (), "CLERK_WEBHOOK_SECRET", svix_secrets, "`whsec_...` signing secrets of the Clerk webhook endpoint (Svix),"
+        " comma-separated during rotation; without one, outside production the sandbox's, in production every"
+        " delivery to `/webhooks/clerk` is refused", secret=True)
+    account_deletion_refund: str = setting("none", "ACCOUNT_DELETION_REFUND", choice("none", "prorate"), "when a"
+                                           " Clerk user is deleted, their subscriptions end at once: `none` without"
+                                           " refund; `prorate` with Stripe's proration, a final invoice crediting"
+                                           " the unused time (docs/accounts.md)")
     clerk_api_url: str = "https://api.clerk.com"
     clerk_publish_timeout: float = 5.0  # seconds per Clerk call of the outbox sender (its lease outlives it)
     clerk_jwks_ttl: int = 300
@@ -286,7 +306,8 @@ class Config:
     rate_limit_user: str = setting("60/minute", "RATE_LIMIT_USER", rate, "per Clerk user on `/stripe/*`, a"
                                    " sliding window; several joined by `;` (e.g. `10/second;300/minute`)")
     rate_limit_webhook: str = setting("1000/minute", "RATE_LIMIT_WEBHOOK", rate, "per client address on"
-                                      " `/webhooks/stripe`, counted apart for deliveries whose signature verifies")
+                                      " `/webhooks/stripe`, counted apart for deliveries whose signature verifies;"
+                                      " the same, apart, on `/webhooks/clerk`")
     rate_limit_purchase: str = setting("10/minute", "RATE_LIMIT_PURCHASE", rate, "per Clerk user: the requests"
                                        " that make something at Stripe (checkout, payment sheet, portal, cancel,"
                                        " resume)")

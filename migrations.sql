@@ -593,6 +593,152 @@ BEGIN
 END
 $$;
 
+-- === accounts (Clerk): the last Clerk change applied per user ===================================
+
+-- The `updated_at` (Clerk's, milliseconds) of the last user.updated written to the user's Stripe
+-- customer: an older delivery never overwrites a newer one. Erasure deletes the row.
+CREATE TABLE IF NOT EXISTS public.stripe_clerk_users (
+    clerk_user_id    text PRIMARY KEY,
+    clerk_updated_at bigint NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Records p_clerk_updated_at unless a later one is stored: one statement, so the comparison and
+-- the write cannot be split by another writer. An equal one is written again (a retry of the
+-- same change applies again). True when written.
+CREATE OR REPLACE FUNCTION public.tatame_advance_clerk_user(p_clerk_user_id text, p_clerk_updated_at bigint)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    INSERT INTO public.stripe_clerk_users AS u (clerk_user_id, clerk_updated_at)
+    VALUES (p_clerk_user_id, p_clerk_updated_at)
+    ON CONFLICT (clerk_user_id) DO UPDATE
+       SET clerk_updated_at = EXCLUDED.clerk_updated_at
+     WHERE u.clerk_updated_at <= EXCLUDED.clerk_updated_at;
+    RETURN FOUND;
+END
+$$;
+
+-- === payment history: invoices and one-time payments (GET /stripe/invoices) ====================
+
+-- One row per invoice (kind 'invoice', id in_...) or one-time payment (kind 'payment', the
+-- PaymentIntent's pi_...), written only by a newer read (the stamp, as for subscriptions).
+-- No CHECK on status: Stripe may add statuses, and a read we cannot store would be lost.
+CREATE TABLE IF NOT EXISTS public.stripe_payments (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    stripe_id          text NOT NULL UNIQUE,
+    kind               text NOT NULL,
+    clerk_user_id      text,                         -- NULL until the customer's user is known
+    stripe_customer_id text,
+    number             text,
+    status             text NOT NULL,
+    amount_due         bigint NOT NULL,              -- minor units of currency
+    amount_paid        bigint NOT NULL,
+    currency           text NOT NULL,
+    stripe_created     bigint NOT NULL,              -- the object's created: the list's order
+    period_start       bigint,
+    period_end         bigint,
+    description        text,
+    hosted_invoice_url text,
+    invoice_pdf        text,
+    receipt_url        text,
+    stamp              bigint NOT NULL,              -- from tatame_next_stamp(), taken before the read
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.stripe_payments'::regclass AND conname = 'stripe_payments_kind_check') THEN
+        ALTER TABLE public.stripe_payments ADD CONSTRAINT stripe_payments_kind_check
+            CHECK (kind IN ('invoice', 'payment'));
+    END IF;
+END
+$$;
+
+-- The list: one user's rows, newest first (stripe_id is indexed by its UNIQUE constraint).
+CREATE INDEX IF NOT EXISTS idx_stripe_payments_user_created
+    ON public.stripe_payments (clerk_user_id, stripe_created DESC, stripe_id DESC);
+
+-- Inserts the invoice or payment, or replaces the row if p_stamp is greater than the stored
+-- stamp: one statement, as tatame_save_subscription. A stored clerk_user_id is kept when the read
+-- has none. True when written.
+CREATE OR REPLACE FUNCTION public.tatame_save_payment(
+    p_stripe_id text,
+    p_kind text,
+    p_clerk_user_id text,
+    p_stripe_customer_id text,
+    p_number text,
+    p_status text,
+    p_amount_due bigint,
+    p_amount_paid bigint,
+    p_currency text,
+    p_stripe_created bigint,
+    p_period_start bigint,
+    p_period_end bigint,
+    p_description text,
+    p_hosted_invoice_url text,
+    p_invoice_pdf text,
+    p_receipt_url text,
+    p_stamp bigint
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    INSERT INTO public.stripe_payments AS p (
+        stripe_id, kind, clerk_user_id, stripe_customer_id, number, status, amount_due, amount_paid, currency,
+        stripe_created, period_start, period_end, description, hosted_invoice_url, invoice_pdf, receipt_url, stamp
+    ) VALUES (
+        p_stripe_id, p_kind, p_clerk_user_id, p_stripe_customer_id, p_number, p_status, p_amount_due, p_amount_paid,
+        p_currency, p_stripe_created, p_period_start, p_period_end, p_description, p_hosted_invoice_url,
+        p_invoice_pdf, p_receipt_url, p_stamp
+    )
+    ON CONFLICT (stripe_id) DO UPDATE
+       SET kind = EXCLUDED.kind,
+           clerk_user_id = coalesce(EXCLUDED.clerk_user_id, p.clerk_user_id),
+           stripe_customer_id = EXCLUDED.stripe_customer_id, number = EXCLUDED.number, status = EXCLUDED.status,
+           amount_due = EXCLUDED.amount_due, amount_paid = EXCLUDED.amount_paid, currency = EXCLUDED.currency,
+           stripe_created = EXCLUDED.stripe_created, period_start = EXCLUDED.period_start,
+           period_end = EXCLUDED.period_end, description = EXCLUDED.description,
+           hosted_invoice_url = EXCLUDED.hosted_invoice_url, invoice_pdf = EXCLUDED.invoice_pdf,
+           receipt_url = EXCLUDED.receipt_url, stamp = EXCLUDED.stamp
+     WHERE p.stamp < EXCLUDED.stamp;
+    RETURN FOUND;
+END
+$$;
+
+-- At most p_limit of the user's rows, newest first (stripe_created, then stripe_id, descending),
+-- after the cursor (p_after_created, p_after_id) when given. A json array of rows.
+CREATE OR REPLACE FUNCTION public.tatame_list_payments(
+    p_clerk_user_id text,
+    p_limit integer,
+    p_after_created bigint DEFAULT NULL,
+    p_after_id text DEFAULT NULL
+)
+RETURNS jsonb
+LANGUAGE sql
+STABLE
+SECURITY INVOKER
+SET search_path = public
+AS $$
+    -- Ids compared byte by byte (COLLATE "C"), as SQLite does, whatever the database's collation.
+    SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.stripe_created DESC, r.stripe_id COLLATE "C" DESC), '[]'::jsonb)
+      FROM (SELECT * FROM public.stripe_payments
+             WHERE clerk_user_id = p_clerk_user_id
+               AND (p_after_created IS NULL OR stripe_created < p_after_created
+                    OR (stripe_created = p_after_created AND stripe_id COLLATE "C" < p_after_id COLLATE "C"))
+             ORDER BY stripe_created DESC, stripe_id COLLATE "C" DESC
+             LIMIT p_limit) r
+$$;
+
 -- === features: each Stripe customer's active entitlements, never going backwards ================
 
 -- The lookup keys of the customer's active entitlements (Stripe Entitlements), as last read from

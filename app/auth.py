@@ -1,8 +1,8 @@
 """How each blueprint is authenticated: the Clerk before_request hook, and the declarations.
 
 Every blueprint says how its routes are authenticated, in `bp.auth`: `protect_with_clerk(bp)`
-attaches the hook below, `public(bp)` and `signed_by_stripe(bp)` opt out of it visibly (the
-webhook route checks Stripe's signature itself). tests/api/test_route_auth.py refuses a
+attaches the hook below, `public(bp)`, `signed_by_stripe(bp)` and `signed_by_svix(bp)` opt out of it
+visibly (the webhook routes check Stripe's or Svix's signature themselves). tests/api/test_route_auth.py refuses a
 blueprint that declares nothing. The verifier itself is a service (app/services/clerk/).
 """
 
@@ -12,9 +12,7 @@ import logging
 
 from flask import Blueprint, g, request
 
-from app.answers import REFUSED_KEY
-from app.extensions import services
-from app.http import USER_KEY
+from app.services_container import services
 from app.metrics import CLERK_VERIFICATIONS
 from app.services.clerk import InvalidToken, KeySetUnavailable, bearer_token
 from app.services.errors import Unauthorized, UpstreamError
@@ -22,20 +20,23 @@ from app.services.errors import Unauthorized, UpstreamError
 log = logging.getLogger(__name__)
 
 CLERK, PUBLIC, STRIPE_SIGNATURE, METRICS_TOKEN = "clerk", "public", "stripe-signature", "metrics-token"
-AUTH_MODES = (CLERK, PUBLIC, STRIPE_SIGNATURE, METRICS_TOKEN)
+SVIX_SIGNATURE = "svix-signature"
+AUTH_MODES = (CLERK, PUBLIC, STRIPE_SIGNATURE, SVIX_SIGNATURE, METRICS_TOKEN)
 VERIFIED = CLERK_VERIFICATIONS.labels("ok")  # counted on every signed-in request: its series, looked up once
 
 
 def require_clerk_user() -> None:
-    """before_request: a valid Clerk session token, or 401. Sets g.clerk_user_id."""
+    """before_request: a valid Clerk session token, or 401; then the user's rate limit (RATE_LIMIT_USER).
+    Sets g.clerk_user_id and g.clerk_claims."""
     if request.method == "OPTIONS":  # CORS preflights carry no credentials
         return
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         CLERK_VERIFICATIONS.labels("missing").inc()
         raise Unauthorized()
+    built = services()
     try:
-        claims = services().verifier.verify(token)
+        claims = built.verifier.verify(token)
     except InvalidToken as exc:
         log.info("token refused: %s", exc)
         CLERK_VERIFICATIONS.labels("refused").inc()
@@ -45,23 +46,14 @@ def require_clerk_user() -> None:
         CLERK_VERIFICATIONS.labels("unavailable").inc()
         raise UpstreamError("The authentication service is unavailable.") from None
     VERIFIED.inc()
-    g.clerk_user_id = request.environ[USER_KEY] = claims["sub"]  # the edge's access line reads the environ
+    g.clerk_user_id = user = claims["sub"]
     g.clerk_claims = claims
-
-
-def limit_per_user() -> None:
-    """before_request, after the token: the per-user rate limit (RATE_LIMIT_USER)."""
-    if request.method != "OPTIONS":
-        refused = request.environ.get(REFUSED_KEY)  # the request edge counted it already, and it was refused
-        if refused is not None:
-            raise refused
-        services().rate_limiter.hit("user", g.clerk_user_id)
+    built.rate_limiter.hit("user", user)
 
 
 def protect_with_clerk(blueprint: Blueprint) -> Blueprint:
     """Every route of `blueprint` needs a Clerk session token, and counts against the user's rate limit."""
     blueprint.before_request(require_clerk_user)
-    blueprint.before_request(limit_per_user)
     blueprint.auth = CLERK
     return blueprint
 
@@ -71,7 +63,7 @@ def share_stripe_fairly(blueprint: Blueprint, *, calls_stripe: tuple[str, ...], 
     flight at once, and `purchases` (which make objects at Stripe) count against RATE_LIMIT_PURCHASE.
     Register after protect_with_clerk: the hook needs the caller."""
     def take_a_turn() -> None:
-        if request.endpoint not in calls_stripe:
+        if request.method == "OPTIONS" or request.endpoint not in calls_stripe:  # preflights carry no caller
             return
         if request.endpoint in purchases:
             services().rate_limiter.hit("purchase", g.clerk_user_id)
@@ -96,6 +88,12 @@ def public(blueprint: Blueprint) -> Blueprint:
 def signed_by_stripe(blueprint: Blueprint) -> Blueprint:
     """The routes of `blueprint` check a Stripe-Signature over the raw body instead of a token."""
     blueprint.auth = STRIPE_SIGNATURE
+    return blueprint
+
+
+def signed_by_svix(blueprint: Blueprint) -> Blueprint:
+    """The routes of `blueprint` check a Svix signature (Clerk's webhooks) over the raw body instead of a token."""
+    blueprint.auth = SVIX_SIGNATURE
     return blueprint
 
 

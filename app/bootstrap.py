@@ -11,20 +11,24 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from app.extensions import Services
+from app.services_container import Services
 from app.gateways import build_gateway
 from app.gateways.bounded import BoundedGateway
 from app.gateways.clerk_metadata import Clerk, ClerkMetadata, build_clerk
 from app.gateways.base import BillingGateway
+from app.services.accounts import AccountService
 from app.services.billing import BillingService, BillingSettings
 from app.services.catalog import CatalogService
 from app.services.catalog_cache import CatalogCache
 from app.services.clerk import ClerkVerifier, NoKeySource, build_verifier
+from app.services.clerk_handlers import CLERK_HANDLERS
+from app.services.clerk_webhooks import ClerkWebhooks
 from app.services.customers import CustomerService
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.published_plan import PlanPublisher
 from app.services.redirects import RedirectPolicy
 from app.services.shared_version import FileVersion, RedisVersion, SharedVersion
+from app.services.payments import PaymentHistory
 from app.services.subscriptions import SubscriptionSync
 from app.services.webhook_handlers import HANDLERS, Handler, HandlerContext
 from app.services.webhooks import WebhookService
@@ -46,6 +50,7 @@ def build_services(
     rate_limiter: RateLimiter | None = None,
     handlers: Mapping[str, Handler] | None = None,
     webhook_secrets: Sequence[str] | None = None,
+    clerk_webhook_secrets: Sequence[str] | None = None,
     modes: Mapping[str, str] | None = None,
     clerk: Clerk | None = None,
     publish_in_background: bool = True,
@@ -75,6 +80,11 @@ def build_services(
         secrets, modes["webhooks"] = configured_webhook_secrets(config)
     else:
         secrets, modes["webhooks"] = tuple(webhook_secrets), given.get("webhooks", GIVEN)
+    if clerk_webhook_secrets is None:
+        clerk_secrets = config.clerk_webhook_secrets
+        modes["accounts"] = f"Clerk webhooks, {len(clerk_secrets)} configured secret(s)" if clerk_secrets else "none"
+    else:
+        clerk_secrets, modes["accounts"] = tuple(clerk_webhook_secrets), given.get("accounts", GIVEN)
 
     redis = redis_client(config)
     catalog = CatalogService(gateway, catalog_cache or CatalogCache.build(
@@ -96,6 +106,7 @@ def build_services(
     if clerk is not None:
         publisher = PlanPublisher(store, subscriptions, ClerkMetadata(clerk), background=publish_in_background)
         subscriptions.on_change = publisher.stage
+    payments = PaymentHistory(store, gateway, catalog)
     billing = BillingService(
         store, gateway, customers=customers, catalog=catalog, subscriptions=subscriptions,
         redirects=redirect_policy(config),
@@ -107,19 +118,24 @@ def build_services(
     )
     rate_limiter = rate_limiter or RateLimiter(
         {"user": config.rate_limit_user, "purchase": config.rate_limit_purchase,
-         "webhook": config.rate_limit_webhook, "webhook_rejected": config.rate_limit_webhook},
+         "webhook": config.rate_limit_webhook, "webhook_rejected": config.rate_limit_webhook,
+         "clerk_webhook": config.rate_limit_webhook, "clerk_webhook_rejected": config.rate_limit_webhook},
         redis=redis,
         enabled=config.rate_limit_enabled,
     )
     webhooks = WebhookService(
         store, HANDLERS if handlers is None else handlers,
         context=HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=customers,
-                               subscriptions=subscriptions, billing=billing),
+                               subscriptions=subscriptions, billing=billing, payments=payments),
         limiter=rate_limiter, secrets=secrets, tolerance=config.stripe_webhook_tolerance,
         lease_seconds=config.webhook_lease_seconds,
     )
+    accounts = AccountService(store, gateway, subscriptions, refund=config.account_deletion_refund)
+    clerk_webhooks = ClerkWebhooks(webhooks, CLERK_HANDLERS, accounts, rate_limiter, tuple(clerk_secrets))
     return Services(config=config, store=store, gateway=gateway, verifier=verifier, catalog=catalog,
                     customers=customers, subscriptions=subscriptions, billing=billing, webhooks=webhooks,
+                    payments=payments,
+                    accounts=accounts, clerk_webhooks=clerk_webhooks,
                     rate_limiter=rate_limiter, stripe_in_flight=InFlightLimit(config.stripe_in_flight_per_user,
                                                                                enabled=config.rate_limit_enabled),
                     modes=modes, publisher=publisher)

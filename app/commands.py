@@ -1,5 +1,6 @@
 """The app's commands (`flask --app wsgi ...`): `stripe reconcile` and `stripe sync`, production tools that
-recover what webhook deliveries missed (`make reconcile`, `make sync`), and `openapi` (`make openapi`).
+recover what webhook deliveries missed (`make reconcile`, `make sync`), `accounts forget USER_ID` (erasure,
+docs/accounts.md), and `openapi` (`make openapi`).
 
 Other commands may be handed to create_app (in development, the sandbox's: sandbox/commands.py); a
 group of the same name as one here, such as `stripe`, adds its commands to this one.
@@ -13,7 +14,7 @@ from typing import Sequence
 import click
 from flask import Flask
 
-from app.extensions import Services
+from app.services_container import Services
 
 
 SINCE = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -52,20 +53,21 @@ def register_commands(app: Flask, extra: Sequence[click.Command] = ()) -> None:
         from app.services.reconcile import Reconciler
 
         services: Services = app.extensions["tatame"]
-        reconciler = Reconciler(services.gateway, services.webhooks, services.subscriptions)
+        reconciler = Reconciler(services.gateway, services.webhooks, services.subscriptions, services.payments)
         report("reconcile", reconciler.reconcile(_seconds(since), progress))
 
     @stripe_group.command("sync")
     def sync() -> None:
-        """Re-read every subscription from Stripe (an older read never overwrites a newer one), then send every
-        plan not yet published to Clerk."""
+        """Re-read every subscription, invoice and one-time payment from Stripe (an older read never overwrites a
+        newer one), then send every plan not yet published to Clerk."""
         from app.services.reconcile import Reconciler
 
         services: Services = app.extensions["tatame"]
         publisher = services.publisher
         if publisher is not None:
             publisher.background = False  # this command sends, below: no thread to outlive it
-        summary = Reconciler(services.gateway, services.webhooks, services.subscriptions).sync(progress)
+        summary = Reconciler(services.gateway, services.webhooks, services.subscriptions,
+                             services.payments).sync(progress)
         if publisher is not None:
             sent, pending = publisher.send_all()
             click.echo(f"published to Clerk: {sent}, still pending: {pending}")
@@ -73,6 +75,19 @@ def register_commands(app: Flask, extra: Sequence[click.Command] = ()) -> None:
                 summary.failed += 1
                 summary.failures.append(f"{pending} plan(s) not published to Clerk (see the log; retried later)")
         report("sync", summary)
+
+    accounts_group = click.Group("accounts", help="Accounts: `forget` erases a person (a production tool).")
+    app.cli.add_command(accounts_group)
+
+    @accounts_group.command("forget")
+    @click.argument("clerk_user_id")
+    def forget(clerk_user_id: str) -> None:
+        """Erase a Clerk user, as their user.deleted does: subscriptions ended, Stripe customer deleted, our rows
+        removed. Safe to run again (an erasure cut short is finished)."""
+        services: Services = app.extensions["tatame"]
+        erasure = services.accounts.forget(clerk_user_id)
+        click.echo(f"forgot {clerk_user_id}: {erasure.subscriptions_canceled} subscription(s) canceled,"
+                   f" {erasure.customers_deleted} Stripe customer(s) deleted, {erasure.rows_removed} row(s) removed")
 
     @app.cli.command("openapi")
     @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Default: standard output.")

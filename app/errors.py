@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from app.request_ids import current_request_id
 from app.services import errors
 from app.stores.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
-REQUEST_ID_KEY = "tatame.request_id"  # where the request-id middleware (app/http.py) leaves the id
 
 # Werkzeug's own errors (routing, body limits, content types) → our classes. A 400 from Werkzeug
 # is a request it could not parse at all, so it gets a message of its own.
@@ -35,7 +35,7 @@ def error_response(error: errors.AppError, headers: dict[str, str] | None = None
     body = {"code": error.code, "message": error.message}
     if error.details:
         body["details"] = error.details
-    body["request_id"] = request.environ.get(REQUEST_ID_KEY)
+    body["request_id"] = current_request_id()
     response = jsonify({"error": body})
     response.status_code = error.status
     response.headers.update(error.headers)

@@ -16,35 +16,15 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess, values
-
-from app.http import ROUTE_KEY
-
-
-class _ProcessId:
-    """os.getpid(), remembered: prometheus-client asks on every update (a system call each, several per
-    request) to notice a fork; the answer changes only in a forked child, which is told."""
-
-    def __init__(self):
-        self.pid = os.getpid()
-        os.register_at_fork(after_in_child=self._forked)
-
-    def _forked(self) -> None:
-        self.pid = os.getpid()
-
-    def __call__(self) -> int:
-        return self.pid
-
-
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # before any metric is made: each one's values are of this class
-    values.ValueClass = values.MultiProcessValue(process_identifier=_ProcessId())
+from prometheus_client import multiprocess
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUESTS = Histogram("tatame_http_request_duration_seconds", "Requests by route template, method and status.",
                      ["route", "method", "status"], buckets=BUCKETS)
-WEBHOOKS = Counter("tatame_webhook_deliveries_total", "Stripe deliveries by event type and outcome "
-                   "(processed, duplicate, in_progress, failed, rejected_<reason>).", ["type", "outcome"])
+WEBHOOKS = Counter("tatame_webhook_deliveries_total", "Webhook deliveries by event type (Clerk's as clerk:<type>) and"
+                   " outcome (processed, duplicate, in_progress, deferred, failed, rejected_<reason>).",
+                   ["type", "outcome"])
 HANDLER_SECONDS = Histogram("tatame_webhook_handler_duration_seconds", "Webhook handler run time by event type.",
                             ["type"], buckets=BUCKETS)
 STRIPE_CALLS = Counter("tatame_stripe_calls_total", "Stripe calls by operation and outcome.",
@@ -74,12 +54,9 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _request_series: dict[tuple, object] = {}  # (route, method, status) → its histogram child: bounded like the labels
 
 
-def observe_request(environ: dict, status: int, seconds: float) -> None:
-    """A request's duration, by route template, method and status (called by the request edge)."""
-    rule = environ.get(ROUTE_KEY)
-    route = rule.rule if rule is not None else "unmatched"
-    method = environ.get("REQUEST_METHOD")
-    key = (route, method if method in METHODS else "other", status)  # a client may send any method name
+def observe_request(route: str | None, method: str, status: int, seconds: float) -> None:
+    """A request's duration, by route template (None: no route matched), method and status."""
+    key = (route or "unmatched", method if method in METHODS else "other", status)  # any method name may come
     series = _request_series.get(key)
     if series is None:
         series = _request_series[key] = REQUESTS.labels(key[0], key[1], str(status))

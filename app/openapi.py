@@ -14,7 +14,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from app.auth import CLERK, STRIPE_SIGNATURE
+from app.auth import CLERK, STRIPE_SIGNATURE, SVIX_SIGNATURE
 from app.routing import Endpoint
 from app.schemas.common import STRIPE_ID_PATTERN
 from app.schemas.envelopes import ErrorEnvelope
@@ -27,6 +27,10 @@ SECURITY = {
                       "description": "A Clerk session token (RS256)."}},
     STRIPE_SIGNATURE: {"stripeSignature": {"type": "apiKey", "in": "header", "name": "Stripe-Signature",
                                            "description": "Stripe's HMAC-SHA256 signature of the raw body (v1)."}},
+    SVIX_SIGNATURE: {"svixSignature": {"type": "apiKey", "in": "header", "name": "svix-signature",
+                                       "description": "Svix's HMAC-SHA256 signature (v1) of the svix-id, the"
+                                                      " svix-timestamp and the raw body; all three headers are"
+                                                      " required."}},
 }
 # Errors any route of a kind can answer, on top of what it declares.
 IMPLIED = {CLERK: (Unauthorized, RateLimited)}

@@ -19,13 +19,12 @@ import logging
 import re
 from typing import Any
 
-from flask import has_request_context, request
-
-from app.errors import REQUEST_ID_KEY
+from app.request_ids import current_request_id
 from config import Config
 
 REDACTED = "[redacted]"
-SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "stripe-signature", "proxy-authorization", "x-api-key"}
+SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "stripe-signature", "svix-signature", "proxy-authorization",
+                  "x-api-key"}
 _PART = r"[A-Za-z0-9_-]"
 # Each shape of secret, after the text that must be there for it to match: a substring test costs
 # nanoseconds, while a pattern that starts with \b or a class costs microseconds per line even when it
@@ -97,15 +96,17 @@ def configure_reporting(config: Config) -> bool:
         return False
     import sentry_sdk
     from sentry_sdk.integrations.flask import FlaskIntegration
-    from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 
     scrubber = Scrubber(config.secrets())
 
     def before_send(event: dict, hint: dict) -> dict:
-        if has_request_context():
-            event.setdefault("tags", {})["request_id"] = request.environ.get(REQUEST_ID_KEY)
+        request_id = current_request_id()
+        if request_id is not None:
+            event.setdefault("tags", {})["request_id"] = request_id
         return scrubber.event(event)
 
+    ignore_logger("app.access")  # one line per request, written once it is answered: no error, no breadcrumb
     sentry_sdk.init(
         dsn=config.sentry_dsn,
         environment=config.app_env,

@@ -14,23 +14,26 @@ document, so the document cannot say something the route does not do.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
 import hashlib
 import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from cachetools import LRUCache
 from flask import Blueprint, Response, current_app, request
 from marshmallow import Schema
+from werkzeug.routing import BaseConverter
 
-from app.answers import PUBLIC, SIGNED_IN, Prepared
-from app.http import json_body
+from app.request_limits import json_body
 from app.schemas.common import load, load_query, validate_id
 from app.services.errors import AppError
 
 
-EDGE_ACCESS = {"public": PUBLIC, "clerk": SIGNED_IN}  # a blueprint's auth (app/auth.py) → Prepared.access
+class RawIdConverter(BaseConverter):
+    """`<raw_id:...>`: any non-empty rest of the path, newlines and slashes included; views validate it."""
+
+    part_isolating = False
+    regex = r"[\s\S]+"
 
 
 @dataclass
@@ -43,11 +46,6 @@ class Reply:
     # Set when the same key always means the same body: the body is then encoded once (a bounded memo per
     # route), sent with a strong ETag, and an If-None-Match that matches gets a 304 with no body.
     memo: Any = None
-    # Set when the answer is the same for every caller the route lets in, while fresh() holds: the request
-    # edge may then send it itself (app/answers.py); on_answer() runs each time it does.
-    fresh: Callable[[], bool] | None = None
-    on_answer: Callable[[], None] | None = None
-    edge_headers: dict[str, str] = field(default_factory=dict)  # what differs when the edge sends it
 
 
 @dataclass(frozen=True)
@@ -77,8 +75,6 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], s
     `constant`: the view's answer never changes (liveness): dumped and encoded at its first request only.
     """
 
-    access = EDGE_ACCESS.get(getattr(bp, "auth", None))  # who the edge may send a prepared answer to
-
     def register(view: Callable) -> Callable:
         spec = Endpoint(method=method, rule=rule, summary=(view.__doc__ or view.__name__).strip().splitlines()[0],
                         response=response(), status=status, also=also, query=query() if query else None,
@@ -91,10 +87,7 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], s
             def run_constant() -> Response:
                 if not encoded_body:
                     encoded_body.append(current_app.json.response(spec.response.dump(view())).get_data())
-                body = encoded_body[0]
-                if access is not None and spec.status == 200:
-                    prepare(Prepared(request.url_rule, access, json_headers(body), body))
-                return Response(body, spec.status, mimetype="application/json")
+                return Response(encoded_body[0], spec.status, mimetype="application/json")
 
             run_constant.endpoint = spec
             bp.add_url_rule(rule, view_func=run_constant, methods=[method])
@@ -112,8 +105,7 @@ def endpoint(bp: Blueprint, method: str, rule: str, *, response: type[Schema], s
             if not isinstance(answer, Reply):
                 answer = Reply(answer)
             if answer.memo is not None:
-                return encoded.respond(answer, lambda: spec.response.dump(answer.data), answer.status or spec.status,
-                                       access)
+                return encoded.respond(answer, lambda: spec.response.dump(answer.data), answer.status or spec.status)
             return spec.response.dump(answer.data), answer.status or spec.status, answer.headers
 
         encoded = EncodedOnce()
@@ -131,10 +123,10 @@ class QueryMemo:
 
     def __init__(self, schema: Schema, size: int = 256):
         self.schema, self.size = schema, size
-        self._loaded: dict[str, dict] = {}
+        self._loaded: dict[bytes, dict] = {}
 
     def load(self, request) -> dict:
-        raw = request.environ.get("QUERY_STRING", "")
+        raw = request.query_string
         found = self._loaded.get(raw)
         if found is None:
             found = load_query(self.schema, request.args)
@@ -151,7 +143,7 @@ class EncodedOnce:
         self._bodies: LRUCache = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
-    def respond(self, answer: Reply, dump: Callable[[], Any], status: int, access: str | None = None) -> Response:
+    def respond(self, answer: Reply, dump: Callable[[], Any], status: int) -> Response:
         with self._lock:
             found = self._bodies.get(answer.memo)
         if found is None:
@@ -162,21 +154,14 @@ class EncodedOnce:
         body, etag = found
         # Authenticated but the same for every user: a client may keep it, and must ask again each time.
         headers = {**answer.headers, "ETag": etag, "Cache-Control": "private, no-cache"}
-        if answer.fresh is not None and access is not None and status == 200:
-            prepare(Prepared(request.url_rule, access,
-                             json_headers(body) + tuple({**headers, **answer.edge_headers}.items()), body, etag,
-                             still_fresh=answer.fresh, on_answer=answer.on_answer))
         if request.if_none_match.contains(etag.strip('"')):
             return Response(status=304, headers=headers)
         return Response(body, status, headers=headers, mimetype="application/json")
 
 
-def json_headers(body: bytes) -> tuple[tuple[str, str], ...]:
-    return (("Content-Type", "application/json"), ("Content-Length", str(len(body))))
 
-
-def prepare(prepared: Prepared) -> None:
-    """Let the request edge send this answer to the next identical requests (app/answers.py)."""
-    answers = current_app.extensions.get("tatame.answers")
-    if answers is not None:
-        answers.remember(request.environ, prepared)
+def register_url_rules(app) -> None:
+    """Before any blueprint: the `raw_id` converter; and "//" in a path stays a 404 (Werkzeug would answer
+    it with a redirect whose Location comes from the Host header)."""
+    app.url_map.converters["raw_id"] = RawIdConverter
+    app.url_map.merge_slashes = False

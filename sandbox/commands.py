@@ -2,7 +2,8 @@
 
 `stripe clock` and `stripe pay` join the app's `stripe` group; they drive the sandbox's Stripe, so
 they refuse when Stripe itself is configured. `token` mints a session token with the sandbox's
-Clerk key, `event` posts a sample event signed with the webhook secret the app checks.
+Clerk key, `event` posts a sample event (Stripe's, or Clerk's with SOURCE=clerk) signed with the secret
+the app checks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import click
 import requests
 
 from app.services.webhook_signature import sign_header
-from sandbox.sample_events import OBJECTS, sample_event
+from sandbox.sample_events import CLERK_TYPES, OBJECTS, sample_clerk_event, sample_event, svix_headers
 
 
 def commands(sandbox) -> list[click.Command]:
@@ -66,20 +67,38 @@ def commands(sandbox) -> list[click.Command]:
         click.echo(sandbox.credentials.token(user, ttl=ttl, extra={"billing": billing} if billing else None))
 
     @click.command("event")
-    @click.option("--type", "event_type", default="customer.created", show_default=True,
-                  type=click.Choice(sorted(OBJECTS)))
-    @click.option("--id", "event_id", default=None, help="Reuse an event id (to see a duplicate).")
-    @click.option("--url", default=None, help="Default: http://localhost:$PORT/webhooks/stripe")
-    def event(event_type: str, event_id: str | None, url: str | None) -> None:
-        """Sign a sample event with the webhook secret and post it to the running server."""
-        url = url or f"http://localhost:{sandbox.config.port}/webhooks/stripe"
-        body = json.dumps(sample_event(event_type, event_id=event_id)).encode()
-        headers = {"Content-Type": "application/json", "Stripe-Signature": sign_header(body, sandbox.webhook_secret)}
+    @click.option("--source", type=click.Choice(["stripe", "clerk"]), default="stripe", show_default=True)
+    @click.option("--type", "event_type", default=None, type=click.Choice(sorted(OBJECTS) + list(CLERK_TYPES)),
+                  help="Default: customer.created (stripe), user.updated (clerk).")
+    @click.option("--id", "event_id", default=None, help="Reuse an event id (Stripe's) or svix-id (to see a duplicate).")
+    @click.option("--user", default="user_demo", show_default=True, help="The Clerk user a Clerk event is about.")
+    @click.option("--email", default=None, help="The primary email of a Clerk user event (default: a new one).")
+    @click.option("--url", default=None, help="Default: http://localhost:$PORT/webhooks/<source>")
+    def event(source: str, event_type: str | None, event_id: str | None, user: str, email: str | None,
+              url: str | None) -> None:
+        """Sign a sample event with the webhook secret the app checks and post it to the running server."""
+        url = url or f"http://localhost:{sandbox.config.port}/webhooks/{source}"
+        if source == "clerk":
+            event_type = event_type or "user.updated"
+            if event_type not in CLERK_TYPES:
+                raise click.BadParameter(f"a Clerk event is one of {', '.join(CLERK_TYPES)}", param_hint="--type")
+            sample = sample_clerk_event(event_type, user_id=user, **({"email": email} if email else {}))
+            body = json.dumps(sample).encode()
+            headers = svix_headers(body, sandbox.clerk_webhook_secret, message_id=event_id)
+            name = headers["svix-id"]
+        else:
+            event_type = event_type or "customer.created"
+            if event_type not in OBJECTS:
+                raise click.BadParameter(f"{event_type} is not a Stripe sample", param_hint="--type")
+            body = json.dumps(sample_event(event_type, event_id=event_id)).encode()
+            headers = {"Stripe-Signature": sign_header(body, sandbox.webhook_secret)}
+            name = json.loads(body)["id"]
         try:
-            response = requests.post(url, data=body, headers=headers, timeout=10)
+            response = requests.post(url, data=body, headers={"Content-Type": "application/json", **headers},
+                                     timeout=10)
         except requests.RequestException as exc:
             raise click.ClickException(f"could not reach {url} ({type(exc).__name__}): is `make serve` running?")
-        click.echo(f"{json.loads(body)['id']} {event_type} -> {response.status_code} {response.text.strip()}")
+        click.echo(f"{name} {event_type} -> {response.status_code} {response.text.strip()}")
         sys.exit(0 if response.ok else 1)
 
     return [stripe_group, token, event]

@@ -11,6 +11,7 @@ hands `collaborators()` to create_app. Each part stands in only for what the con
 - no webhook secret: a local one, which `make event` and the deliverer sign with.
 - no CLERK_SECRET_KEY: the sandbox's Clerk (clerk.py) takes each member's published plan, and
   `make token` puts it in its tokens' `billing` claim, as Clerk's session-token template would.
+- no CLERK_WEBHOOK_SECRET: a local Svix-style one, which `make event SOURCE=clerk` signs Clerk's events with.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ MODES = {
                 "  (real: STRIPE_WEBHOOK_SECRET from the Stripe dashboard or `stripe listen`)",
     "publishing": "each member's plan to the sandbox's Clerk; `make token` carries it as the `billing` claim"
                   "  (real: CLERK_SECRET_KEY)",
+    "accounts": "the sandbox's Clerk webhook secret; send one with `make event SOURCE=clerk`"
+                "  (real: CLERK_WEBHOOK_SECRET from the Clerk dashboard)",
 }
 
 
@@ -61,9 +64,15 @@ class Sandbox:
 
     config: Config
     stripe: SandboxStripe | None                       # None: Stripe itself is configured
-    credentials: credentials.SandboxCredentials | None  # None: Clerk and a webhook secret are configured
+    credentials: credentials.SandboxCredentials | None  # None: Clerk and both webhook secrets are configured
     signs_tokens: bool                                  # no Clerk key source: the app checks the sandbox's key
     clerk: SandboxClerk | None = None                   # None: CLERK_SECRET_KEY is configured (Clerk itself)
+
+    @property
+    def clerk_webhook_secret(self) -> str:
+        """The secret the app checks Clerk's deliveries with: the first configured one, else the sandbox's."""
+        configured = self.config.clerk_webhook_secrets
+        return configured[0] if configured else self.credentials.clerk_webhook_secret
 
     @property
     def webhook_secret(self) -> str:
@@ -90,6 +99,9 @@ class Sandbox:
         if self.clerk is not None:
             parts["clerk"] = self.clerk.client(timeout=self.config.clerk_publish_timeout)
             parts["modes"]["publishing"] = MODES["publishing"]
+        if not self.config.clerk_webhook_secrets:
+            parts["clerk_webhook_secrets"] = (self.credentials.clerk_webhook_secret,)
+            parts["modes"]["accounts"] = MODES["accounts"]
         return parts
 
     def deliverer(self) -> Deliverer | None:
@@ -112,7 +124,7 @@ def compose(config: Config) -> Sandbox:
     if config.is_production:
         raise RuntimeError("the sandbox never runs in production")
     signs_tokens = build_verifier(config) is None
-    needs_credentials = signs_tokens or not config.stripe_webhook_secrets
+    needs_credentials = signs_tokens or not config.stripe_webhook_secrets or not config.clerk_webhook_secrets
     return Sandbox(config=config,
                    stripe=None if config.stripe_secret_key else sandbox_stripe_for(config),
                    credentials=credentials.load_or_create(config.instance_path) if needs_credentials else None,

@@ -2,12 +2,14 @@
 
 When no Clerk key source is configured, the sandbox makes a local RSA key pair and the app
 verifies tokens against it with the same code path as real Clerk keys (`make token` mints
-one); when no webhook secret is configured, it makes a local one (`make event` signs with it).
+one); when no webhook secret is configured, it makes a local one (`make event` signs with it), and
+the same for Clerk's webhooks (`make event SOURCE=clerk`).
 Both live in the git-ignored instance folder. Production never loads the sandbox.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import tempfile
@@ -23,12 +25,14 @@ ISSUER = "https://clerk.tatame.localhost"
 KID = "tatame-dev-key"
 KEY_FILE = "dev-clerk-key.pem"
 SECRET_FILE = "dev-webhook-secret"
+CLERK_SECRET_FILE = "dev-clerk-webhook-secret"
 
 
 @dataclass(frozen=True)
 class SandboxCredentials:
     private_key_pem: bytes
     webhook_secret: str
+    clerk_webhook_secret: str   # Svix's form: whsec_ + base64 of the key
 
     @property
     def public_key_pem(self) -> str:
@@ -62,7 +66,9 @@ def load_or_create(instance_path: str | Path) -> SandboxCredentials:
 
     private_key = _create_once(folder / KEY_FILE, make_key)
     secret = _create_once(folder / SECRET_FILE, lambda: f"whsec_dev{secrets.token_hex(24)}".encode())
-    return SandboxCredentials(private_key, secret.decode().strip())
+    clerk_secret = _create_once(folder / CLERK_SECRET_FILE,
+                                lambda: b"whsec_" + base64.b64encode(secrets.token_bytes(24)))
+    return SandboxCredentials(private_key, secret.decode().strip(), clerk_secret.decode().strip())
 
 
 def _create_once(path: Path, make) -> bytes:

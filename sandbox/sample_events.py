@@ -60,7 +60,9 @@ def _invoice(customer_id: str, status: str, attempts: int = 1) -> dict:
             "amount_due": 24900, "amount_paid": 24900 if paid else 0, "amount_remaining": 0 if paid else 24900,
             "attempt_count": attempts, "attempted": True, "billing_reason": "subscription_cycle",
             "collection_method": "charge_automatically", "created": now, "livemode": False, "metadata": {},
-            "hosted_invoice_url": None, "number": "DEMO-0001", "status": status,
+            "hosted_invoice_url": None if status == "draft" else f"https://invoice.sandbox.invalid/i/{invoice_id}",
+            "invoice_pdf": None if status == "draft" else f"https://invoice.sandbox.invalid/i/{invoice_id}/pdf",
+            "number": None if status == "draft" else "DEMO-0001", "status": status,
             "parent": {"type": "subscription_details", "quote_details": None,
                        "subscription_details": {"metadata": {"clerk_user_id": "user_demo"}, "subscription": sub_id}},
             "lines": {"object": "list", "has_more": False, "total_count": 1, "url": f"/v1/invoices/{invoice_id}/lines",
@@ -98,6 +100,24 @@ def _checkout(customer_id: str, status: str, payment_status: str, mode: str = "s
             "ui_mode": "hosted", "payment_method_types": ["card", "boleto"]}
 
 
+def _payment_intent(customer_id: str) -> dict:
+    """A one-time purchase paid with the payment sheet: our metadata names the user and the price."""
+    intent_id, charge_id = _id("pi"), _id("ch")
+    return {"id": intent_id, "object": "payment_intent", "amount": 9900, "amount_received": 9900, "currency": "brl",
+            "customer": customer_id, "created": int(time.time()), "description": None, "livemode": False,
+            "latest_charge": charge_id, "metadata": {"clerk_user_id": "user_demo", "price_id": "price_demo_enrolment"},
+            "payment_method": _id("pm"), "payment_method_types": ["card"], "status": "succeeded"}
+
+
+def _charge(customer_id: str, refunded: bool) -> dict:
+    charge_id = _id("ch")
+    return {"id": charge_id, "object": "charge", "amount": 9900, "amount_captured": 9900,
+            "amount_refunded": 9900 if refunded else 0, "captured": True, "created": int(time.time()),
+            "currency": "brl", "customer": customer_id, "livemode": False, "metadata": {}, "paid": True,
+            "payment_intent": _id("pi"), "receipt_url": f"https://pay.sandbox.invalid/receipts/payment/{charge_id}",
+            "refunded": refunded, "status": "succeeded"}
+
+
 def _product(active: bool) -> dict:
     return {"id": "prod_demo_unlimited", "object": "product", "active": active, "name": "Unlimited Jiu-Jitsu",
             "default_price": "price_demo_unlimited_monthly", "livemode": False, "updated": int(time.time())}
@@ -131,6 +151,13 @@ OBJECTS = {
     "invoice.payment_succeeded": lambda c: _invoice(c, "paid"),
     "invoice.payment_failed": lambda c: _invoice(c, "open"),
     "invoice.payment_action_required": lambda c: _invoice(c, "open"),
+    "invoice.created": lambda c: _invoice(c, "draft", attempts=0),
+    "invoice.finalized": lambda c: _invoice(c, "open", attempts=0),
+    "invoice.voided": lambda c: _invoice(c, "void"),
+    "invoice.marked_uncollectible": lambda c: _invoice(c, "uncollectible"),
+    "payment_intent.succeeded": lambda c: _payment_intent(c),
+    "charge.succeeded": lambda c: _charge(c, refunded=False),
+    "charge.refunded": lambda c: _charge(c, refunded=True),
     "checkout.session.completed": lambda c: _checkout(c, "complete", "paid"),
     "checkout.session.expired": lambda c: _checkout(c, "expired", "unpaid"),
     # Boleto and other delayed methods: the session completes unpaid, then one of these follows.
@@ -170,3 +197,51 @@ def sample_event(event_type: str, *, event_id: str | None = None, customer_id: s
         "data": {"object": OBJECTS[event_type](customer_id or _id("cus")),
                  **({"previous_attributes": PREVIOUS[event_type]} if PREVIOUS.get(event_type) else {})},
     }
+
+
+# --- Clerk's user events, as Clerk sends them through Svix ------------------------------------------------
+
+CLERK_TYPES = ("user.created", "user.updated", "user.deleted")
+
+
+def clerk_user(user_id: str, *, email: str | None = None, first_name: str | None = "Aluno",
+               last_name: str | None = "Demo", verified: bool = True, updated_at: int | None = None) -> dict:
+    """A Clerk user object: one primary email address (verified unless told otherwise)."""
+    now = int(time.time() * 1000)
+    address_id = _id("idn")
+    return {
+        "id": user_id, "object": "user", "first_name": first_name, "last_name": last_name,
+        "username": None, "image_url": "https://img.clerk.com/demo", "has_image": False,
+        "primary_email_address_id": address_id, "primary_phone_number_id": None,
+        "email_addresses": [{
+            "id": address_id, "object": "email_address",
+            "email_address": email or f"{user_id}.{secrets.token_hex(3)}@example.com", "linked_to": [],
+            "verification": {"status": "verified" if verified else "unverified", "strategy": "email_code",
+                             "attempts": 1 if verified else 0, "expire_at": None}}],
+        "phone_numbers": [], "external_accounts": [], "public_metadata": {}, "private_metadata": {},
+        "unsafe_metadata": {}, "password_enabled": False, "two_factor_enabled": False,
+        "created_at": now - 86_400_000, "updated_at": now if updated_at is None else updated_at,
+        "last_sign_in_at": now - 3_600_000,
+    }
+
+
+def sample_clerk_event(event_type: str, *, user_id: str = "user_demo", **user) -> dict:
+    """A Clerk-shaped event of `event_type` (one of CLERK_TYPES) about `user_id`; `user` as clerk_user takes."""
+    if event_type not in CLERK_TYPES:
+        raise KeyError(f"no sample for {event_type}; choose one of: {', '.join(CLERK_TYPES)}")
+    data = ({"id": user_id, "object": "user", "deleted": True} if event_type == "user.deleted"
+            else clerk_user(user_id, **user))
+    return {"data": data, "object": "event", "type": event_type, "timestamp": int(time.time() * 1000),
+            "instance_id": "ins_demo", "event_attributes": {"http_request": {"client_ip": "", "user_agent": ""}}}
+
+
+def svix_headers(body: bytes, secret: str, *, message_id: str | None = None, timestamp: int | None = None) -> dict:
+    """The svix-id, svix-timestamp and svix-signature headers Svix would send `body` with, signed with `secret`."""
+    from datetime import datetime, timezone
+
+    from svix.webhooks import Webhook
+
+    message_id = message_id or _id("msg")
+    moment = datetime.fromtimestamp(int(time.time()) if timestamp is None else timestamp, tz=timezone.utc)
+    return {"svix-id": message_id, "svix-timestamp": str(int(moment.timestamp())),
+            "svix-signature": Webhook(secret).sign(message_id, moment, body)}

@@ -350,6 +350,26 @@ class GatewayContract:
         with pytest.raises(NotFound):
             gateway.cancel_subscription(unique("sub"))
 
+    def test_delete_customer_ends_their_subscriptions_and_repeats_harmlessly(self, gateway, customers):
+        customer = customers({"metadata": {"clerk_user_id": unique("user")}})
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        assert gateway.delete_customer(customer["id"]) is True
+        assert gateway.get_customer(customer["id"]) is None
+        assert gateway.get_subscription(sub["id"])["status"] in ("canceled", "incomplete_expired")
+        assert gateway.delete_customer(customer["id"]) is False  # already gone: an erasure cut short goes on
+        assert gateway.delete_customer(unique("cus")) is False
+
+    def test_void_invoice_makes_an_open_invoice_unpayable_and_refuses_a_paid_one(self, gateway, customer):
+        price = self.a_price(gateway, "recurring")
+        sub = gateway.create_subscription(self.subscription_params(customer, price), unique("key"))
+        voided = gateway.void_invoice(sub["latest_invoice"]["id"])
+        assert voided["id"] == sub["latest_invoice"]["id"] and voided["status"] == "void"
+        with pytest.raises(UpstreamError):
+            gateway.void_invoice(voided["id"])  # only an open invoice can be voided
+        with pytest.raises(NotFound):
+            gateway.void_invoice(unique("in"))
+
     def test_unknown_subscriptions_and_customers(self, gateway, customer):
         assert gateway.get_subscription(unique("sub")) is None
         with pytest.raises(NotFound):
@@ -455,3 +475,52 @@ class GatewayContract:
         latest = gateway.list_events({"limit": 1})["data"][0]
         assert latest["type"] == "entitlements.active_entitlement_summary.updated"
         assert latest["data"]["object"]["entitlements"]["data"] == []
+    # --- payment history: invoices and one-time payments -------------------------------------------
+    def test_an_open_invoice_reads_and_lists_by_customer(self, gateway, customer):
+        sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),
+                                          unique("key"))
+        invoice_id = sub["latest_invoice"] if isinstance(sub["latest_invoice"], str) else sub["latest_invoice"]["id"]
+        invoice = gateway.get_invoice(invoice_id)
+        assert invoice["object"] == "invoice" and invoice["status"] == "open" and invoice["customer"] == customer["id"]
+        assert invoice["number"] and invoice["hosted_invoice_url"] and invoice["invoice_pdf"]
+        assert invoice["parent"]["subscription_details"]["subscription"] == sub["id"]
+        line = invoice["lines"]["data"][0]
+        assert line["pricing"]["price_details"]["price"] and line["period"]["end"] >= line["period"]["start"]
+        listing = gateway.list_invoices({"customer": customer["id"], "limit": 10})
+        assert [i["id"] for i in listing["data"]] == [invoice_id] and listing["has_more"] is False
+        assert gateway.get_invoice(unique("in")) is None
+
+    def test_payment_intents_read_with_their_latest_charge_and_list_by_customer(self, gateway, customer):
+        price = self.a_price(gateway, "one_time")
+        params = {"amount": price["unit_amount"], "currency": price["currency"], "customer": customer["id"],
+                  "metadata": {"price_id": price["id"]}, "automatic_payment_methods": {"enabled": True}}
+        intents = [gateway.create_payment_intent(params, unique("key")) for _ in range(2)]
+        read = gateway.get_payment_intent(intents[0]["id"])
+        assert (read["id"], read["latest_charge"], read["metadata"]) == (intents[0]["id"], None, params["metadata"])
+        first = gateway.list_payment_intents({"customer": customer["id"], "limit": 1})
+        assert first["has_more"] is True and len(first["data"]) == 1
+        rest = gateway.list_payment_intents({"customer": customer["id"], "limit": 1,
+                                             "starting_after": first["data"][0]["id"]})
+        assert {first["data"][0]["id"], rest["data"][0]["id"]} == {i["id"] for i in intents}
+        assert gateway.get_payment_intent(unique("pi")) is None
+
+    @sandbox_only
+    def test_a_paid_intent_has_a_charge_with_a_receipt_and_a_refund_is_an_event(self, gateway, customer,
+                                                                               sandbox_stripe):
+        price = self.a_price(gateway, "one_time")
+        intent = gateway.create_payment_intent(
+            {"amount": price["unit_amount"], "currency": price["currency"], "customer": customer["id"],
+             "metadata": {"clerk_user_id": "user_contract"}}, unique("key"))
+        sandbox_stripe.succeed_payment_intent(intent["id"])
+        paid = gateway.get_payment_intent(intent["id"])
+        charge = paid["latest_charge"]
+        assert paid["status"] == "succeeded" and charge["object"] == "charge"
+        assert charge["payment_intent"] == intent["id"] and charge["paid"] is True and charge["receipt_url"]
+        assert charge["amount"] == price["unit_amount"] and charge["refunded"] is False
+        listed = gateway.list_payment_intents({"customer": customer["id"]})["data"][0]
+        assert listed["latest_charge"]["id"] == charge["id"]
+        sandbox_stripe.refund_charge(charge["id"])
+        assert gateway.get_payment_intent(intent["id"])["latest_charge"]["refunded"] is True
+        types = [e["type"] for e in gateway.list_events({"types": ["charge.succeeded", "charge.refunded"],
+                                                          "limit": 2})["data"]]
+        assert types == ["charge.refunded", "charge.succeeded"]

@@ -22,7 +22,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from app.stores.base import ClaimOutcome, FeaturesRecord, SubscriptionRecord
+from app.stores.base import ClaimOutcome, FeaturesRecord, PaymentRecord, SubscriptionRecord
 from tests.servers import parallel
 
 LEASE = 30.0
@@ -52,7 +52,19 @@ def _subscription(subscription_id: str, customer: str, user: str | None, stamp: 
     return SubscriptionRecord(**{**fields, **changes})
 
 
-def _stored(record: SubscriptionRecord) -> SubscriptionRecord:
+def _payment(stripe_id: str, user: str | None, stamp: int, **changes) -> PaymentRecord:
+    """An invoice as the service would store it; `changes` override the defaults."""
+    fields = dict(
+        stripe_id=stripe_id, kind="invoice", clerk_user_id=user, stripe_customer_id="cus_payments", number="A1-0001",
+        status="paid", amount_due=14_990, amount_paid=14_990, currency="brl", stripe_created=1_767_225_600,
+        period_start=1_767_225_600, period_end=4_102_444_800, description="Academia mensal",
+        hosted_invoice_url="https://invoice.example.test/i/1", invoice_pdf="https://invoice.example.test/i/1/pdf",
+        receipt_url=None, stamp=stamp,
+    )
+    return PaymentRecord(**{**fields, **changes})
+
+
+def _stored(record):
     """What a read should equal: the record without the store's own updated_at."""
     return dataclasses.replace(record, updated_at=None)
 
@@ -669,3 +681,111 @@ class StoreContract:
         assert len(owners) == 1
         claim = store.get_purchase_claim("payment_sheet", user, price)
         assert (claim.status, claim.generation, claim.claim_token) == ("pending", 1, owners[0].claim.claim_token)
+
+    # --- payment history -------------------------------------------------------
+    def test_payment_absent_is_none(self, store):
+        assert store.get_payment(_id("in")) is None
+        assert store.list_payments(_id("user"), 10) == []
+
+    def test_saved_payments_read_back_field_for_field(self, store):
+        user = _id("user")
+        invoice = _payment(_id("in"), user, store.next_stamp())
+        payment = _payment(_id("pi"), user, store.next_stamp(), kind="payment", number=None, status="succeeded",
+                           amount_due=5_000, amount_paid=5_000, period_start=None, period_end=None,
+                           hosted_invoice_url=None, invoice_pdf=None, receipt_url="https://pay.example.test/r/1",
+                           stripe_customer_id=None, description=None)
+        for record in (invoice, payment):
+            assert store.save_payment(record)
+            stored = store.get_payment(record.stripe_id)
+            assert _aware(stored.updated_at)
+            assert _stored(stored) == record
+
+    def test_a_payment_is_written_only_by_a_newer_read(self, store):
+        stripe_id, user = _id("in"), _id("user")
+        older, current, newer = store.next_stamp(), store.next_stamp(), store.next_stamp()
+        assert store.save_payment(_payment(stripe_id, user, current, status="open", amount_paid=0))
+        before = store.get_payment(stripe_id)
+        assert not store.save_payment(_payment(stripe_id, user, older, status="draft"))
+        assert not store.save_payment(_payment(stripe_id, user, current, status="void"))
+        assert store.get_payment(stripe_id) == before  # nothing written, updated_at included
+        assert store.save_payment(_payment(stripe_id, None, newer, status="paid"))
+        stored = store.get_payment(stripe_id)
+        assert (stored.status, stored.clerk_user_id, stored.stamp) == ("paid", user, newer)  # the user is kept
+        assert [p.stripe_id for p in store.list_payments(user, 10)] == [stripe_id]  # still one row
+
+    def test_payments_list_newest_first_by_created_then_id_with_a_cursor(self, store):
+        user, other = _id("user"), _id("user")
+        created = [1_767_225_600, 1_767_225_600, 1_767_225_600, 1_767_312_000, 1_767_139_200]
+        mine = [_payment(f"in_{chr(ord('a') + i)}{_id('x')}", user, store.next_stamp(), stripe_created=moment)
+                for i, moment in enumerate(created)]
+        mine.append(_payment(f"in_B{_id('x')}", user, store.next_stamp(), stripe_created=1_767_225_600))  # "B" < "a"
+        for record in (*mine, _payment(_id("in"), other, store.next_stamp()), _payment(_id("in"), None,
+                                                                                        store.next_stamp())):
+            store.save_payment(record)
+        expected = [r.stripe_id for r in sorted(mine, key=lambda r: (r.stripe_created, r.stripe_id), reverse=True)]
+        assert [p.stripe_id for p in store.list_payments(user, 100)] == expected
+        walked, after = [], None
+        while True:
+            page = store.list_payments(user, 2, after)
+            if not page:
+                break
+            assert len(page) <= 2
+            walked += [p.stripe_id for p in page]
+            after = (page[-1].stripe_created, page[-1].stripe_id)
+        assert walked == expected
+        assert len(store.list_payments(other, 100)) == 1
+
+    def test_concurrent_payment_saves_keep_the_highest_stamp(self, store):
+        stripe_id, user = _id("pi"), _id("user")
+        stamps = [store.next_stamp() for _ in range(RACERS)]
+        random.shuffle(stamps)
+        reads = [_payment(stripe_id, user, stamp, kind="payment", amount_paid=i) for i, stamp in enumerate(stamps)]
+        written = parallel(RACERS, lambda i: store.save_payment(reads[i]))
+        newest = max(range(RACERS), key=lambda i: stamps[i])
+        assert written[newest] is True
+        assert _stored(store.get_payment(stripe_id)) == reads[newest]
+
+    # --- accounts (Clerk) --------------------------------------------------------
+    def test_a_clerk_change_is_recorded_and_an_older_one_refused(self, store):
+        user = _id("user")
+        assert store.advance_clerk_user(user, 1_767_225_600_000)
+        assert store.advance_clerk_user(user, 1_767_225_600_000)  # the same change again: a retry applies
+        assert store.advance_clerk_user(user, 1_767_225_600_001)
+        assert not store.advance_clerk_user(user, 1_767_225_600_000)
+        assert store.advance_clerk_user(_id("user"), 1)  # per user
+
+    def test_concurrent_clerk_changes_end_with_the_latest(self, store):
+        user = _id("user")
+        stamps = list(range(1, RACERS + 1))
+        random.shuffle(stamps)
+        parallel(RACERS, lambda i: store.advance_clerk_user(user, stamps[i]))
+        assert not store.advance_clerk_user(user, RACERS - 1)
+        assert store.advance_clerk_user(user, RACERS)
+
+    def test_forget_user_removes_every_row_about_them_and_nobody_elses(self, store):
+        user, other, customer, orphan = _id("user"), _id("user"), _id("cus"), _id("cus")
+        assert store.claim_customer(user, "tok", LEASE).owned
+        assert store.complete_customer(user, "tok", customer)
+        assert store.claim_customer(other, "tok", LEASE).owned
+        store.save_subscription(_subscription(_id("sub"), customer, user, store.next_stamp()))
+        store.save_subscription(_subscription(_id("sub"), customer, None, store.next_stamp()))  # by customer only
+        store.save_subscription(_subscription(_id("sub"), orphan, None, store.next_stamp()))  # named by the caller
+        kept = _subscription(_id("sub"), _id("cus"), other, store.next_stamp())
+        store.save_subscription(kept)
+        assert store.claim_purchase("checkout", user, "price_monthly", "tok", LEASE).owned
+        assert store.save_payment(_payment(_id("in"), user, store.next_stamp(), stripe_customer_id=customer))
+        assert store.save_payment(_payment(_id("in"), None, store.next_stamp(), stripe_customer_id=customer))
+        kept_payment = _payment(_id("in"), other, store.next_stamp(), stripe_customer_id=_id("cus"))
+        assert store.save_payment(kept_payment)
+        assert store.advance_clerk_user(user, 5)
+        assert store.claim_event(_id("evt"), "customer.created", "tok", LEASE).outcome is ClaimOutcome.CLAIMED
+
+        assert store.forget_user(user, (orphan,)) == 8
+        assert store.get_customer_mapping(user) is None and store.list_subscriptions(user) == []
+        assert store.get_purchase_claim("checkout", user, "price_monthly") is None
+        assert store.advance_clerk_user(user, 1)  # no stamp left: an old change would be new again
+        assert store.forget_user(user) == 1 and store.forget_user(user) == 0  # idempotent
+        assert store.get_customer_mapping(other) is not None
+        assert _stored(store.get_subscription(kept.stripe_subscription_id)) == kept
+        assert _stored(store.get_payment(kept_payment.stripe_id)) == kept_payment
+        assert store.list_payments(user, 10) == []

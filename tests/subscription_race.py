@@ -84,6 +84,7 @@ def older_entitlements_read_finishing_last_loses(store) -> tuple:
                                            "payment_behavior": "default_incomplete",
                                            "metadata": {"clerk_user_id": "user_race"}}, "race-subscription")
     sandbox_stripe.pay_invoice(created["id"])
+    SubscriptionSync(store, gateway).refresh(created["id"])  # the customer is ours: its subscription is stored
     slow = SlowFirstEntitlements(gateway)
     older = threading.Thread(target=SubscriptionSync(store, slow).refresh_features, args=(customer["id"],))
     older.start()

@@ -1,12 +1,14 @@
-"""/stripe billing routes (docs/billing.md): membership, checkout, portal, payment sheet, cancel, resume. Clerk only."""
+"""/stripe billing routes (docs/billing.md): membership, checkout, portal, payment sheet, cancel, resume, payment
+history. Clerk only."""
 
 from flask import Blueprint, g
 
 from app.auth import protect_with_clerk, share_stripe_fairly
-from app.extensions import services
+from app.services_container import services
 from app.routing import Reply, endpoint
-from app.schemas.billing import (CheckoutBody, CheckoutReply, CheckoutStatusReply, MembershipReply, NoBody,
-                                 PaymentSheetBody, PaymentSheetReply, PortalBody, PortalReply, SubscriptionReply)
+from app.schemas.billing import (CheckoutBody, CheckoutReply, CheckoutStatusReply, InvoiceList, InvoiceListQuery,
+                                 MembershipReply, NoBody, PaymentSheetBody, PaymentSheetReply, PortalBody, PortalReply,
+                                 SubscriptionReply)
 from app.schemas.common import NoQuery
 from app.services.errors import (CustomerInProgress, NotFound, PurchaseInProgress, ServiceUnavailable,
                                  SubscriptionExists, UpstreamError)
@@ -28,6 +30,12 @@ def _made(result) -> Reply:
 def membership(query):
     """The caller's membership, from the database (never a Stripe call)."""
     return {"data": services().billing.membership(g.clerk_user_id)}
+
+
+@endpoint(bp, "GET", "/invoices", query=InvoiceListQuery, response=InvoiceList, errors=(ServiceUnavailable,))
+def invoices(query):
+    """The caller's invoices and one-time payments, newest first, from the database (never a Stripe call)."""
+    return services().payments.page(g.clerk_user_id, **query)
 
 
 @endpoint(bp, "POST", "/checkout-session", query=NoQuery, body=CheckoutBody, response=CheckoutReply,

@@ -3,7 +3,7 @@
 from flask import Blueprint
 
 from app.auth import public
-from app.extensions import services
+from app.services_container import services
 from app.routing import endpoint
 from app.schemas.envelopes import Liveness, Readiness
 from app.services.errors import ServiceUnavailable

@@ -2,8 +2,8 @@
 
 from flask import Blueprint, g
 
-from app.auth import protect_with_clerk
-from app.extensions import services
+from app.auth import protect_with_clerk, share_stripe_fairly
+from app.services_container import services
 from app.metrics import CATALOG_CACHE
 from app.routing import Reply, endpoint
 from app.services.catalog_cache import HIT, MISS, STALE
@@ -13,6 +13,7 @@ from app.schemas.customer import CustomerBody, CustomerReply
 from app.services.errors import CustomerInProgress, NotFound, ServiceUnavailable, UpstreamError
 
 bp = protect_with_clerk(Blueprint("stripe", __name__, url_prefix="/stripe"))
+share_stripe_fairly(bp, calls_stripe=("stripe.get_or_create_customer",), purchases=())
 CACHE_HEADER = {"X-Cache": "HIT, MISS or STALE: whether the catalog cache answered, or a stale copy while Stripe fails",
                 "ETag": "A strong validator of this body: send it back in If-None-Match to get a 304 when unchanged",
                 "Cache-Control": "private, no-cache: keep it, but ask again (with If-None-Match) before using it"}
@@ -20,23 +21,17 @@ CATALOG_ERRORS = (UpstreamError,)
 CATALOG_RESULTS = {result: CATALOG_CACHE.labels(result) for result in (HIT, MISS, STALE)}
 
 
-def _cached(result, kind: str, *query) -> Reply:
-    """A catalog answer: the same snapshot and query always encode to the same body (sent with an ETag),
-    and while that snapshot is the fresh one, the request edge may send it again itself (app/answers.py)."""
+def _cached(result, *query) -> Reply:
+    """A catalog answer: the same snapshot and query always encode to the same body (sent with an ETag)."""
     CATALOG_RESULTS[result.cache].inc()
-    fresh = None
-    if result.cache != STALE:
-        catalog, snapshot = services().catalog, result.snapshot
-        fresh = lambda: catalog.is_current(kind, snapshot)  # noqa: E731
-    return Reply(result, headers={"X-Cache": result.cache}, memo=(result.snapshot, *query), fresh=fresh,
-                 on_answer=CATALOG_RESULTS[HIT].inc, edge_headers={"X-Cache": HIT})
+    return Reply(result, headers={"X-Cache": result.cache}, memo=(result.snapshot, *query))
 
 
 @endpoint(bp, "GET", "/products", query=ProductListQuery, response=ProductList, also=(304,), errors=CATALOG_ERRORS,
           headers=CACHE_HEADER)
 def list_products(query):
     """List the academy's plans (Stripe products), newest first."""
-    return _cached(services().catalog.list_products(**query), "products", *sorted(query.items()))
+    return _cached(services().catalog.list_products(**query), *sorted(query.items()))
 
 
 # <raw_id:...> takes anything (slashes, newlines) so that every bad id reaches validation: a 400, not a 404.
@@ -44,21 +39,21 @@ def list_products(query):
           errors=(NotFound, *CATALOG_ERRORS), headers=CACHE_HEADER)
 def get_product(product_id, query):
     """One product, with its default price."""
-    return _cached(services().catalog.get_product(product_id), "products", product_id)
+    return _cached(services().catalog.get_product(product_id), product_id)
 
 
 @endpoint(bp, "GET", "/prices", query=PriceListQuery, response=PriceList, also=(304,), errors=CATALOG_ERRORS,
           headers=CACHE_HEADER)
 def list_prices(query):
     """List prices, newest first; filter by product or type."""
-    return _cached(services().catalog.list_prices(**query), "prices", *sorted(query.items()))
+    return _cached(services().catalog.list_prices(**query), *sorted(query.items()))
 
 
 @endpoint(bp, "GET", "/prices/<raw_id:price_id>", ids=("price_id",), query=NoQuery, response=PriceReply, also=(304,),
           errors=(NotFound, *CATALOG_ERRORS), headers=CACHE_HEADER)
 def get_price(price_id, query):
     """One price, with its product."""
-    return _cached(services().catalog.get_price(price_id), "prices", price_id)
+    return _cached(services().catalog.get_price(price_id), price_id)
 
 
 @endpoint(bp, "POST", "/customer", query=NoQuery, body=CustomerBody, response=CustomerReply, status=201, also=(200,),

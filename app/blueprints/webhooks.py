@@ -3,8 +3,8 @@
 from flask import Blueprint, request
 
 from app.auth import signed_by_stripe
-from app.extensions import services
-from app.http import request_body
+from app.services_container import services
+from app.request_limits import request_body
 from app.routing import endpoint
 from app.schemas.envelopes import StripeEvent, WebhookReceipt
 from app.services.errors import (EventFailed, EventInProgress, InvalidPayload, InvalidSignature, MissingSignature,

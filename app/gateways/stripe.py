@@ -109,6 +109,16 @@ class StripeGateway:
             return None
         return None if customer.get("deleted") else customer
 
+    def delete_customer(self, customer_id: str) -> bool:
+        """Delete the customer (Stripe cancels their live subscriptions at once and keeps its own records);
+        False when Stripe no longer has it, so a repeated erasure goes on."""
+        try:
+            with _stripe_errors("customer"):
+                self.client.v1.customers.delete(customer_id)
+        except NotFound:
+            return False
+        return True
+
     def create_checkout_session(self, params: dict, idempotency_key: str) -> dict:
         with _stripe_errors("checkout session"):
             return self.client.v1.checkout.sessions.create(
@@ -162,6 +172,11 @@ class StripeGateway:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.cancel(subscription_id, params=params).to_dict()
 
+    def void_invoice(self, invoice_id: str) -> dict:
+        """Void an open invoice so it can no longer be paid (Stripe refuses a paid one)."""
+        with _stripe_errors("invoice"):
+            return self.client.v1.invoices.void_invoice(invoice_id).to_dict()
+
     def list_subscriptions(self, params: dict) -> dict:
         with _stripe_errors("subscription"):
             return self.client.v1.subscriptions.list(params=params).to_dict()
@@ -192,3 +207,32 @@ class StripeGateway:
                     params = {**params, "starting_after": listing["data"][-1]["id"]}
         except NotFound:
             return []
+
+    # --- payment history ---------------------------------------------------------------------
+    def get_invoice(self, invoice_id: str) -> dict | None:
+        """The invoice (its first lines included), or None when Stripe does not know it."""
+        try:
+            with _stripe_errors("invoice"):
+                return self.client.v1.invoices.retrieve(invoice_id).to_dict()
+        except NotFound:
+            return None
+
+    def list_invoices(self, params: dict) -> dict:
+        """Invoices newest first: `customer`, `subscription`, `status`, `limit`, `starting_after`."""
+        with _stripe_errors("invoice"):
+            return self.client.v1.invoices.list(params=params).to_dict()
+
+    def get_payment_intent(self, intent_id: str) -> dict | None:
+        """The PaymentIntent with `latest_charge` expanded (its receipt), or None when Stripe does not know it."""
+        try:
+            with _stripe_errors("payment intent"):
+                return self.client.v1.payment_intents.retrieve(
+                    intent_id, params={"expand": ["latest_charge"]}).to_dict()
+        except NotFound:
+            return None
+
+    def list_payment_intents(self, params: dict) -> dict:
+        """PaymentIntents newest first, each with `latest_charge` expanded: `customer`, `limit`, `starting_after`."""
+        with _stripe_errors("payment intent"):
+            return self.client.v1.payment_intents.list(
+                params={**params, "expand": ["data.latest_charge"]}).to_dict()

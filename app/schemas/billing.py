@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from .common import stripe_id
+from .common import StrictInteger, stripe_id
 
 URL = {"validate": validate.Length(min=1, max=2048),
        "metadata": {"description": "Must start with an allowed origin of the app (or an allowed app scheme)."}}
@@ -109,3 +109,44 @@ class PaymentSheetReply(Schema):
 
 class SubscriptionReply(Schema):
     data = fields.Nested(SubscriptionView, required=True)
+
+
+class InvoiceListQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    limit = StrictInteger(load_default=10, validate=validate.Range(min=1, max=100))
+    starting_after = stripe_id(metadata={"description": "The last id of the previous page."})
+
+
+class Period(Schema):
+    start = fields.Integer(required=True, allow_none=True, metadata={"description": "Unix seconds."})
+    end = fields.Integer(required=True, allow_none=True, metadata={"description": "Unix seconds."})
+
+
+class PaymentView(Schema):
+    """An invoice (a plan's charge: its number, period, hosted page and PDF) or a one-time payment (its receipt)."""
+
+    id = fields.String(required=True, metadata={"description": "Stripe's id: in_... or pi_..."})
+    kind = fields.String(required=True, validate=validate.OneOf(["invoice", "payment"]))
+    number = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, metadata={
+        "description": "Stripe's: open, paid, void, uncollectible (invoices); succeeded, refunded, ... (payments)."})
+    amount_due = fields.Integer(required=True, metadata={"description": "In the currency's minor unit."})
+    amount_paid = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    created = fields.Integer(required=True, metadata={"description": "Unix seconds."})
+    period = fields.Nested(Period, required=True, allow_none=True)
+    description = fields.String(required=True, allow_none=True,
+                                metadata={"description": "The plan or item bought (product name, else price id)."})
+    hosted_invoice_url = fields.String(required=True, allow_none=True)
+    invoice_pdf = fields.String(required=True, allow_none=True)
+    receipt_url = fields.String(required=True, allow_none=True)
+
+
+class InvoiceList(Schema):
+    """A page of the caller's invoices and one-time payments, newest first."""
+
+    data = fields.List(fields.Nested(PaymentView), required=True)
+    count = fields.Integer(required=True)
+    has_more = fields.Boolean(required=True, metadata={"description": "Ask again with starting_after."})

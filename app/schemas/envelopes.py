@@ -51,3 +51,26 @@ class StripeEvent(Schema):
     created = fields.Integer()
     livemode = fields.Boolean()
     api_version = fields.String(allow_none=True)
+
+
+class ClerkUser(Schema):
+    """The parts of Clerk's user object we read (user.deleted sends only `id` and `deleted`)."""
+
+    id = fields.String(required=True, metadata={"example": "user_2abc"})
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    primary_email_address_id = fields.String(allow_none=True)
+    email_addresses = fields.List(fields.Dict(), metadata={
+        "description": "Each {id, email_address, verification: {status}}; the primary one, when verified, is used."})
+    updated_at = fields.Integer(metadata={"description": "Milliseconds since the epoch: orders the user's changes."})
+    deleted = fields.Boolean()
+
+
+class ClerkEvent(Schema):
+    """What Clerk posts through Svix: verified as raw bytes against the svix-* headers before it is read."""
+
+    object = fields.String(required=True, metadata={"enum": ["event"]})
+    type = fields.String(required=True, metadata={"pattern": "^[a-z0-9_]+(\\.[a-z0-9_]+){1,5}$",
+                                                  "example": "user.updated"})
+    data = fields.Nested(ClerkUser, required=True)
+    timestamp = fields.Integer(metadata={"description": "When Clerk sent it, in milliseconds."})

@@ -110,12 +110,18 @@ class BillingService:
             return session
 
         def create(key: Callable[[dict], str]) -> tuple[dict, str, int | None, bool]:
+            # Sessions first (one paid meanwhile makes its subscription before the listing below sees it):
+            # an earlier attempt's whose answer we never got is handed back, every other one expired.
+            found = self.leftovers.close_open_sessions(customer["id"], replaced, hand_back=same_request)
             trial = {}
             if recurring:
-                _, listing = self.leftovers.clear_or_refuse(clerk_user_id, customer["id"])
+                try:
+                    _, listing = self.leftovers.clear_or_refuse(clerk_user_id, customer["id"])
+                except SubscriptionExists:
+                    if found is not None:
+                        self.leftovers.expire_session(found["id"])
+                    raise
                 trial = self._trial(clerk_user_id, listing)
-            # Sessions an earlier attempt made whose answer we never got (or made for other addresses).
-            found = self.leftovers.close_open_sessions(customer["id"], replaced, hand_back=same_request)
             if found is not None:
                 return found, found["id"], found.get("expires_at"), False
             params = {"customer": customer["id"], "mode": "subscription" if recurring else "payment",
@@ -129,8 +135,13 @@ class BillingService:
             session = self.gateway.create_checkout_session(params, key(params))
             return session, session["id"], session.get("expires_at"), True
 
+        def discard(session: dict) -> None:
+            self.leftovers.expire_session(session["id"])
+
         kind, slot = RECURRING_CLAIM if recurring else (CHECKOUT, price_id)
-        session, created = self.slots.one_at_a_time(kind, clerk_user_id, slot, reuse, create)
+        session, created = self.slots.one_at_a_time(kind, clerk_user_id, slot, reuse, create, discard)
+        if recurring and created:
+            self._refuse_if_subscribed_meanwhile(clerk_user_id, lambda: discard(session))
         return {"id": session["id"], "url": session.get("url"), "mode": session.get("mode"),
                 "expires_at": session.get("expires_at"), "price": price_id}, created
 
@@ -190,13 +201,17 @@ class BillingService:
             return subscription if kept is not None else None
 
         def create(key: Callable[[dict], str]) -> tuple[dict, str, None, bool]:
-            kept, _ = self.leftovers.clear_or_refuse(clerk_user_id, customer_id, hand_back=awaiting)
+            # Open web checkouts first: one paid meanwhile makes its subscription before the listing sees it.
             self.leftovers.close_open_sessions(customer_id, lambda s: (s.get("metadata") or {}).get("clerk_user_id")
-                                      == clerk_user_id and s.get("mode") == "subscription")
+                                               == clerk_user_id and s.get("mode") == "subscription")
+            kept, _ = self.leftovers.clear_or_refuse(clerk_user_id, customer_id, hand_back=awaiting)
             if kept is not None:  # made by an attempt whose answer we never got: handed back, not made again
                 found = self.gateway.get_subscription(kept["id"], expand=SUBSCRIPTION_EXPAND)
                 if found is not None and awaiting(found):
                     return found, found["id"], None, False
+                if found is not None and usable(found, clerk_user_id):  # paid a moment ago: the member has it
+                    raise SubscriptionExists(details={"subscription": found["id"], "status": found["status"],
+                                                      "reason": "subscribed"})
             params = {"customer": customer_id, "items": [{"price": price_id}],
                       "payment_behavior": "default_incomplete",
                       "payment_settings": {"save_default_payment_method": "on_subscription"},
@@ -206,8 +221,14 @@ class BillingService:
             self.subscriptions.record(subscription, stamp, clerk_user_id)
             return subscription, subscription["id"], None, True
 
+        def discard(subscription: dict) -> None:
+            self.leftovers.cancel_subscription(subscription, clerk_user_id)
+
         kind, slot = RECURRING_CLAIM
-        subscription, created = self.slots.one_at_a_time(kind, clerk_user_id, slot, reuse, create)
+        subscription, created = self.slots.one_at_a_time(kind, clerk_user_id, slot, reuse, create, discard)
+        if created:
+            self._refuse_if_subscribed_meanwhile(clerk_user_id, lambda: discard(subscription),
+                                                 besides=subscription["id"])
         secret = ((subscription.get("latest_invoice") or {}).get("confirmation_secret") or {}).get("client_secret")
         return {"intent_type": "payment", "client_secret": secret, "subscription": subscription["id"]}, created
 
@@ -277,6 +298,18 @@ class BillingService:
                       "(docs/billing.md, runbook)", record.clerk_user_id, len(held), ", ".join(held))
 
     # --- shared --------------------------------------------------------------------------------
+    def _refuse_if_subscribed_meanwhile(self, clerk_user_id: str, close: Callable[[], object],
+                                        besides: str | None = None) -> None:
+        """After a recurring purchase was made: a subscription the member can use that a webhook stored while we
+        worked (the webhook found our claim still pending, so it had nothing to close) closes it again."""
+        held = [r for r in self.store.list_subscriptions(clerk_user_id)
+                if r.status in USABLE and r.stripe_subscription_id != besides]
+        if held:
+            close()
+            newest = max(held, key=lambda r: (r.stripe_created, r.stripe_subscription_id))
+            raise SubscriptionExists(details={"subscription": newest.stripe_subscription_id, "status": newest.status,
+                                              "reason": "subscribed"})
+
     def _purchasable(self, price_id: str) -> dict:
         """The price, if the catalog sells it: it and its product active, with a fixed amount."""
         price = self.catalog.get_price(price_id).data  # unknown: 404

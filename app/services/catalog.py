@@ -83,11 +83,6 @@ class CatalogService:
     def get_price(self, price_id: str) -> Item:
         return self._get("prices", price_id)
 
-    def is_current(self, kind: str, snapshot: str) -> bool:
-        """Whether `snapshot` is still the fresh snapshot of "products" or "prices" (never loads one)."""
-        current = self.cache.peek([kind])
-        return current is not None and current.tag == snapshot
-
     def invalidate(self) -> None:
         """Products or prices changed in Stripe: forget every cached answer."""
         self.cache.invalidate()

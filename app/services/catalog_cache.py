@@ -108,16 +108,6 @@ class CatalogCache:
             with self._guard:
                 self._inflight.pop(fresh_key, None)
 
-    def peek(self, key: Any) -> Any:
-        """The fresh value for `key`, or None: never loads, never waits, never answers from the stale copy."""
-        if not self.enabled:
-            return None
-        try:
-            return self.backend.get(f"catalog:{self.version.current()}:{_name(key)}")
-        except Exception as exc:  # noqa: BLE001 - as in _safe: a cache that cannot answer has nothing fresh
-            log.warning("catalog cache unavailable: %s", type(exc).__name__)
-            return None
-
     def invalidate(self) -> None:
         """Every reader, in every worker sharing the version, misses from now on."""
         self.version.bump()

@@ -40,14 +40,16 @@ class PurchaseSlots:
 
     def one_at_a_time(self, kind: str, clerk_user_id: str, slot: str,
                       reuse: Callable[[PurchaseClaim], dict | None],
-                      create: Callable[[Callable[[dict], str]], tuple[dict, str, int | None, bool]]
-                      ) -> tuple[dict, bool]:
+                      create: Callable[[Callable[[dict], str]], tuple[dict, str, int | None, bool]],
+                      discard: Callable[[dict], object] | None = None) -> tuple[dict, bool]:
         """The member's one open purchase in `slot`, settled in the store across requests and instances.
 
         The claim row's open result is handed out again while `reuse` accepts it. Otherwise one request
         takes the claim (a new row, an abandoned lease, or the replaced result) and runs `create` under an
         idempotency key derived from the claim; the others wait for it. `create` returns (object, its id,
-        reusable until, whether Stripe made it now or it was an earlier attempt's, handed back)."""
+        reusable until, whether Stripe made it now or it was an earlier attempt's, handed back). If our lease ran
+        out meanwhile and another request took the slot over, what we made is closed with `discard` and the
+        answer is 409 PURCHASE_IN_PROGRESS: never two payable purchases."""
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.wait_seconds
         while True:
@@ -64,8 +66,7 @@ class PurchaseSlots:
                 try:
                     made, result_id, expires_at, created = create(lambda params: self.key(result.claim, params))
                     if not self.store.complete_purchase(kind, clerk_user_id, slot, token, result_id, expires_at):
-                        log.warning("%s claim lost before completion; %s was recorded by another request",
-                                    kind, result_id)
+                        self._lost(kind, clerk_user_id, slot, made, result_id, discard)
                 except BaseException:
                     self._let_go(kind, clerk_user_id, slot, token)
                     raise
@@ -76,6 +77,20 @@ class PurchaseSlots:
                 if time.monotonic() >= deadline:
                     raise PurchaseInProgress()
                 time.sleep(self.poll_seconds)
+
+    def _lost(self, kind: str, clerk_user_id: str, slot: str, made: dict, result_id: str,
+              discard: Callable[[dict], object] | None) -> None:
+        """Our claim was taken over before we completed it (the lease ran out during slow Stripe calls)."""
+        now = self.store.get_purchase_claim(kind, clerk_user_id, slot)
+        if now is not None and now.result_id == result_id:
+            return  # the request that took over found and recorded this very purchase
+        if discard is None:
+            log.warning("%s claim lost before completion; %s was left as it is", kind, result_id)
+            return
+        log.warning("%s claim lost before completion; %s is closed, the other request's purchase stands",
+                    kind, result_id)
+        discard(made)
+        raise PurchaseInProgress()
 
     def _let_go(self, kind: str, clerk_user_id: str, slot: str, token: str) -> None:
         """Free our claim at once after a failure, so the next request recovers without waiting for the lease;
@@ -100,14 +115,15 @@ class Leftovers:
         self.store, self.gateway, self.subscriptions = store, gateway, subscriptions
 
     def clear_or_refuse(self, clerk_user_id: str, customer_id: str, *,
-                                   hand_back: Callable[[dict], bool] = lambda subscription: False
-                                   ) -> tuple[dict | None, list[dict]]:
+                        hand_back: Callable[[dict], bool] = lambda subscription: False
+                        ) -> tuple[dict | None, list[dict]]:
         """Make room for a new recurring purchase, from Stripe's own list of the member's subscriptions.
 
         Each is recorded (a webhook may still be on its way). Unpaid subscriptions an earlier attempt of ours
         left behind (its answer lost, or the member walked away) are canceled, except the first that
-        `hand_back` accepts, which is returned for the caller to hand out again. Then a subscription the
-        member can use, or an unpaid one made outside this service, refuses the purchase (409, with which).
+        `hand_back` accepts, which is returned for the caller to hand out again. A subscription the member
+        can use (one of those leftovers too, if it was paid meanwhile), or an unpaid one made outside this
+        service, refuses the purchase (409, saying which), and then nothing is handed back.
         Returns (the one handed back or None, the listing)."""
         stamp = self.store.next_stamp()
         listing = self.gateway.list_subscriptions({"customer": customer_id, "status": "all", "limit": 100})
@@ -116,14 +132,17 @@ class Leftovers:
             self.subscriptions.record(subscription, stamp, clerk_user_id)
         in_use = [s for s in subscriptions if usable(s, clerk_user_id)]
         elsewhere = [s for s in subscriptions if s.get("status") == "incomplete" and not leftover(s, clerk_user_id)]
-        kept = None
-        for subscription in subscriptions:
-            if not leftover(subscription, clerk_user_id):
-                continue
-            if kept is None and not (in_use or elsewhere) and hand_back(subscription):
-                kept = subscription
-            else:
-                self.cancel_subscription(subscription, clerk_user_id)
+        ours = [s for s in subscriptions if leftover(s, clerk_user_id)]
+        kept = next((s for s in ours if not (in_use or elsewhere) and hand_back(s)), None)
+        for subscription in ours:
+            paid = self.cancel_subscription(subscription, clerk_user_id) if subscription is not kept else None
+            if paid is not None:
+                in_use.append(paid)  # paid between the listing and the cancel: the member has it
+        if (in_use or elsewhere) and kept is not None:
+            paid = self.cancel_subscription(kept, clerk_user_id)
+            if paid is not None:
+                in_use.append(paid)
+            kept = None
         for blocking, reason in ((in_use, "subscribed"), (elsewhere, "unpaid_elsewhere")):
             if blocking:
                 newest = max(blocking, key=lambda s: s.get("created") or 0)
@@ -131,19 +150,38 @@ class Leftovers:
                                                   "reason": reason})
         return kept, subscriptions
 
-    def cancel_subscription(self, subscription: dict, clerk_user_id: str) -> None:
-        """Cancel an unpaid subscription of ours, unless Stripe says it was paid meanwhile."""
+    def cancel_subscription(self, subscription: dict, clerk_user_id: str) -> dict | None:
+        """Make an unpaid subscription of ours unpayable, then cancel it. None when done (or gone); the
+        subscription as Stripe has it now when it was paid meanwhile (the member has it: never canceled).
+
+        Its open first invoice is voided first: Stripe refuses to void a paid invoice, so the void is the
+        guard against a payment landing between our read and our cancel, and a voided invoice can no longer
+        be paid with the client secret the app may still hold (canceling alone leaves the invoice open)."""
         stamp = self.store.next_stamp()
-        current = self.gateway.get_subscription(subscription["id"])
-        if current is None or not leftover(current, clerk_user_id):
-            return
+        current = self.gateway.get_subscription(subscription["id"], expand=["latest_invoice"])
+        if current is None:
+            return None
+        if not leftover(current, clerk_user_id):
+            self.subscriptions.record(current, stamp, clerk_user_id)
+            return current if usable(current, clerk_user_id) else None
+        invoice = current.get("latest_invoice")
+        if isinstance(invoice, dict) and invoice.get("status") == "open":
+            try:
+                self.gateway.void_invoice(invoice["id"])
+            except UpstreamError:
+                again = self.gateway.get_subscription(subscription["id"])
+                if again is not None and usable(again, clerk_user_id):
+                    self.subscriptions.record(again, stamp, clerk_user_id)
+                    return again  # paid after all
+                raise
         try:
             canceled = self.gateway.cancel_subscription(
                 subscription["id"], {"cancellation_details": {"comment": LEFTOVER_CANCELED}})
         except NotFound:
-            return
+            return None
         self.subscriptions.record(canceled, stamp, clerk_user_id)
-        log.info("unpaid subscription %s left by an earlier purchase was canceled", subscription["id"])
+        log.info("unpaid subscription %s left by an earlier purchase was voided and canceled", subscription["id"])
+        return None
 
     def close_open_sessions(self, customer_id: str, replaced: Callable[[dict], bool], *,
                              hand_back: Callable[[dict], bool] = lambda session: False) -> dict | None:

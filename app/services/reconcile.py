@@ -3,7 +3,8 @@
 reconcile lists Stripe's events of the handled types (the Events API keeps 30 days) and runs each
 through the same exactly-once path as a delivery, so an event already processed is skipped and
 one being processed elsewhere right now is left to that worker: safe while webhooks arrive and
-on several instances at once. sync re-reads every subscription through the guarded write.
+on several instances at once. sync re-reads every subscription, invoice and one-time payment
+through the guarded write.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Callable
 
 from app.gateways.base import BillingGateway
 from app.services.errors import AppError, EventInProgress
+from app.services.payments import PaymentHistory
 from app.services.subscriptions import SubscriptionSync
+from app.stores.base import SubscriptionRecord
 from app.services.webhooks import WebhookService
 
 TYPES_PER_LISTING = 20  # Stripe's limit for `types[]` on GET /v1/events
@@ -37,8 +40,9 @@ class Reconciler:
     """Replays Stripe's recent events and re-reads subscriptions, through the normal, guarded paths."""
 
     def __init__(self, gateway: BillingGateway, webhooks: WebhookService, subscriptions: SubscriptionSync,
-                 clock: Callable[[], float] = time.time):
+                 payments: PaymentHistory | None = None, clock: Callable[[], float] = time.time):
         self.gateway, self.webhooks, self.subscriptions, self.clock = gateway, webhooks, subscriptions, clock
+        self.payments = payments
 
     def reconcile(self, since_seconds: int, progress: Callable[[Summary], None] = lambda _: None) -> Summary:
         """Every handled event created in the last `since_seconds`, oldest first, exactly once."""
@@ -69,34 +73,52 @@ class Reconciler:
         return summary
 
     def sync(self, progress: Callable[[Summary], None] = lambda _: None) -> Summary:
-        """Every subscription Stripe has, each stored unless a newer read is stored already; then each of their
-        customers' features."""
+        """Every subscription, invoice and one-time payment Stripe has, each stored unless a newer read is; then
+        the features of each subscription's customer."""
         summary = Summary()
-        params: dict = {"status": "all", "limit": PAGE_SIZE}
-        customers: dict[str, str | None] = {}
-        while True:
-            stamp = self.subscriptions.store.next_stamp()  # before the read, as every writer does
-            listing = self.gateway.list_subscriptions(params)
-            for subscription in listing.get("data", []):
-                summary.seen += 1
-                try:
-                    record = self.subscriptions.record(subscription, stamp)
-                    customers.setdefault(record.stripe_customer_id, record.clerk_user_id)
-                    summary.processed += 1
-                except AppError as exc:
-                    summary.failed += 1
-                    summary.failures.append(f"{subscription.get('id')}: {exc.message}")
-                progress(summary)
-            if not listing.get("has_more") or not listing.get("data"):
-                break
-            params = {**params, "starting_after": listing["data"][-1]["id"]}
+        customers: dict[str, str | None] = {}  # each subscription's customer and its Clerk user
+
+        def record_subscription(subscription: dict, stamp: int) -> SubscriptionRecord:
+            record = self.subscriptions.record(subscription, stamp)
+            customers.setdefault(record.stripe_customer_id, record.clerk_user_id)
+            return record
+
+        self._sync(summary, progress, self.gateway.list_subscriptions, {"status": "all", "limit": PAGE_SIZE},
+                   record_subscription)
         for customer, user in customers.items():
             try:
                 self.subscriptions.refresh_features(customer, user)
             except AppError as exc:
                 summary.failed += 1
                 summary.failures.append(f"{customer} features: {exc.message}")
+        if self.payments is not None:
+            owners: dict[str, str | None] = {}  # each customer's Clerk user, looked up once
+            self._sync(summary, progress, self.gateway.list_invoices, {"limit": PAGE_SIZE},
+                       lambda invoice, stamp: self.payments.record_invoice(invoice, stamp, owners))
+            self._sync(summary, progress, self.gateway.list_payment_intents, {"limit": PAGE_SIZE},
+                       self.payments.record_payment)
         return summary
+
+    def _sync(self, summary: Summary, progress, list_page, params: dict, record) -> None:
+        """Every object of one listing, each stored by `record(obj, stamp)` (None: not kept) with a stamp taken
+        before its page was read."""
+        while True:
+            stamp = self.subscriptions.store.next_stamp()  # before the read, as every writer does
+            listing = list_page(params)
+            for obj in listing.get("data", []):
+                summary.seen += 1
+                try:
+                    if record(obj, stamp) is None:
+                        summary.skipped += 1  # not kept: a draft, or a payment that is not a purchase of ours
+                    else:
+                        summary.processed += 1
+                except AppError as exc:
+                    summary.failed += 1
+                    summary.failures.append(f"{obj.get('id')}: {exc.message}")
+                progress(summary)
+            if not listing.get("has_more") or not listing.get("data"):
+                return
+            params = {**params, "starting_after": listing["data"][-1]["id"]}
 
     @staticmethod
     def _all(list_page, params: dict):

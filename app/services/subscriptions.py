@@ -16,6 +16,7 @@ active entitlements, and the store keeps the read with the greatest stamp.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 from app.gateways.base import BillingGateway, expandable_id
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Statuses in which a subscription still binds the member: a new recurring purchase must wait.
 LIVE = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete", "paused"})
+ENDED = frozenset({"canceled", "incomplete_expired"})  # final: Stripe never changes them again
 
 
 class SubscriptionSync:
@@ -41,21 +43,54 @@ class SubscriptionSync:
         self._rows: VersionedCache[str, tuple[SubscriptionRecord | None, tuple[str, ...]]] = VersionedCache(version)
 
     def refresh(self, subscription_id: str, clerk_user_id: str | None = None, *,
-                final: dict | None = None) -> SubscriptionRecord | None:
+                ended: dict | None = None) -> SubscriptionRecord | None:
         """Re-read the subscription from Stripe and store it unless a newer read is stored already.
 
-        `final`: a deletion's own object (deletion is final), stored when Stripe no longer returns the
-        subscription; without it, the last known state is kept."""
+        `ended`: the object of a deletion event. Deletion is final, so when Stripe no longer returns the
+        subscription it is stored as canceled (still through the stamp guard); without it, the last known
+        state is kept."""
         stamp = self.store.next_stamp()
-        subscription = self.gateway.get_subscription(subscription_id) or final
-        if subscription is None:
-            log.warning("subscription %s is unknown to Stripe; its stored state is kept", subscription_id)
-            return self.store.get_subscription(subscription_id)
-        return self.record(subscription, stamp, clerk_user_id)
+        subscription = self.gateway.get_subscription(subscription_id)
+        if subscription is not None:
+            return self.record(subscription, stamp, clerk_user_id)
+        if ended is not None:
+            return self._record_ended(subscription_id, ended, stamp, clerk_user_id)
+        log.warning("subscription %s is unknown to Stripe; its stored state is kept", subscription_id)
+        return self.store.get_subscription(subscription_id)
+
+    def _record_ended(self, subscription_id: str, ended: dict, stamp: int,
+                      clerk_user_id: str | None) -> SubscriptionRecord | None:
+        """The stored row, or what the event names of its owner (ids and metadata only: the rest of a signed
+        event's object is not trusted into the table), as canceled."""
+        stored = self.store.get_subscription(subscription_id)
+        if stored is not None:
+            record = replace(stored, status="canceled", stamp=stamp,
+                             canceled_at=stored.canceled_at or _seconds(ended.get("canceled_at")))
+        else:
+            customer = expandable_id(ended.get("customer"))
+            if not customer:
+                return None
+            owner = clerk_user_id or (ended.get("metadata") or {}).get("clerk_user_id") or self._user_of(
+                {"customer": customer})
+            record = to_record({"id": subscription_id, "customer": customer, "status": "canceled",
+                                "canceled_at": _seconds(ended.get("canceled_at")),
+                                "created": _seconds(ended.get("created")) or 0}, stamp, owner)
+            if self._unknown(record):
+                return record  # an erased member's (see record): not stored
+        return self._save(record)
 
     def record(self, subscription: dict, stamp: int, clerk_user_id: str | None = None) -> SubscriptionRecord:
         """Store `subscription`, read after `stamp` was taken; returns what is stored now."""
         record = to_record(subscription, stamp, clerk_user_id or self._user_of(subscription))
+        if record.status in ENDED and self._unknown(record):
+            # An ended subscription of a customer we hold nothing of: an erased member's (the late deliveries of an
+            # erasure), or one that never reached us. It grants nothing; storing it would bring the person back.
+            log.info("ended subscription %s of an unknown customer is not stored", record.stripe_subscription_id)
+            return record
+        return self._save(record)
+
+    def _save(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        """Write `record` through the stamp guard; what is stored now. Its owner's published plan is staged."""
         try:
             saved = self.store.save_subscription(record)
         finally:
@@ -73,6 +108,11 @@ class SubscriptionSync:
         keys = tuple(sorted({e["lookup_key"] for e in active if e.get("lookup_key")}))
         user = clerk_user_id or self._user_of({"customer": stripe_customer_id})
         record = FeaturesRecord(stripe_customer_id=stripe_customer_id, clerk_user_id=user, features=keys, stamp=stamp)
+        if not self._holds_customer(stripe_customer_id, user):
+            # A customer we hold nothing of: an erased member's (a summary arriving after the erasure), or one
+            # that never reached us. As for an ended subscription (see record), storing it would bring them back.
+            log.info("features of unknown customer %s are not stored", stripe_customer_id)
+            return record
         try:
             saved = self.store.save_features(record)
         finally:
@@ -110,6 +150,28 @@ class SubscriptionSync:
         current = max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))
         stored = self.store.get_features(current.stripe_customer_id)
         return current, stored.features if stored else ()
+
+    def forgotten(self) -> None:
+        """A user's rows were deleted (erasure): no process serves its remembered copy of them again."""
+        self._rows.changed()
+
+    def _unknown(self, record: SubscriptionRecord) -> bool:
+        """Neither the subscription nor its customer's mapping is stored."""
+        if self.store.get_subscription(record.stripe_subscription_id) is not None:
+            return False
+        return not self._maps(record.clerk_user_id, record.stripe_customer_id)
+
+    def _holds_customer(self, stripe_customer_id: str, clerk_user_id: str | None) -> bool:
+        """The customer's features, its mapping, or a subscription of it is stored (judged as `_unknown` judges a
+        subscription: by what we store, never by what the event says)."""
+        if self.store.get_features(stripe_customer_id) is not None or self._maps(clerk_user_id, stripe_customer_id):
+            return True
+        return clerk_user_id is not None and any(
+            row.stripe_customer_id == stripe_customer_id for row in self.store.list_subscriptions(clerk_user_id))
+
+    def _maps(self, clerk_user_id: str | None, stripe_customer_id: str) -> bool:
+        mapping = self.store.get_customer_mapping(clerk_user_id) if clerk_user_id else None
+        return mapping is not None and mapping.stripe_customer_id == stripe_customer_id
 
     def grants_access(self, status: str) -> bool:
         return status in ("active", "trialing") or (status == "past_due" and self.past_due_access)
@@ -158,3 +220,8 @@ def member_view(record: SubscriptionRecord | None) -> dict | None:
             "current_period_end": record.current_period_end, "cancel_at_period_end": record.cancel_at_period_end,
             "cancel_at": record.cancel_at, "canceled_at": record.canceled_at, "trial_end": record.trial_end,
             "updated_at": int(record.updated_at.timestamp()) if record.updated_at else None}
+
+
+def _seconds(value) -> int | None:
+    """Unix seconds from an event field, or None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -15,6 +15,7 @@ from app.gateways.base import BillingGateway, expandable_id
 from app.services.billing import BillingService
 from app.services.catalog import CatalogService
 from app.services.customers import CustomerService
+from app.services.payments import PaymentHistory
 from app.services.subscriptions import SubscriptionSync
 from app.stores.base import Store
 
@@ -31,6 +32,7 @@ class HandlerContext:
     customers: CustomerService
     subscriptions: SubscriptionSync
     billing: BillingService
+    payments: PaymentHistory
 
 
 Handler = Callable[[dict, HandlerContext], None]
@@ -85,10 +87,9 @@ def catalog_changed(event: dict, ctx: HandlerContext) -> None:
          "customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end")
 def subscription_changed(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
-    # Deletion is final: when Stripe no longer returns the subscription, the event's own object is its last state.
-    deleted = event["type"] == "customer.subscription.deleted" and obj.get("customer")
-    final = {**obj, "status": "canceled"} if deleted else None
-    record = ctx.subscriptions.refresh(obj["id"], final=final)
+    # Deletion is final: when Stripe no longer returns the subscription, it is stored as canceled.
+    ended = obj if event["type"] == "customer.subscription.deleted" else None
+    record = ctx.subscriptions.refresh(obj["id"], ended=ended)
     if record is not None:
         ctx.billing.settle_after_subscription_change(record)  # open checkouts close; a second one is flagged
         ctx.subscriptions.refresh_features(record.stripe_customer_id, record.clerk_user_id)
@@ -104,14 +105,45 @@ def entitlements_changed(event: dict, ctx: HandlerContext) -> None:
     _seen(event, customer=customer, features=list(record.features) if record else None)
 
 
+# Payment history (app/services/payments.py): each handler re-reads the invoice or PaymentIntent from Stripe and
+# stores it through the same guarded write, so the member's list ends as Stripe's latest state.
 @handles("invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed", "invoice.payment_action_required")
 def invoice_changed(event: dict, ctx: HandlerContext) -> None:
     obj = event["data"]["object"]
     subscription = invoice_subscription(obj)
     record = ctx.subscriptions.refresh(subscription) if subscription else None
+    payment = ctx.payments.refresh_invoice(obj["id"])
     _seen(event, customer=expandable_id(obj.get("customer")), subscription=subscription,
           status=record.status if record else None, amount_paid=obj.get("amount_paid"),
-          amount_due=obj.get("amount_due"), currency=obj.get("currency"))
+          amount_due=obj.get("amount_due"), currency=obj.get("currency"),
+          invoice_status=payment.status if payment else None)
+
+
+@handles("invoice.created", "invoice.finalized", "invoice.voided", "invoice.marked_uncollectible")
+def invoice_recorded(event: dict, ctx: HandlerContext) -> None:
+    """An invoice's life that does not move the subscription: only the member's payment history changes."""
+    obj = event["data"]["object"]
+    payment = ctx.payments.refresh_invoice(obj["id"])
+    _seen(event, customer=expandable_id(obj.get("customer")), invoice_status=payment.status if payment else None)
+
+
+@handles("payment_intent.succeeded")
+def payment_intent_succeeded(event: dict, ctx: HandlerContext) -> None:
+    """A one-time payment of ours (metadata clerk_user_id, set by checkout or the payment sheet) was paid."""
+    obj = event["data"]["object"]
+    ours = bool((obj.get("metadata") or {}).get("clerk_user_id"))
+    payment = ctx.payments.refresh_payment(obj["id"]) if ours else None  # an invoice's payment: its invoice shows it
+    _seen(event, customer=expandable_id(obj.get("customer")), ours=ours, status=payment.status if payment else None)
+
+
+@handles("charge.succeeded", "charge.refunded")
+def charge_changed(event: dict, ctx: HandlerContext) -> None:
+    """A charge (its receipt) or a refund: its PaymentIntent is re-read, and stored if it is one of our payments."""
+    obj = event["data"]["object"]
+    intent = expandable_id(obj.get("payment_intent"))
+    payment = ctx.payments.refresh_payment(intent) if intent else None
+    _seen(event, customer=expandable_id(obj.get("customer")), payment_intent=intent,
+          status=payment.status if payment else None)
 
 
 @handles("checkout.session.completed", "checkout.session.expired",
@@ -123,6 +155,9 @@ def checkout_session(event: dict, ctx: HandlerContext) -> None:
         # The owner comes from the subscription's (or its customer's) metadata, which we set; never from the
         # session's client_reference_id, which a Payment Link's buyer could choose.
         ctx.subscriptions.refresh(subscription)
+    intent = expandable_id(obj.get("payment_intent")) if obj.get("mode") == "payment" else None
+    if intent:
+        ctx.payments.refresh_payment(intent)  # a one-time purchase: the member's payment history
     _seen(event, customer=expandable_id(obj.get("customer")), mode=obj.get("mode"),
           payment_status=obj.get("payment_status"), subscription=subscription)
 

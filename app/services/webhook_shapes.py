@@ -1,10 +1,10 @@
 """What a handled event's object must look like before a handler reads it.
 
 Stripe never sends an object whose id is missing or not a string, whose metadata is not a map
-of strings, or whose references (customer, subscription, an invoice's parent subscription) are
-neither null, an id, nor an expanded object with an id; a signed event that does is refused with INVALID_PAYLOAD (before it is claimed,
-so nothing is half-done) instead of failing inside a handler with a 500 that Stripe would
-retry for three days. Types we do not handle are recorded whatever their shape: nothing reads them.
+of strings, or whose references (customer, subscription, payment_intent, latest_charge, invoice,
+an invoice's parent subscription) are neither null, an id, nor an expanded object with an id; a
+signed event that does is refused with INVALID_PAYLOAD (before it is claimed, so nothing is
+half-done) instead of failing inside a handler with a 500 that Stripe would retry for three days. Types we do not handle are recorded whatever their shape: nothing reads them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from app.services.errors import InvalidPayload
 OBJECT_ID = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
 # Objects Stripe sends without an id of their own, and the reference that names what they are about instead.
 WITHOUT_ID = {"entitlements.active_entitlement_summary": "customer"}
+# The expandable fields a handler reads, and what each names.
+REFERENCES = {"customer": "customer", "subscription": "subscription", "payment_intent": "payment_intent",
+              "latest_charge": "charge", "invoice": "invoice"}
 
 
 def check_handled_object(obj: dict) -> None:
@@ -32,9 +35,9 @@ def check_handled_object(obj: dict) -> None:
     metadata = obj.get("metadata", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         problems["data.object.metadata"] = ["Must be a map of strings."]
-    for name in ("customer", "subscription"):
+    for name, what in REFERENCES.items():
         if name in obj and not _is_reference(obj[name]):
-            problems[f"data.object.{name}"] = [f"Must be a {name} id, an expanded {name}, or null."]
+            problems[f"data.object.{name}"] = [f"Must be a {what} id, an expanded {what}, or null."]
     parent = obj.get("parent")
     details = parent.get("subscription_details") if isinstance(parent, dict) else None
     if parent is not None and not isinstance(parent, dict):

@@ -1,4 +1,7 @@
-"""Stripe webhook deliveries: verify, claim in the database, handle once, record the outcome."""
+"""Webhook deliveries: verify, claim in the database, handle once, record the outcome.
+
+Stripe's are verified and parsed here; Clerk's (app/services/clerk_webhooks.py) are claimed and run
+through the same `run_once`, in the same events table."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from app.metrics import HANDLER_SECONDS, WEBHOOKS, timed
 from app.services.errors import AppError, EventFailed, EventInProgress, InvalidPayload
@@ -82,8 +85,17 @@ class WebhookService:
 
     def process(self, event: dict) -> Delivery:
         """Run the event's handler unless it already ran; raises EventInProgress or EventFailed."""
-        event_id, event_type = event["id"], event["type"]
-        label = event_type if event_type in self.handlers else "unhandled"  # bounded: our handled types
+        event_type = event["type"]
+        handler = self.handlers.get(event_type)
+        label = event_type if handler is not None else "unhandled"  # bounded: our handled types
+        return self.run_once(event["id"], event_type, label,
+                             None if handler is None else lambda: handler(event, self.context))
+
+    def run_once(self, event_id: str, event_type: str, label: str, run: Callable[[], None] | None) -> Delivery:
+        """`run` once for the delivery `event_id`, under a claim in the events table, whichever source sent it
+        (Stripe's ids are evt_..., other sources' are namespaced, e.g. clerk:msg_...); None records it unhandled.
+        Raises EventInProgress while another delivery holds the claim, EventFailed when `run` raises; a 409 that
+        `run` raises (CustomerInProgress) is answered as itself. Either way the claim is released for a retry."""
         token = uuid.uuid4().hex
         claim = self.store.claim_event(event_id, event_type, token, self.lease_seconds)
         if claim.outcome is ClaimOutcome.PROCESSED:
@@ -92,17 +104,19 @@ class WebhookService:
         if claim.outcome is ClaimOutcome.IN_PROGRESS:
             WEBHOOKS.labels(label, "in_progress").inc()
             raise EventInProgress()
-        handler = self.handlers.get(event_type)
         try:
-            if handler is not None:
+            if run is not None:
                 with timed(HANDLER_SECONDS, label):
-                    handler(event, self.context)
+                    run()
             else:
-                log.info("stripe event recorded without a handler",
-                         extra={"event_id": event_id, "event_type": event_type})
+                log.info("event recorded without a handler", extra={"event_id": event_id, "event_type": event_type})
         except Exception as exc:
-            log.exception("handler for %s failed on %s (attempt %d)", event_type, event_id, claim.event.attempts)
             self.store.mark_event_failed(event_id, token, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, AppError) and exc.status == 409:
+                # Not yet (what the handler needs is being made by another request): the sender retries later.
+                WEBHOOKS.labels(label, "deferred").inc()
+                raise
+            log.exception("handler for %s failed on %s (attempt %d)", event_type, event_id, claim.event.attempts)
             WEBHOOKS.labels(label, "failed").inc()
             raise EventFailed() from exc
         if not self.store.mark_event_processed(event_id, token):

@@ -1,4 +1,4 @@
-"""The persistence interface: customer mappings, webhook event claims, subscriptions, purchase claims.
+"""The persistence interface: customer mappings, webhook event claims, subscriptions, purchase claims, payments.
 
 Every method is atomic on its own; the claim methods and `save_subscription` are the places
 where two workers can race, and each backend settles those races in the database.
@@ -99,6 +99,30 @@ class FeaturesRecord:
     stripe_customer_id: str
     clerk_user_id: str | None
     features: tuple[str, ...]        # lookup keys, sorted, no repeats
+    stamp: int                       # from Store.next_stamp, taken before the read: the write guard
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """One invoice or one-time payment as last read from Stripe: what the member sees they paid; `stamp` orders reads."""
+
+    stripe_id: str                   # the invoice's id (in_...) or the PaymentIntent's (pi_...)
+    kind: str                        # "invoice" or "payment"
+    clerk_user_id: str | None        # from the object's or its customer's metadata.clerk_user_id
+    stripe_customer_id: str | None
+    number: str | None               # the invoice's number; None for a payment
+    status: str                      # Stripe's: draft, open, paid, void, uncollectible / succeeded, ..., refunded
+    amount_due: int                  # minor units of `currency`
+    amount_paid: int
+    currency: str
+    stripe_created: int              # the object's `created`: the list's order
+    period_start: int | None         # invoices: the billed period (Unix seconds)
+    period_end: int | None
+    description: str | None          # the plan's product name, else the price id, else Stripe's description
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+    receipt_url: str | None          # payments: the latest charge's receipt
     stamp: int                       # from Store.next_stamp, taken before the read: the write guard
     updated_at: datetime | None = None
 
@@ -287,3 +311,32 @@ class Store(Protocol):
 
     def count_outbox_pending(self) -> int:
         """How many users have a state Clerk has not accepted yet."""
+    # --- payment history: invoices and one-time payments ---------------------
+    def save_payment(self, record: PaymentRecord) -> bool:
+        """Insert the invoice or payment, or replace it if `record.stamp` is greater than the stored one.
+
+        Compared in the database, atomically, as `save_subscription`: True when written, False when
+        a read with an equal or greater stamp is stored. A stored clerk_user_id is kept when the
+        record has none.
+        """
+
+    def get_payment(self, stripe_id: str) -> PaymentRecord | None:
+        """The invoice's or payment's row, or None."""
+
+    def list_payments(self, clerk_user_id: str, limit: int, after: tuple[int, str] | None = None) -> list[PaymentRecord]:
+        """At most `limit` of the user's rows, newest first (stripe_created, then stripe_id, both descending),
+        only those after the cursor `after` = (stripe_created, stripe_id) in that order."""
+
+    # --- accounts (Clerk) -------------------------------------------------
+    def advance_clerk_user(self, clerk_user_id: str, clerk_updated_at: int) -> bool:
+        """Record `clerk_updated_at` (Clerk's user.updated_at, ms) as the user's last applied change.
+
+        Compared in the database, atomically: True when recorded (no row, or the stored value is
+        smaller or equal, so a retry of the same change applies again); False when a later change
+        is recorded already (the row is left as it was).
+        """
+
+    def forget_user(self, clerk_user_id: str, stripe_customer_ids: tuple[str, ...] = ()) -> int:
+        """Delete every row about the user: theirs by Clerk user id, and those of their Stripe customers
+        (`stripe_customer_ids` plus the ones the store's own rows name). Webhook event rows stay (they
+        hold no personal data). Idempotent; returns how many rows went."""

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from sandbox.stripe import (billing_portal, cascades, catalog, checkout, clock, confirm, customer_sessions, customers,
-                            entitlements, events, invoices, payment_intents, plan_switch, setup_intents, subscriptions)
+from sandbox.stripe import (billing_portal, cascades, catalog, charges, checkout, clock, confirm, customer_sessions,
+                            customers, entitlements, events, invoices, payment_intents, plan_switch, setup_intents,
+                            subscriptions)
 from sandbox.stripe.catalog import DEFAULT_CATALOG, Catalog
 from sandbox.stripe.faults import StripeFault, idempotency_reused, unrecognized
 from sandbox.stripe.forms import canonical, decode
@@ -29,7 +30,7 @@ from sandbox.stripe.state import State
 
 API_VERSION = "2026-10-28.endive"
 RESOURCES = (catalog, customers, cascades, checkout, billing_portal, customer_sessions, subscriptions, invoices,
-             payment_intents, setup_intents, entitlements, events)
+             payment_intents, charges, setup_intents, entitlements, events)
 
 
 def _compile(path: str) -> re.Pattern:
@@ -125,6 +126,10 @@ class SandboxStripe:
     def succeed_payment_intent(self, intent_id: str) -> dict:
         """A one-time payment made with the payment sheet succeeded: payment_intent.succeeded."""
         return payment_intents.succeed(self, intent_id)
+
+    def refund_charge(self, charge_id: str) -> dict:
+        """The whole charge refunded, as from the dashboard: charge.refunded."""
+        return charges.refund(self, charge_id)
 
     def advance_clock(self, seconds: int) -> list[str]:
         """Move the clock forward, doing in time order what Stripe would have done meanwhile (clock.py)."""

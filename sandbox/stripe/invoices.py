@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from sandbox.stripe import events, payment_intents
 from sandbox.stripe.faults import StripeFault, missing
-from sandbox.stripe.forms import only
-from sandbox.stripe.lists import expand, expansions
+from sandbox.stripe.forms import only, string
+from sandbox.stripe.lists import expand, expansions, newest_first, page
+
+
+# Where Stripe hosts a finalized invoice's page and PDF; the sandbox's addresses lead nowhere.
+HOSTED = "https://invoice.sandbox.invalid/i/{id}"
+PDF = "https://invoice.sandbox.invalid/i/{id}/pdf"
 
 
 def _amount(price: dict, quantity: int, trial: bool) -> int:
@@ -52,7 +57,7 @@ def create_for(fake, subscription: dict, lines: list[tuple[dict, int]], period: 
         "billing_reason": reason, "collection_method": "charge_automatically", "confirmation_secret": None,
         "created": now, "currency": currency, "customer": subscription["customer"], "customer_email": None,
         "default_payment_method": None, "description": None, "discounts": [], "due_date": None,
-        "effective_at": now, "ending_balance": 0, "footer": None, "hosted_invoice_url": None, "invoice_pdf": None,
+        "effective_at": now, "ending_balance": 0, "footer": None, "hosted_invoice_url": HOSTED.format(id=invoice_id), "invoice_pdf": PDF.format(id=invoice_id),
         "last_finalization_error": None, "livemode": False, "metadata": {}, "next_payment_attempt": None,
         "number": f"DEMO-{invoice_id[-6:].upper()}", "on_behalf_of": None,
         "parent": {"type": "subscription_details", "quote_details": None,
@@ -132,6 +137,36 @@ def retrieve(fake, params: dict, invoice_id: str) -> dict:
     return expand(invoice, expansions(params), fake.resolve)
 
 
+def void(fake, params: dict, invoice_id: str) -> dict:
+    """POST /v1/invoices/{id}/void: an open invoice can no longer be paid; its PaymentIntent is canceled.
+    A paid (or already void) invoice is refused, as Stripe refuses it."""
+    only(params, {"expand"})
+    with fake.state.transaction():
+        invoice = _open(fake, invoice_id)
+        invoice = {**invoice, "status": "void", "amount_remaining": 0, "next_payment_attempt": None,
+                   "status_transitions": {**invoice["status_transitions"], "voided_at": fake.now()}}
+        fake.state.put(invoice)
+        if invoice.get("_payment_intent"):
+            payment_intents.cancel(fake, invoice["_payment_intent"], "void_invoice")
+        events.record(fake, "invoice.voided", invoice)
+    return expand(invoice, expansions(params), fake.resolve)
+
+
+def list_invoices(fake, params: dict) -> dict:
+    """GET /v1/invoices: newest first, by customer, subscription and status."""
+    only(params, {"customer", "subscription", "status", "limit", "starting_after", "expand"})
+    customer, subscription, status = string(params, "customer"), string(params, "subscription"), string(params, "status")
+    if status not in (None, "draft", "open", "paid", "uncollectible", "void"):
+        raise StripeFault(400, f"Invalid status: {status}", code="parameter_invalid", param="status")
+    found = [invoice for invoice, _ in fake.state.all("invoice")
+             if (customer is None or invoice["customer"] == customer)
+             and (subscription is None or invoice["parent"]["subscription_details"]["subscription"] == subscription)
+             and (status is None or invoice["status"] == status)]
+    return page(newest_first(found), params, "/v1/invoices", "invoice", fake.resolve)
+
+
 ROUTES = [
+    ("GET", "/v1/invoices", list_invoices),
     ("GET", "/v1/invoices/{id}", retrieve),
+    ("POST", "/v1/invoices/{id}/void", void),
 ]

@@ -17,7 +17,8 @@ EXPANDABLE: dict[str, dict[str, str]] = {
                          "payment_intent": "payment_intent"},
     "subscription": {"customer": "customer", "latest_invoice": "invoice", "pending_setup_intent": "setup_intent"},
     "invoice": {"customer": "customer"},
-    "payment_intent": {"customer": "customer"},
+    "payment_intent": {"customer": "customer", "latest_charge": "charge"},
+    "charge": {"customer": "customer", "payment_intent": "payment_intent"},
     "setup_intent": {"customer": "customer"},
 }
 # Fields Stripe leaves out of an object unless `expand[]` names them ("includable"): stored, shown on request.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from sandbox.stripe import customers, events
+from sandbox.stripe import charges, customers, events
 from sandbox.stripe.faults import StripeFault, invalid, missing
 from sandbox.stripe.forms import boolean, integer, metadata, only, required, string
-from sandbox.stripe.lists import expand, expansions
+from sandbox.stripe.lists import expand, expansions, newest_first, page
 
 # Stripe's smallest charge, in the currency's minor unit (R$0.50, US$0.50, €0.50).
 MINIMUM = {"brl": 50, "usd": 50, "eur": 50}
@@ -76,8 +76,8 @@ def succeed(fake, intent_id: str) -> dict:
         if intent["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
             raise StripeFault(400, f"This PaymentIntent's status is {intent['status']}: it cannot be paid.",
                               code="payment_intent_unexpected_state")
-        intent.update(status="succeeded", amount_received=intent["amount"], payment_method=fake.new_id("pm"),
-                      latest_charge=fake.new_id("ch"))
+        intent.update(status="succeeded", amount_received=intent["amount"], payment_method=fake.new_id("pm"))
+        intent["latest_charge"] = charges.make(fake, intent)["id"]  # charge.succeeded comes first, as on Stripe
         fake.state.put(intent)
         events.record(fake, "payment_intent.succeeded", intent)
     return intent
@@ -85,6 +85,17 @@ def succeed(fake, intent_id: str) -> dict:
 
 DECLINED = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
             "message": "Your card was declined."}
+
+
+def cancel(fake, intent_id: str, reason: str) -> dict:
+    """The intent will never be paid (its invoice was voided): canceled, with payment_intent.canceled."""
+    intent = fake.resolve("payment_intent", intent_id)
+    if intent is None or intent["status"] in ("succeeded", "canceled"):
+        return intent
+    intent = {**intent, "status": "canceled", "canceled_at": fake.now(), "cancellation_reason": reason}
+    fake.state.put(intent)
+    events.record(fake, "payment_intent.canceled", intent)
+    return intent
 
 
 def fail(fake, intent_id: str) -> dict:
@@ -101,7 +112,16 @@ def fail(fake, intent_id: str) -> dict:
     return intent
 
 
+def list_intents(fake, params: dict) -> dict:
+    """GET /v1/payment_intents: newest first, by customer."""
+    only(params, {"customer", "limit", "starting_after", "expand"})
+    customer = string(params, "customer")
+    found = [intent for intent, _ in fake.state.all("payment_intent") if customer is None or intent["customer"] == customer]
+    return page(newest_first(found), params, "/v1/payment_intents", "payment_intent", fake.resolve)
+
+
 ROUTES = [
     ("POST", "/v1/payment_intents", create),
+    ("GET", "/v1/payment_intents", list_intents),
     ("GET", "/v1/payment_intents/{id}", retrieve),
 ]

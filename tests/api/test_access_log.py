@@ -1,6 +1,7 @@
 """One JSON access line per request, from the app: route templates, never raw paths or tokens."""
 
 import json
+import logging
 
 from app import create_app
 from tests.conftest import with_config
@@ -49,6 +50,20 @@ def test_configured_secrets_never_reach_the_access_line(config, capsys):
     assert "sk_test_secret_in_a_user_agent" not in json.dumps(line) and "[redacted]" in line["user_agent"]
 
 
+def test_the_access_line_is_a_log_line_like_any_other_and_scrubbed_alike(config, capsys):
+    """The same fields and the same scrubber as every log line: shaped secrets go, not only configured ones."""
+    client = create_app(config).test_client()
+    capsys.readouterr()
+    jwt_like = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+    client.get("/", headers={"User-Agent": f"probe Bearer {jwt_like} pi_3abc_secret_XyZ123", "X-Request-ID": "r-1"})
+    (line,) = access_lines(capsys)
+    assert list(line)[:5] == ["time", "level", "logger", "message", "request_id"]
+    assert (line["level"], line["message"], line["request_id"]) == ("info", "request", "r-1")
+    assert line["time"].endswith("+00:00") and len(line["time"]) == len("2026-12-04T13:50:04.551+00:00")
+    assert jwt_like not in line["user_agent"] and "_secret_" not in line["user_agent"]
+    assert line["user_agent"].startswith("probe [redacted]")
+
+
 def test_what_a_client_chose_is_escaped_and_the_line_stays_one_json_object(config, capsys):
     client = create_app(with_config(config, trusted_proxy_hops=1)).test_client()
     capsys.readouterr()
@@ -92,6 +107,6 @@ def test_buffered_lines_are_written_in_batches_and_never_left_behind(config, cap
     for _ in range(12):  # ~330 bytes each: the buffer fills and is written without waiting
         client.get("/")
     assert 6 <= len(access_lines(capsys)) < 12
-    line = next(o for o in app.extensions["tatame.edge"].observers if hasattr(o, "flush"))
-    line.flush()  # what the process does on exit (atexit)
+    for handler in logging.getLogger("app.access").handlers:
+        handler.flush()  # what logging does for every handler at exit
     assert 0 < len(access_lines(capsys)) <= 6

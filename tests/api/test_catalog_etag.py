@@ -39,3 +39,17 @@ def test_a_catalog_change_changes_the_etag(client, auth_headers, sandbox_stripe,
 def test_errors_carry_no_etag(client, auth_headers, sandbox_stripe):
     missing = client.get("/stripe/products/prod_nobody", headers=auth_headers())
     assert missing.status_code == 404 and "ETag" not in missing.headers
+
+
+def test_every_read_and_revalidation_goes_through_flask_and_its_hooks(client, auth_headers, sandbox_stripe):
+    """One request path: a repeated read and a 304 enter Flask as the first read did, token check included."""
+    from flask import request_started
+
+    seen = []
+    request_started.connect(lambda sender, **extra: seen.append(1), client.application, weak=False)
+    first = client.get("/stripe/products", headers=auth_headers())
+    again = client.get("/stripe/products", headers={**auth_headers(), "If-None-Match": first.headers["ETag"]})
+    refused = client.get("/stripe/products", headers={"Authorization": "Bearer not-a-token",
+                                                      "If-None-Match": first.headers["ETag"]})
+    assert (first.status_code, again.status_code, refused.status_code) == (200, 304, 401)
+    assert len(seen) == 3

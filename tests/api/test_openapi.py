@@ -12,7 +12,7 @@ def test_the_document_is_public_and_openapi_3(client):
     response = client.get("/openapi.json")
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.json["openapi"].startswith("3.")
-    assert set(response.json["components"]["securitySchemes"]) == {"clerk", "stripeSignature"}
+    assert set(response.json["components"]["securitySchemes"]) == {"clerk", "stripeSignature", "svixSignature"}
 
 
 def test_the_committed_copy_is_current(app):
@@ -36,6 +36,8 @@ def test_every_declared_route_is_described_with_its_auth_and_errors(app):
             assert {"401", "429"} <= set(operation["responses"]), path
         if auth == "stripe-signature":
             assert operation["security"] == [{"stripeSignature": []}]
+        if auth == "svix-signature":
+            assert operation["security"] == [{"svixSignature": []}]
         for status, answer in operation["responses"].items():
             if int(status) >= 400:
                 assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}

@@ -66,10 +66,47 @@ def test_sync_rereads_every_subscription(app, auth_headers, sandbox_stripe):
     client, auth = app.test_client(), auth_headers("user_sync")
     paid_without_webhooks(client, auth, sandbox_stripe)
     code, output = run(app, "sync")
-    assert code == 0 and summary(output)["processed"] == 1
+    # The subscription and its invoice; the invoice's PaymentIntent carries no purchase of ours (its invoice shows it).
+    assert code == 0 and (summary(output)["processed"], summary(output)["skipped"]) == (2, 1)
     assert client.get("/stripe/subscription", headers=auth).json["data"]["status"] == "active"
 
 
 def test_since_is_validated(app):
     code, output = run(app, "reconcile", "--since", "31d")
     assert code == 2 and "at most 30d" in output
+
+
+# --- payment history (GET /stripe/invoices) ----------------------------------------------------------------------
+ENROLMENT = "price_demo_enrolment"
+
+
+def history(client, auth):
+    return [(row["kind"], row["status"]) for row in client.get("/stripe/invoices", headers=auth).json["data"]]
+
+
+def test_reconcile_replays_the_invoice_and_payment_events(app, auth_headers, sandbox_stripe):
+    client, auth = app.test_client(), auth_headers("user_missed_history")
+    paid_without_webhooks(client, auth, sandbox_stripe)
+    session = client.post("/stripe/checkout-session", json={"price_id": ENROLMENT}, headers=auth).json["data"]
+    sandbox_stripe.complete_checkout_session(session["id"])
+    handled = set(app.extensions["tatame"].webhooks.handlers)
+    assert {"invoice.created", "invoice.finalized", "invoice.voided", "invoice.marked_uncollectible",
+            "payment_intent.succeeded", "charge.succeeded", "charge.refunded"} <= handled
+    assert history(client, auth) == []
+    code, output = run(app, "reconcile", "--since", "1d")
+    assert code == 0 and summary(output)["failed"] == 0, output
+    listed = {event["type"] for call in sandbox_stripe.requests if call.path == "/v1/events"
+              for event in [{"type": t} for t in call.params.get("types", [])]}
+    assert {"invoice.finalized", "charge.refunded", "payment_intent.succeeded"} <= listed
+    assert sorted(history(client, auth)) == [("invoice", "paid"), ("payment", "succeeded")]
+
+
+def test_sync_fills_the_history_from_nothing(app, auth_headers, sandbox_stripe):
+    client, auth = app.test_client(), auth_headers("user_sync_history")
+    paid_without_webhooks(client, auth, sandbox_stripe)
+    session = client.post("/stripe/checkout-session", json={"price_id": ENROLMENT}, headers=auth).json["data"]
+    sandbox_stripe.complete_checkout_session(session["id"])
+    code, output = run(app, "sync")
+    assert code == 0 and summary(output)["failed"] == 0, output
+    assert sorted(history(client, auth)) == [("invoice", "paid"), ("payment", "succeeded")]
+    assert history(client, auth_headers("user_someone_else")) == []

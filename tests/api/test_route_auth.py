@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from app.auth import AUTH_MODES, CLERK, PUBLIC, STRIPE_SIGNATURE
+from app.auth import AUTH_MODES, CLERK, PUBLIC, STRIPE_SIGNATURE, SVIX_SIGNATURE
 from app.blueprints import BLUEPRINTS
 
 
@@ -17,7 +17,7 @@ def test_every_blueprint_declares_its_auth():
     for blueprint in BLUEPRINTS:
         assert getattr(blueprint, "auth", None) in AUTH_MODES, (
             f"blueprint {blueprint.name!r} declares no auth: wrap it in protect_with_clerk(...), public(...) or "
-            "signed_by_stripe(...) from app/auth.py"
+            "signed_by_stripe(...) or signed_by_svix(...) from app/auth.py"
         )
 
 
@@ -32,7 +32,7 @@ def test_a_blueprint_without_a_declaration_is_refused_at_start_up():
 
 def test_every_route_is_guarded_as_its_blueprint_declares(app, client):
     """Discovered from the URL map: a new blueprint or route is covered without editing this test."""
-    assert check_every_route(app, client) == {CLERK, PUBLIC, STRIPE_SIGNATURE}
+    assert check_every_route(app, client) == {CLERK, PUBLIC, STRIPE_SIGNATURE, SVIX_SIGNATURE}
 
 
 def test_every_route_of_a_development_app_too(tmp_path):
@@ -42,7 +42,7 @@ def test_every_route_of_a_development_app_too(tmp_path):
 
     app = sandboxed_app(Config.from_env({"INSTANCE_PATH": str(tmp_path), "RATE_LIMIT_ENABLED": "false"}))
     assert any(rule.endpoint.startswith("dev.") for rule in app.url_map.iter_rules())
-    assert check_every_route(app, app.test_client()) == {CLERK, PUBLIC, STRIPE_SIGNATURE}
+    assert check_every_route(app, app.test_client()) == {CLERK, PUBLIC, STRIPE_SIGNATURE, SVIX_SIGNATURE}
 
 
 def check_every_route(app, client) -> set[str]:
@@ -58,7 +58,7 @@ def check_every_route(app, client) -> set[str]:
             if auth == CLERK:
                 assert response.status_code == 401, (method, rule.rule)
                 assert response.json["error"]["code"] == "UNAUTHORIZED"
-            elif auth == STRIPE_SIGNATURE:
+            elif auth in (STRIPE_SIGNATURE, SVIX_SIGNATURE):
                 assert response.status_code == 400, (method, rule.rule)
                 assert response.json["error"]["code"] == "MISSING_SIGNATURE"
             else:

@@ -22,6 +22,7 @@ from schemathesis.generation import GenerationMode
 from app.services.webhook_signature import sign_header
 from config import Config
 from sandbox import credentials
+from sandbox.sample_events import svix_headers
 from tests.conftest import sandboxed_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -72,6 +73,11 @@ def test_every_operation_keeps_its_document(method, path, api_schema, fuzzed_app
             raw = json.dumps(case.body).encode()
             headers.update({"Content-Type": "application/json",
                             "Stripe-Signature": sign_header(raw, services.webhooks.secrets[0])})
+            response = case.call_and_validate(headers=headers, data=raw, checks=CHECKS)
+        elif path == "/webhooks/clerk" and isinstance(case.body, dict):
+            raw = json.dumps(case.body).encode()
+            headers.update({"Content-Type": "application/json",
+                            **svix_headers(raw, services.clerk_webhooks.secrets[0])})
             response = case.call_and_validate(headers=headers, data=raw, checks=CHECKS)
         else:
             response = case.call_and_validate(headers=headers, checks=CHECKS)

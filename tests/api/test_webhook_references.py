@@ -39,6 +39,11 @@ PLACES = st.sampled_from([
     ("invoice.paid", "parent"), ("invoice.paid", "subscription"), ("invoice.payment_failed", "customer"),
     ("checkout.session.completed", "subscription"), ("checkout.session.expired", "customer"),
     ("customer.subscription.updated", "customer"), ("customer.subscription.deleted", "customer"),
+    # payment history (GET /stripe/invoices)
+    ("invoice.finalized", "customer"), ("invoice.voided", "parent"), ("invoice.created", "subscription"),
+    ("checkout.session.completed", "payment_intent"), ("payment_intent.succeeded", "customer"),
+    ("payment_intent.succeeded", "latest_charge"), ("charge.succeeded", "payment_intent"),
+    ("charge.refunded", "payment_intent"), ("charge.refunded", "invoice"),
 ])
 
 

@@ -11,7 +11,7 @@ from psycopg import errors, sql
 from .conftest import MIGRATIONS, apply_migrations
 
 TABLES = ("stripe_customer_mapping", "stripe_webhook_events", "stripe_subscriptions", "stripe_purchase_claims",
-          "stripe_features", "stripe_clerk_outbox")
+          "stripe_payments", "stripe_features", "stripe_clerk_outbox")
 RPC_FUNCTIONS = (
     "tatame_claim_customer(text,text,double precision,text)",
     "tatame_complete_customer(text,text,text)",
@@ -31,6 +31,8 @@ RPC_FUNCTIONS = (
     "tatame_mark_outbox_sent(text,text,bigint,double precision)",
     "tatame_mark_outbox_failed(text,text,text,double precision)",
     "tatame_count_outbox_pending()",
+    "tatame_save_payment(text,text,text,text,text,text,bigint,bigint,text,bigint,bigint,bigint,text,text,text,text,bigint)",
+    "tatame_list_payments(text,integer,bigint,text)",
 )
 # One row of each table, named by a column: what the per-table tests insert and update.
 SAMPLE_ROWS = {
@@ -47,6 +49,9 @@ SAMPLE_ROWS = {
                         " VALUES ('cus_1', ARRAY['open_mat'], 1)", "stripe_customer_id", "cus_1"),
     "stripe_clerk_outbox": ("INSERT INTO stripe_clerk_outbox (clerk_user_id, state, stamp, changed_at, next_attempt_at)"
                             " VALUES ('user_1', jsonb_build_object(), 1, 1, 1)", "clerk_user_id", "user_1"),
+    "stripe_payments": ("INSERT INTO stripe_payments (stripe_id, kind, status, amount_due, amount_paid, currency,"
+                        " stripe_created, stamp) VALUES ('in_1', 'invoice', 'paid', 100, 100, 'brl', 1, 1)",
+                        "stripe_id", "in_1"),
 }
 
 
@@ -107,8 +112,11 @@ def test_columns_and_defaults(db):
         "INSERT INTO stripe_subscriptions (stripe_subscription_id, stripe_customer_id, status, stripe_created, stamp)"
         " VALUES ('sub_1', 'cus_2', 'canceled', 2, 2)",
         "INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id) VALUES ('checkout', 'user_1', 'price_1')",
+        "INSERT INTO stripe_payments (stripe_id, kind, status, amount_due, amount_paid, currency, stripe_created,"
+        " stamp) VALUES ('in_1', 'payment', 'succeeded', 1, 1, 'brl', 1, 1)",
     ],
-    ids=["clerk_user_id", "stripe_customer_id", "stripe_event_id", "stripe_subscription_id", "purchase-key"],
+    ids=["clerk_user_id", "stripe_customer_id", "stripe_event_id", "stripe_subscription_id", "purchase-key",
+         "payment-stripe-id"],
 )
 def test_unique_constraints(db, statement):
     for insert, *_ in SAMPLE_ROWS.values():
@@ -139,9 +147,14 @@ def test_many_pending_rows_may_lack_a_customer_id(db):
         "INSERT INTO stripe_purchase_claims (kind, clerk_user_id) VALUES ('checkout', 'user_9')",
         "INSERT INTO stripe_subscriptions (stripe_subscription_id, stripe_customer_id, status, stripe_created)"
         " VALUES ('sub_9', 'cus_9', 'active', 1)",
+        "INSERT INTO stripe_payments (stripe_id, kind, status, amount_due, amount_paid, currency, stripe_created,"
+        " stamp) VALUES ('ch_9', 'charge', 'paid', 1, 1, 'brl', 1, 1)",
+        "INSERT INTO stripe_payments (stripe_id, kind, status, amount_due, amount_paid, currency, stripe_created)"
+        " VALUES ('in_9', 'invoice', 'paid', 1, 1, 'brl', 1)",
     ],
     ids=["mapping-status", "active-without-customer", "event-status", "no-clerk-user", "no-event-type",
-         "purchase-kind", "purchase-status", "open-without-result", "no-price", "no-stamp"],
+         "purchase-kind", "purchase-status", "open-without-result", "no-price", "no-stamp", "payment-kind",
+         "payment-no-stamp"],
 )
 def test_check_and_not_null_constraints(db, statement):
     with pytest.raises((errors.CheckViolation, errors.NotNullViolation)):
@@ -182,6 +195,8 @@ def test_indexes(db):
         "stripe_purchase_claims_key",
         "stripe_features_stripe_customer_id_key",
         "idx_stripe_features_clerk_user_id",
+        "stripe_payments_stripe_id_key",
+        "idx_stripe_payments_user_created",
     } <= names
     key = db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'stripe_purchase_claims_key'").fetchone()[0]
     assert "UNIQUE" in key and "(kind, clerk_user_id, price_id)" in key

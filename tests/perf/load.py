@@ -1,6 +1,7 @@
 """`make load`: mixed traffic against the app under gunicorn, then an audit of what it did.
 
-Catalog reads, customer calls (many users, repeated) and webhook deliveries with duplicates
+Catalog reads, customer calls (many users, repeated) and webhook deliveries (Stripe's, and a quarter
+Clerk's user.updated/user.created for the same users, Svix-signed) with duplicates
 and bursts of parallel deliveries of the same event, for a set time; then every event that
 never got a 200 is redelivered (as Stripe would), and the audit counts events lost (never
 processed) and processed twice (the handler's log line seen more than once), and users with
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import jwt
@@ -30,11 +32,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.compose import STATE_FILE
 from sandbox.stripe import SandboxStripe
-from sandbox.sample_events import sample_event
+from sandbox.sample_events import sample_clerk_event, sample_event, svix_headers
 from app.services.webhook_signature import sign_header
 from tests.servers import Gunicorn
 
 SECRET = "whsec_load_test_secret_not_real"
+CLERK_SECRET = "whsec_bG9hZC10ZXN0LWNsZXJrLXNlY3JldC1ub3QtcmVhbA=="  # base64 of "load-test-clerk-secret-not-real"
+CLERK_SHARE = 0.25  # of new webhook events: Clerk user events, for the load's users
 OK = {"catalog": {200}, "customer": {200, 201}, "webhook": {200, 409}}
 
 
@@ -75,7 +79,14 @@ class Load:
         with self.lock:
             if event_id is None and self.bodies and random.random() < 0.3:
                 event_id = random.choice(list(self.bodies))  # a duplicate delivery
-            if event_id is None:
+            if event_id is None and random.random() < CLERK_SHARE:
+                # A change of one of the load's users in Clerk: written to their customer when they have one.
+                event = sample_clerk_event(random.choice(["user.updated", "user.created"]),
+                                           user_id=f"user_load_{random.randrange(len(self.tokens))}")
+                event_id = f"clerk:msg_load{uuid.uuid4().hex}"
+                self.bodies[event_id] = json.dumps(event).encode()
+                self.sent.setdefault(event_id, 0)
+            elif event_id is None:
                 event = sample_event(random.choice(["customer.created", "invoice.payment_succeeded",
                                                     "customer.subscription.updated", "checkout.session.completed"]))
                 event_id = event["id"]
@@ -83,9 +94,14 @@ class Load:
                 self.sent.setdefault(event_id, 0)
             body = self.bodies[event_id]
         started = time.perf_counter()
-        response = session.post(self.url + "/webhooks/stripe", data=body,
-                                headers={"Stripe-Signature": sign_header(body, SECRET),
-                                         "Content-Type": "application/json"})
+        if event_id.startswith("clerk:"):
+            headers = svix_headers(body, CLERK_SECRET, message_id=event_id.removeprefix("clerk:"))
+            response = session.post(self.url + "/webhooks/clerk", data=body,
+                                    headers={**headers, "Content-Type": "application/json"})
+        else:
+            response = session.post(self.url + "/webhooks/stripe", data=body,
+                                    headers={"Stripe-Signature": sign_header(body, SECRET),
+                                             "Content-Type": "application/json"})
         self._record("webhook", started, response.status_code)
         if response.status_code == 200:
             with self.lock:
@@ -145,6 +161,7 @@ def main() -> int:
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     folder = Path(tempfile.mkdtemp(prefix="tatame-load-"))
     server = Gunicorn({"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": SECRET, "CLERK_JWT_KEY": public,
+                       "CLERK_WEBHOOK_SECRET": CLERK_SECRET,
                        "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": "", "REDIS_URL": "",
                        "GUNICORN_ACCESS_LOG": "", "METRICS_TOKEN": METRICS_TOKEN}, folder, workers=args.workers)
     try:
@@ -174,7 +191,7 @@ def main() -> int:
     finally:
         server.stop()
 
-    handled = collections.Counter(re.findall(r'"event_id": "(evt_[A-Za-z0-9_]+)"', logs))
+    handled = collections.Counter(re.findall(r'"event_id": "((?:evt_|clerk:)[A-Za-z0-9_:-]+)"', logs))
     store = sqlite3.connect(folder / "tatame.sqlite3")
     processed = {row[0] for row in store.execute(
         "SELECT stripe_event_id FROM stripe_webhook_events WHERE status = 'processed'")}
@@ -196,8 +213,10 @@ def main() -> int:
     print(f"{'all':<10}{total:>10}{percentile(everything, 50) * 1000:>10.1f}{percentile(everything, 99) * 1000:>10.1f}"
           f"   {total / elapsed:.0f} requests/s over {elapsed:.1f} s")
     print(f"\nerrors: {sum(load.errors.values())} {dict(load.errors) if load.errors else ''}")
-    print(f"events: {len(load.sent)} distinct, {sum(load.statuses[('webhook', s)] for s in (200, 409))} deliveries; "
-          f"lost: {len(lost)}; processed twice: {len(twice)}")
+    clerk = [event_id for event_id in load.sent if event_id.startswith("clerk:")]
+    print(f"events: {len(load.sent)} distinct ({len(clerk)} Clerk's), "
+          f"{sum(load.statuses[('webhook', s)] for s in (200, 409))} deliveries; "
+          f"lost: {len(lost)} ({len([e for e in lost if e in clerk])} Clerk's); processed twice: {len(twice)}")
     print(f"customers: {len(per_user)} users, extra Stripe customers: {extra_customers}")
     print(f"\n/metrics after the run ({folder / 'metrics.txt'}), counts only:")
     for line in scrape.splitlines():

@@ -94,6 +94,36 @@ def test_event_command_signs_and_posts(dev_app):
     assert second.exit_code == 0 and '"duplicate":true' in second.output
 
 
+def test_clerk_event_command_changes_the_email_at_the_sandboxs_stripe_then_erases(dev_app):
+    """`make event SOURCE=clerk`: a signed user.updated reaches the stand-in; a user.deleted leaves nothing."""
+    from werkzeug.serving import make_server
+
+    client, token = dev_app.test_client(), bearer(dev_app, "user_clerk_cli")
+    customer = client.post("/stripe/customer", headers=token).json["data"]["id"]
+    server = make_server("127.0.0.1", 0, dev_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url, runner = f"http://127.0.0.1:{server.server_port}/webhooks/clerk", dev_app.test_cli_runner()
+        updated = runner.invoke(args=["event", "--source", "clerk", "--type", "user.updated", "--user",
+                                      "user_clerk_cli", "--email", "ana.new@example.com", "--url", url])
+        assert updated.exit_code == 0 and '{"received":true}' in updated.output, updated.output
+        services = dev_app.extensions["tatame"]
+        assert services.gateway.get_customer(customer)["email"] == "ana.new@example.com"
+        deleted = runner.invoke(args=["event", "--source", "clerk", "--type", "user.deleted", "--user",
+                                      "user_clerk_cli", "--url", url])
+        assert deleted.exit_code == 0, deleted.output
+    finally:
+        server.shutdown()
+    assert services.gateway.get_customer(customer) is None
+    assert services.store.get_customer_mapping("user_clerk_cli") is None
+
+
+def test_a_stripe_type_is_not_a_clerk_sample(dev_app):
+    result = dev_app.test_cli_runner().invoke(args=["event", "--source", "clerk", "--type", "invoice.paid"])
+    assert result.exit_code != 0 and "user.updated" in result.output
+
+
 def test_event_command_says_when_the_server_is_not_running(dev_app):
     result = dev_app.test_cli_runner().invoke(args=["event", "--url", "http://127.0.0.1:9/webhooks/stripe"])
     assert result.exit_code != 0 and "make serve" in result.output
@@ -113,7 +143,8 @@ def test_every_sample_event_is_accepted(dev_app, event_type):
 def test_banner_says_what_is_embedded_and_how_to_switch(dev_app, config):
     text = banner(dev_app.extensions["tatame"])
     for needle in ("embedded SQLite", "SUPABASE_URL", "the sandbox's Stripe", "STRIPE_SECRET_KEY", "make token",
-                   "CLERK_PUBLISHABLE_KEY", "make event", "STRIPE_WEBHOOK_SECRET"):
+                   "CLERK_PUBLISHABLE_KEY", "make event", "STRIPE_WEBHOOK_SECRET", "make event SOURCE=clerk",
+                   "CLERK_WEBHOOK_SECRET"):
         assert needle in text
     real = banner(create_app(config).extensions["tatame"])
     assert "Stripe API" in real and "Clerk session tokens" in real and "sandbox" not in real

@@ -139,3 +139,29 @@ def test_the_deliverer_is_built_only_over_the_sandbox_stripe(tmp_path, config):
 def test_paying_an_unknown_secret_is_a_clear_error(tmp_path):
     result = offline_app(tmp_path).test_cli_runner().invoke(args=["stripe", "pay", "--client-secret", "pi_no_secret_x"])
     assert result.exit_code != 0 and "No such PaymentIntent" in result.output
+
+
+def history(member):
+    return member.client.get("/stripe/invoices", headers=member.auth).json["data"]
+
+
+@pytest.mark.parametrize("mode", ["normal", "chaos"])
+def test_the_payment_history_offline_sheet_one_time_renewal_and_decline(tmp_path, mode):
+    """`flask stripe pay` for a plan and for the enrolment fee, then the clock: each leaves its row."""
+    member = Member(offline_app(tmp_path), mode)
+    member.run("pay", "--client-secret", member.buy()["client_secret"])
+    fee = member.client.post("/stripe/payment-sheet", json={"price_id": "price_demo_enrolment"}, headers=member.auth)
+    assert "succeeded" in member.run("pay", "--client-secret", fee.json["data"]["client_secret"])
+    member.deliver()
+    rows = history(member)
+    assert sorted((r["kind"], r["status"]) for r in rows) == [("invoice", "paid"), ("payment", "succeeded")]
+    payment = next(r for r in rows if r["kind"] == "payment")
+    assert payment["receipt_url"] and payment["amount_paid"] > 0 and payment["period"] is None
+    member.run("clock", "--days", "31")
+    member.run("clock", "--days", "31", "--decline")
+    member.deliver()
+    rows = history(member)
+    invoices = [r for r in rows if r["kind"] == "invoice"]
+    assert [r["status"] for r in invoices] == ["open", "paid", "paid"]  # newest first: the declined renewal on top
+    assert invoices[0]["amount_paid"] == 0 and invoices[0]["hosted_invoice_url"]
+    assert set(member.answers) == {200}

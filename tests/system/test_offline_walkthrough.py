@@ -23,7 +23,8 @@ MONTHLY = "price_demo_unlimited_monthly"
 
 def flask(folder, *args) -> str:
     env = {**os.environ, "INSTANCE_PATH": str(folder), "STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": "",
-           "CLERK_JWT_KEY": "", "CLERK_PUBLISHABLE_KEY": "", "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": ""}
+           "CLERK_JWT_KEY": "", "CLERK_PUBLISHABLE_KEY": "", "SUPABASE_URL": "", "SUPABASE_SERVICE_ROLE_KEY": "",
+           "CLERK_WEBHOOK_SECRET": ""}
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -44,6 +45,7 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
                             STRIPE_WEBHOOK_SECRET="", CLERK_JWT_KEY="", SANDBOX_DELIVERY="chaos", RATE_LIMIT_ENABLED="false")
     auth = {"Authorization": f"Bearer {credentials.load_or_create(tmp_path).token('user_walk')}"}
     membership = lambda: requests.get(f"{server.url}/stripe/subscription", headers=auth, timeout=10).json()["data"]
+    history = lambda: requests.get(f"{server.url}/stripe/invoices", headers=auth, timeout=10).json()["data"]
 
     session = requests.post(f"{server.url}/stripe/checkout-session", json={"price_id": MONTHLY}, headers=auth,
                             timeout=10)
@@ -66,6 +68,10 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
     token = flask(tmp_path, "token", "--user", "user_walk").strip()
     assert jwt.decode(token, options={"verify_signature": False})["billing"]["plan"] == "prod_demo_unlimited"
     first_period_end = active["subscription"]["current_period_end"]
+    # What the member paid: the first invoice, from the table the webhooks keep.
+    [first] = eventually(history, lambda rows: [r["status"] for r in rows] == ["paid"])
+    assert first["kind"] == "invoice" and first["number"] and first["amount_paid"] > 0
+    assert first["hosted_invoice_url"] and first["invoice_pdf"] and first["period"]["end"] == first_period_end
 
     cancelled = requests.post(f"{server.url}/stripe/subscription/cancel", headers=auth, timeout=10).json()["data"]
     assert cancelled["cancel_at_period_end"] is True and membership()["access"] is True
@@ -76,6 +82,10 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
     assert re.search(r"renew", printed, re.I), printed
     renewed = eventually(membership, lambda m: (m["subscription"]["current_period_end"] or 0) > first_period_end)
     assert renewed["status"] == "active" and renewed["subscription"]["current_period_end"] > first_period_end
+    # The renewal's invoice, newest first, billing the period that starts where the first one ended.
+    rows = eventually(history, lambda rows: [r["status"] for r in rows] == ["paid", "paid"])
+    assert [r["status"] for r in rows] == ["paid", "paid"] and rows[1]["id"] == first["id"]
+    assert rows[0]["period"]["start"] == first_period_end and rows[0]["created"] > first["created"]
 
     flask(tmp_path, "stripe", "clock", "--days", "40", "--decline")
     ended = eventually(membership, lambda m: m["status"] == "canceled", seconds=20)
@@ -83,6 +93,9 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
     assert eventually(published, lambda b: b.get("status") == "canceled") == {
         "status": "canceled", "access": False, "plan": "prod_demo_unlimited", "features": [],
         "current_period_end": ended["subscription"]["current_period_end"]}
+    # The declined renewal stays in the history as Stripe left it: open, nothing paid.
+    rows = eventually(history, lambda rows: len(rows) == 3)
+    assert rows[0]["status"] == "open" and rows[0]["amount_paid"] == 0 and rows[0]["amount_due"] > 0
 
     portal = requests.post(f"{server.url}/stripe/portal-session", headers=auth, timeout=10)
     assert portal.status_code == 201 and "/dev/portal/" in portal.json()["data"]["url"]

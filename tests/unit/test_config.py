@@ -60,12 +60,25 @@ def test_production_refuses_a_missing_value_and_names_it(missing):
      ("STRIPE_API_BASE", "http://stripe-proxy.example"), ("CLERK_REQUIRE_AZP", "maybe"),
      ("CLERK_ISSUERS", "http://clerk.tatame.example"), ("CLERK_ISSUERS", "clerk.tatame.example"),
      ("CLERK_ISSUERS", "https://clerk.tatame.example,https://"), ("CLERK_ISSUERS", "https://proxy.example/?x=1"),
-     ("CLERK_JWT_KEY", "-----BEGIN PUBLIC KEY-----\\nnot really a key\\n-----END PUBLIC KEY-----")],
+     ("CLERK_JWT_KEY", "-----BEGIN PUBLIC KEY-----\\nnot really a key\\n-----END PUBLIC KEY-----"),
+     ("CLERK_WEBHOOK_SECRET", "whsec_"), ("CLERK_WEBHOOK_SECRET", "whsec_c2hvcnQ="),  # 5 bytes: guessable
+     ("CLERK_WEBHOOK_SECRET", "whsec_not base64 at all!!"), ("CLERK_WEBHOOK_SECRET", "sk_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="),
+     ("ACCOUNT_DELETION_REFUND", "full")],
 )
 def test_production_refuses_a_malformed_value_and_names_it(name, value):
     with pytest.raises(ConfigError) as error:
         Config.from_env({**PRODUCTION, name: value})
     assert any(name in problem for problem in error.value.problems)
+
+
+def test_clerk_webhook_secrets_are_svix_secrets_comma_separated_and_optional():
+    assert Config.from_env(PRODUCTION).clerk_webhook_secrets == ()  # optional: /webhooks/clerk refuses everything
+    rotated = "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=, whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    config = Config.from_env({**PRODUCTION, "CLERK_WEBHOOK_SECRET": rotated})
+    assert config.clerk_webhook_secrets == ("whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    assert set(config.clerk_webhook_secrets) <= set(config.secrets())  # scrubbed from logs, never in repr
+    assert "dGVzdHRlc3R0ZXN0dGVzdHRlc3Q" not in repr(config)
+    assert config.account_deletion_refund == "none"
 
 
 def test_azp_is_optional_unless_required():

@@ -129,7 +129,7 @@ def webhook_service(store, handlers):
 
     context = HandlerContext(store=store, gateway=gateway, catalog=catalog, customers=CustomerService(store, gateway),
                              subscriptions=SubscriptionSync(store, gateway),
-                             billing=None)  # the handlers these tests register never reach billing
+                             billing=None, payments=None)  # the handlers these tests register reach neither
     return WebhookService(store, handlers, context=context, limiter=RateLimiter({}, enabled=False),
                           secrets=(SECRET,), tolerance=300, lease_seconds=30)
 

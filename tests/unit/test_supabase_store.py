@@ -385,3 +385,28 @@ def test_a_closed_port_is_unavailable():
             store.claim_event("evt_1", "t", "tok", 30)
     finally:
         store.close()
+
+
+# --- payment history ---------------------------------------------------------------------------------
+PAYMENT_ROW = {"stripe_id": "in_1", "kind": "invoice", "clerk_user_id": "user_1", "stripe_customer_id": "cus_1",
+               "number": "A-1", "status": "paid", "amount_due": 100, "amount_paid": 100, "currency": "brl",
+               "stripe_created": 1_767_225_600, "period_start": 1, "period_end": 2, "description": "Plan",
+               "hosted_invoice_url": "https://i.example.test/1", "invoice_pdf": None, "receipt_url": None, "stamp": 7,
+               "updated_at": "2026-01-01T00:00:00+00:00"}
+
+
+def test_list_payments_calls_the_function_with_the_cursor(fake, store):
+    fake.answer(body=[PAYMENT_ROW])
+    [row] = store.list_payments("user_1", 11, (1_767_225_600, "in_2"))
+    _assert_rpc(fake.last, "tatame_list_payments", {"p_clerk_user_id": "user_1", "p_limit": 11,
+                                                    "p_after_created": 1_767_225_600, "p_after_id": "in_2"})
+    assert (row.stripe_id, row.stamp, row.period_end, row.updated_at.tzinfo is not None) == ("in_1", 7, 2, True)
+
+
+@pytest.mark.parametrize("body", [{"data": []}, [["in_1"]], [{**PAYMENT_ROW, "amount_due": "lots"}],
+                                  [{"stripe_id": "in_1"}]],
+                         ids=["object-for-list", "list-for-row", "bad-integer", "row-missing-columns"])
+def test_unreadable_payment_lists_are_unavailable(fake, store, body):
+    fake.answer(body=body)
+    with pytest.raises(StoreUnavailable):
+        store.list_payments("user_1", 10)

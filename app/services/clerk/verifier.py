@@ -60,12 +60,6 @@ class ClerkVerifier:
             self._verified[token] = claims
         return claims
 
-    def remembered(self, token: str) -> Mapping[str, Any] | None:
-        """The claims of a token this verifier has already checked in full and not yet forgotten, else None:
-        no key, no signature check, no wait (the request edge asks, app/answers.py)."""
-        with self._verified_lock:
-            return self._verified.get(token)
-
     def _check(self, token: str) -> Mapping[str, Any]:
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("empty or oversized token")

@@ -28,8 +28,7 @@ CREATE = (
 )
 
 # Migration 3: every event costs two writes (the claim, then the outcome), and each index is one more
-# B-tree page per write, inside the one-writer-at-a-time section that caps webhook throughput (make bench:
-# -12 % per event). Nothing here reads by type or status; Postgres keeps them for operators' queries.
+# B-tree page per write, inside the one-writer-at-a-time section that caps webhook throughput. Nothing here reads by type or status; Postgres keeps them for operators' queries.
 DROP_UNREAD_INDEXES = (
     "DROP INDEX IF EXISTS idx_stripe_webhook_events_event_type",
     "DROP INDEX IF EXISTS idx_stripe_webhook_events_status",

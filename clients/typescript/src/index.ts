@@ -26,6 +26,8 @@ export type CheckoutSession = Schemas["CheckoutSession"];
 export type PaymentSheet = Schemas["PaymentSheet"];
 export type Membership = Schemas["Membership"];
 export type Subscription = Schemas["SubscriptionView"];
+/** An invoice (`kind: "invoice"`) or a one-time payment (`kind: "payment"`) from GET /stripe/invoices. */
+export type Payment = Schemas["PaymentView"];
 
 /** What Clerk gives: `useAuth().getToken` (@clerk/nextjs, @clerk/clerk-react, @clerk/clerk-expo). */
 export type GetToken = () => Promise<string | null>;

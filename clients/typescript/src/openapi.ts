@@ -86,6 +86,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/stripe/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's invoices and one-time payments, newest first, from the database (never a Stripe call). */
+        get: operations["get_stripe_invoices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/stripe/payment-sheet": {
         parameters: {
             query?: never;
@@ -233,6 +250,23 @@ export interface paths {
         put?: never;
         /** Undo a scheduled cancellation. */
         post: operations["post_stripe_subscription_resume"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/clerk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A Clerk user event, verified with Svix over the raw body and processed exactly once. */
+        post: operations["post_webhooks_clerk"];
         delete?: never;
         options?: never;
         head?: never;
@@ -489,6 +523,39 @@ export interface components {
             /** @description True the first time (201). */
             created: boolean;
         };
+        Period: {
+            /** @description Unix seconds. */
+            start: number | null;
+            /** @description Unix seconds. */
+            end: number | null;
+        };
+        PaymentView: {
+            /** @description Stripe's id: in_... or pi_... */
+            id: string;
+            /** @enum {string} */
+            kind: "invoice" | "payment";
+            number: string | null;
+            /** @description Stripe's: open, paid, void, uncollectible (invoices); succeeded, refunded, ... (payments). */
+            status: string;
+            /** @description In the currency's minor unit. */
+            amount_due: number;
+            amount_paid: number;
+            currency: string;
+            /** @description Unix seconds. */
+            created: number;
+            period: (Record<string, never> | null) | components["schemas"]["Period"];
+            /** @description The plan or item bought (product name, else price id). */
+            description: string | null;
+            hosted_invoice_url: string | null;
+            invoice_pdf: string | null;
+            receipt_url: string | null;
+        };
+        InvoiceList: {
+            data: components["schemas"]["PaymentView"][];
+            count: number;
+            /** @description Ask again with starting_after. */
+            has_more: boolean;
+        };
         PaymentSheetBody: {
             price_id: string;
         };
@@ -614,6 +681,34 @@ export interface components {
         SubscriptionReply: {
             data: components["schemas"]["SubscriptionView"];
         };
+        ClerkUser: {
+            /** @example user_2abc */
+            id: string;
+            first_name?: string | null;
+            last_name?: string | null;
+            primary_email_address_id?: string | null;
+            /** @description Each {id, email_address, verification: {status}}; the primary one, when verified, is used. */
+            email_addresses?: {
+                [key: string]: unknown;
+            }[];
+            /** @description Milliseconds since the epoch: orders the user's changes. */
+            updated_at?: number;
+            deleted?: boolean;
+        };
+        ClerkEvent: {
+            /** @enum {string} */
+            object: "event";
+            /** @example user.updated */
+            type: string;
+            data: components["schemas"]["ClerkUser"];
+            /** @description When Clerk sent it, in milliseconds. */
+            timestamp?: number;
+        };
+        WebhookReceipt: {
+            received: boolean;
+            /** @description Present (true) when the event was already processed. */
+            duplicate?: boolean;
+        };
         StripeEventData: {
             /** @description The Stripe object the event is about. */
             object: {
@@ -630,11 +725,6 @@ export interface components {
             created?: number;
             livemode?: boolean;
             api_version?: string | null;
-        };
-        WebhookReceipt: {
-            received: boolean;
-            /** @description Present (true) when the event was already processed. */
-            duplicate?: boolean;
         };
     };
     responses: never;
@@ -1084,6 +1174,87 @@ export interface operations {
             };
             /** @description SERVICE_ERROR */
             502: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE */
+            503: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_stripe_invoices: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The last id of the previous page. */
+                starting_after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvoiceList"];
+                };
+            };
+            /** @description VALIDATION_ERROR */
+            400: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description INTERNAL_ERROR */
+            500: {
                 headers: {
                     /** @description The request's id (the client's own when it sent a sane one). */
                     "X-Request-ID"?: string;
@@ -2113,6 +2284,98 @@ export interface operations {
             };
             /** @description SERVICE_ERROR */
             502: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE */
+            503: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    post_webhooks_clerk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClerkEvent"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookReceipt"];
+                };
+            };
+            /** @description INVALID_PAYLOAD, INVALID_SIGNATURE, MISSING_SIGNATURE */
+            400: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description CUSTOMER_IN_PROGRESS, EVENT_IN_PROGRESS */
+            409: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    /** @description The request's id (the client's own when it sent a sane one). */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description INTERNAL_ERROR */
+            500: {
                 headers: {
                     /** @description The request's id (the client's own when it sent a sane one). */
                     "X-Request-ID"?: string;

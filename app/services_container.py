@@ -1,4 +1,4 @@
-"""The composition root's product: every collaborator, built once per app."""
+"""The services container: what the composition root built, once per app, and the one helper views use."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from app.gateways.base import BillingGateway
+from app.services.accounts import AccountService
 from app.services.catalog import CatalogService
 from app.services.clerk import ClerkVerifier
 from app.services.billing import BillingService
 from app.services.customers import CustomerService
+from app.services.payments import PaymentHistory
 from app.services.published_plan import PlanPublisher
 from app.services.subscriptions import SubscriptionSync
 from app.services.rate_limit import InFlightLimit, RateLimiter
+from app.services.clerk_webhooks import ClerkWebhooks
 from app.services.webhooks import WebhookService
 from app.stores.base import Store, StoreUnavailable
 from config import Config
@@ -32,6 +35,9 @@ class Services:
     webhooks: WebhookService
     rate_limiter: RateLimiter
     stripe_in_flight: InFlightLimit
+    payments: PaymentHistory
+    accounts: AccountService
+    clerk_webhooks: ClerkWebhooks
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
     publisher: PlanPublisher | None = None  # None: publishing the plan to Clerk is off
 

@@ -1,0 +1,55 @@
+"""What happens to every request around its route, in two hooks. When it starts, it gets its id
+(app/request_ids.py) and a clock, and an oversized body is refused (app/request_limits.py). Once it is
+answered, the answer gets the headers every answer carries (X-Request-ID, nosniff, a default
+Cache-Control), and the request is measured (the request metric, app/metrics.py) and logged (its access
+line: logger `app.access`, a log record like any other, app/logs.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, request
+
+from app.metrics import observe_request
+from app.request_ids import assign_request_id, current_request_id
+from app.request_limits import refuse_oversized_body
+
+ACCESS = logging.getLogger("app.access")
+
+
+def register_request_cycle(app: Flask, *, access_log: bool) -> None:
+    """Register it before every other hook: it starts first and, as after_request hooks run in the reverse
+    order of their registration, it sees the answer last."""
+
+    @app.before_request
+    def start_request():
+        g.started = time.perf_counter()
+        assign_request_id()
+        refuse_oversized_body(request)
+
+    @app.after_request
+    def finish_request(response):
+        now = time.perf_counter()
+        seconds = now - g.get("started", now)  # (unset only if a URL value preprocessor failed first)
+        request_id = current_request_id()
+        headers = response.headers  # none of these is set anywhere else
+        headers.add("X-Request-ID", request_id)
+        headers.add("X-Content-Type-Options", "nosniff")
+        if "Cache-Control" not in headers:  # nothing is stored unless the route says otherwise
+            headers.add("Cache-Control", "no-store")
+        rule, method, status = request.url_rule, request.method, response.status_code
+        route = rule.rule if rule is not None else None  # the template, never the raw path (ids stay out)
+        observe_request(route, method, status, seconds)
+        if access_log and ACCESS.isEnabledFor(logging.INFO):  # LOG_LEVEL above INFO silences them too
+            fields = {
+                "request_id": request_id, "method": method[:16], "route": route, "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "client": request.remote_addr,  # after ProxyFix: TRUSTED_PROXY_HOPS decides whom to believe
+                "user_agent": request.headers.get("User-Agent", "")[:200],
+                "clerk_user_id": g.get("clerk_user_id"),
+            }
+            # Logger.handle with a record of our own: the caller's file and line are not looked up.
+            ACCESS.handle(ACCESS.makeRecord(ACCESS.name, logging.INFO, __file__, 0, "request", None, None,
+                                            extra=fields))
+        return response
