@@ -13,6 +13,7 @@ from app.stores.sqlite import SQLiteStore
 from sandbox.clerk import SandboxClerk
 from tests.api.test_billing import MONTHLY, billing_config, buy, deliver_all  # noqa: F401 - the fixture
 from tests.conftest import sandboxed_app, with_config
+from tests.stores_contract import _subscription
 
 UNLIMITED = ["all_classes", "open_mat", "private_lessons"]
 
@@ -180,3 +181,14 @@ def test_make_token_carries_the_published_plan(config, sandbox_stripe):
     claims = jwt.decode(runner.invoke(args=["token", "--user", "user_tok"]).output.strip(),
                         options={"verify_signature": False})
     assert claims["billing"]["features"] == ["kids_classes"] and claims["sub"] == "user_tok"
+
+
+
+def test_a_deletion_stripe_no_longer_answers_for_is_staged_for_clerk_too(app):
+    services = app.extensions["tatame"]
+    stored = _subscription("sub_gone_at_stripe", "cus_gone_at_stripe", "user_gone", services.store.next_stamp())
+    assert services.store.save_subscription(stored)  # a row the sandbox's Stripe does not know
+    ended = {"id": "sub_gone_at_stripe", "object": "subscription", "customer": "cus_gone_at_stripe"}
+    assert services.subscriptions.refresh("sub_gone_at_stripe", ended=ended).status == "canceled"
+    entry = services.store.get_outbox("user_gone")  # what customer.subscription.deleted's handler does first
+    assert entry.pending and entry.state["status"] == "canceled" and entry.state["access"] is False
