@@ -260,7 +260,8 @@ class Config:
     clerk_publishable_key: str | None = setting(None, "CLERK_PUBLISHABLE_KEY", publishable_key,
                                                 "`pk_...`: the third key source (its Frontend API's JWKS)")
     clerk_secret_key: str | None = setting(None, "CLERK_SECRET_KEY", prefixed("sk_test_", "sk_live_"),
-                                           "`sk_...`: the fourth key source (Clerk's Backend API)", secret=True)
+                                           "`sk_...`: the fourth key source (Clerk's Backend API); also turns on"
+                                           " publishing each member's plan to Clerk", secret=True)
     clerk_authorized_parties: tuple[str, ...] = setting(
         (), "CLERK_AUTHORIZED_PARTIES", listing, "allowed `azp` origins, comma-separated")
     clerk_issuers: tuple[str, ...] = setting(
@@ -277,6 +278,7 @@ class Config:
                                            " refund; `prorate` with Stripe's proration, a final invoice crediting"
                                            " the unused time (docs/accounts.md)")
     clerk_api_url: str = "https://api.clerk.com"
+    clerk_publish_timeout: float = 5.0  # seconds per Clerk call of the outbox sender (its lease outlives it)
     clerk_jwks_ttl: int = 300
     clerk_jwks_cooldown: int = 5   # least seconds between fetches: how soon a rotated key is taken
 

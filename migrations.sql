@@ -739,6 +739,174 @@ AS $$
              LIMIT p_limit) r
 $$;
 
+-- === features: each Stripe customer's active entitlements, never going backwards ================
+
+-- The lookup keys of the customer's active entitlements (Stripe Entitlements), as last read from
+-- Stripe; written by the same stamp guard as stripe_subscriptions (the stamp is taken before the read).
+CREATE TABLE IF NOT EXISTS public.stripe_features (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    stripe_customer_id text NOT NULL UNIQUE,
+    clerk_user_id      text,                       -- NULL until the customer's user is known
+    features           text[] NOT NULL DEFAULT '{}',  -- lookup keys, sorted
+    stamp              bigint NOT NULL,            -- from tatame_next_stamp(), taken before the read
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS idx_stripe_features_clerk_user_id ON public.stripe_features (clerk_user_id);
+
+-- Inserts the customer's features, or replaces the row if p_stamp is greater than the stored
+-- stamp, in one statement. A stored clerk_user_id is kept when the read has none. True when written.
+CREATE OR REPLACE FUNCTION public.tatame_save_features(
+    p_stripe_customer_id text,
+    p_clerk_user_id text,
+    p_features text[],
+    p_stamp bigint
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    INSERT INTO public.stripe_features AS f (stripe_customer_id, clerk_user_id, features, stamp)
+    VALUES (p_stripe_customer_id, p_clerk_user_id, coalesce(p_features, '{}'), p_stamp)
+    ON CONFLICT (stripe_customer_id) DO UPDATE
+       SET features = EXCLUDED.features, stamp = EXCLUDED.stamp,
+           clerk_user_id = coalesce(EXCLUDED.clerk_user_id, f.clerk_user_id)
+     WHERE f.stamp < EXCLUDED.stamp;
+    RETURN FOUND;
+END
+$$;
+
+-- === the Clerk outbox: each user's billing state, published to Clerk in stamp order ============
+
+-- One row per Clerk user: the newest billing state staged (guarded by its stamp, like the
+-- subscriptions), when it changed, the send schedule, a sender's lease (one sender at a time per
+-- user, so two sends never cross), and the stamp of the state Clerk last accepted. Times are Unix
+-- seconds from the app, which schedules the sends.
+CREATE TABLE IF NOT EXISTS public.stripe_clerk_outbox (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    clerk_user_id   text NOT NULL UNIQUE,
+    state           jsonb NOT NULL,
+    stamp           bigint NOT NULL,            -- from tatame_next_stamp(), taken before the state was read
+    changed_at      double precision NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at double precision NOT NULL,
+    sent_stamp      bigint,
+    sent_at         double precision,
+    last_error      text,
+    lease_token     text,
+    lease_until     double precision,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS idx_stripe_clerk_outbox_due ON public.stripe_clerk_outbox (next_attempt_at);
+
+-- Stages the state, or replaces the staged one if p_stamp is greater: due at once, attempts reset;
+-- a live lease is kept. True when written.
+CREATE OR REPLACE FUNCTION public.tatame_save_outbox(
+    p_clerk_user_id text, p_state jsonb, p_stamp bigint, p_changed_at double precision
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    INSERT INTO public.stripe_clerk_outbox AS o (clerk_user_id, state, stamp, changed_at, next_attempt_at)
+    VALUES (p_clerk_user_id, p_state, p_stamp, p_changed_at, p_changed_at)
+    ON CONFLICT (clerk_user_id) DO UPDATE
+       SET state = EXCLUDED.state, stamp = EXCLUDED.stamp, changed_at = EXCLUDED.changed_at, attempts = 0,
+           next_attempt_at = EXCLUDED.next_attempt_at, last_error = NULL
+     WHERE o.stamp < EXCLUDED.stamp;
+    RETURN FOUND;
+END
+$$;
+
+-- Leases up to p_limit due rows (pending, next_attempt_at reached, no live lease), smallest stamp
+-- first; rows another sender is leasing right now are skipped, not waited for. A jsonb array.
+-- p_waiting_too: rows waiting out a backoff as well (`flask stripe sync`).
+CREATE OR REPLACE FUNCTION public.tatame_claim_outbox(
+    p_now double precision, p_token text, p_lease_seconds double precision, p_limit integer,
+    p_waiting_too boolean
+)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+DECLARE
+    v_rows jsonb;
+BEGIN
+    WITH due AS (
+        SELECT clerk_user_id FROM public.stripe_clerk_outbox
+         WHERE (sent_stamp IS NULL OR sent_stamp < stamp) AND (p_waiting_too OR next_attempt_at <= p_now)
+           AND (lease_until IS NULL OR lease_until <= p_now)
+         ORDER BY stamp LIMIT p_limit FOR UPDATE SKIP LOCKED
+    ), leased AS (
+        UPDATE public.stripe_clerk_outbox AS o
+           SET lease_token = p_token, lease_until = p_now + p_lease_seconds
+          FROM due WHERE o.clerk_user_id = due.clerk_user_id
+        RETURNING o.*
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'clerk_user_id', clerk_user_id, 'state', state, 'stamp', stamp, 'changed_at', changed_at,
+               'attempts', attempts, 'next_attempt_at', next_attempt_at, 'sent_stamp', sent_stamp,
+               'sent_at', sent_at, 'last_error', last_error, 'lease_token', lease_token,
+               'lease_until', lease_until) ORDER BY stamp), '[]'::jsonb)
+      INTO v_rows FROM leased;
+    RETURN v_rows;
+END
+$$;
+
+-- Clerk accepted the state of p_stamp: sent_stamp never goes down; the lease is freed. Only the
+-- lease's holder may.
+CREATE OR REPLACE FUNCTION public.tatame_mark_outbox_sent(
+    p_clerk_user_id text, p_token text, p_stamp bigint, p_now double precision
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    UPDATE public.stripe_clerk_outbox
+       SET sent_stamp = greatest(coalesce(sent_stamp, 0), p_stamp), sent_at = p_now, last_error = NULL,
+           attempts = 0, lease_token = NULL, lease_until = NULL
+     WHERE clerk_user_id = p_clerk_user_id AND lease_token = p_token;
+    RETURN FOUND;
+END
+$$;
+
+-- The send failed: counted, retried at p_next_attempt_at, the lease freed. Only the holder may.
+CREATE OR REPLACE FUNCTION public.tatame_mark_outbox_failed(
+    p_clerk_user_id text, p_token text, p_error text, p_next_attempt_at double precision
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SECURITY INVOKER
+SET search_path = public
+AS $$
+BEGIN
+    UPDATE public.stripe_clerk_outbox
+       SET attempts = attempts + 1, last_error = left(p_error, 2000), next_attempt_at = p_next_attempt_at,
+           lease_token = NULL, lease_until = NULL
+     WHERE clerk_user_id = p_clerk_user_id AND lease_token = p_token;
+    RETURN FOUND;
+END
+$$;
+
+-- How many users have a state Clerk has not accepted yet.
+CREATE OR REPLACE FUNCTION public.tatame_count_outbox_pending()
+RETURNS integer
+LANGUAGE sql
+STABLE
+SECURITY INVOKER
+SET search_path = public
+AS $$ SELECT count(*)::integer FROM public.stripe_clerk_outbox WHERE sent_stamp IS NULL OR sent_stamp < stamp $$;
+
 -- === every table and function: RLS, updated_at, privileges =====================================
 -- (append new aggregate sections above this line)
 

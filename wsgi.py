@@ -18,6 +18,10 @@ else:
 
 
 def post_worker_init(worker) -> None:
-    """Run by gunicorn.conf.py in each worker once it runs: the sandbox delivers its Stripe's events."""
+    """Run by gunicorn.conf.py in each worker once it runs: the plan's sender starts (it retries what an earlier
+    worker left pending); the sandbox delivers its Stripe's events."""
+    publisher = app.extensions["tatame"].publisher
+    if publisher is not None and publisher.background:
+        publisher.start()
     if sandbox is not None:
         sandbox.post_worker_init(worker)

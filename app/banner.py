@@ -13,6 +13,8 @@ SWITCH = {
     "auth": {"clerk": "Clerk session tokens",
              "none": "NO key source: every protected request is refused"},
     "webhooks": {"none": "NO signing secret: every delivery is refused"},
+    "publishing": {"clerk": "each member's plan to Clerk's public_metadata.billing",
+                   "off": "off: the plan is not published to Clerk  (real: CLERK_SECRET_KEY)"},
     "accounts": {"none": "NO Clerk webhook secret: every delivery to /webhooks/clerk is refused"
                          "  (CLERK_WEBHOOK_SECRET)"},
 }
@@ -23,9 +25,9 @@ def banner(services: Services) -> str:
     values = {"sqlite_path": config.sqlite_path, "supabase_url": config.supabase_url,
               "stripe_base": f" at {config.stripe_api_base}" if config.stripe_api_base else ""}
     lines = [f"Tatame payments API ({config.app_env}) on port {config.port}"]
-    for part in ("store", "billing", "auth", "webhooks", "accounts"):
+    for part in ("store", "billing", "auth", "webhooks", "accounts", "publishing"):
         mode = services.modes.get(part, "given by the caller")
         text = SWITCH.get(part, {}).get(mode, mode).format(**values)
-        lines.append(f"  {part:<9} {text}")
+        lines.append(f"  {part:<10} {text}")
     lines.append(f"  cors      {', '.join(config.cors_origins) or 'no origin allowed'}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 from app.services_container import Services
 from app.gateways import build_gateway
 from app.gateways.bounded import BoundedGateway
+from app.gateways.clerk_metadata import Clerk, ClerkMetadata, build_clerk
 from app.gateways.base import BillingGateway
 from app.services.accounts import AccountService
 from app.services.billing import BillingService, BillingSettings
@@ -24,6 +25,7 @@ from app.services.clerk_handlers import CLERK_HANDLERS
 from app.services.clerk_webhooks import ClerkWebhooks
 from app.services.customers import CustomerService
 from app.services.rate_limit import InFlightLimit, RateLimiter
+from app.services.published_plan import PlanPublisher
 from app.services.redirects import RedirectPolicy
 from app.services.shared_version import FileVersion, RedisVersion, SharedVersion
 from app.services.payments import PaymentHistory
@@ -50,8 +52,13 @@ def build_services(
     webhook_secrets: Sequence[str] | None = None,
     clerk_webhook_secrets: Sequence[str] | None = None,
     modes: Mapping[str, str] | None = None,
+    clerk: Clerk | None = None,
+    publish_in_background: bool = True,
 ) -> Services:
     """Every collaborator, built once; each argument left as None is built from `config`.
+
+    `clerk`: Clerk's SDK client for publishing each member's plan (without one and without CLERK_SECRET_KEY,
+    publishing is off). `publish_in_background`: a sender thread per worker (tests send by hand).
 
     `modes`: what backs each part handed in, for the banner (default: "given by the caller")."""
     given, modes = dict(modes or {}), {}
@@ -88,6 +95,17 @@ def build_services(
                                 wait_seconds=config.customer_wait_seconds)
     subscriptions = SubscriptionSync(store, gateway, past_due_access=config.past_due_access,
                                      version=subscriptions_version(store, redis))
+    if clerk is None and config.clerk_secret_key:
+        clerk = build_clerk(config.clerk_secret_key, timeout=config.clerk_publish_timeout)
+        modes["publishing"] = "clerk"
+    elif clerk is not None:
+        modes["publishing"] = given.get("publishing", GIVEN)
+    else:
+        modes["publishing"] = "off"
+    publisher = None
+    if clerk is not None:
+        publisher = PlanPublisher(store, subscriptions, ClerkMetadata(clerk), background=publish_in_background)
+        subscriptions.on_change = publisher.stage
     payments = PaymentHistory(store, gateway, catalog)
     billing = BillingService(
         store, gateway, customers=customers, catalog=catalog, subscriptions=subscriptions,
@@ -120,7 +138,7 @@ def build_services(
                     accounts=accounts, clerk_webhooks=clerk_webhooks,
                     rate_limiter=rate_limiter, stripe_in_flight=InFlightLimit(config.stripe_in_flight_per_user,
                                                                                enabled=config.rate_limit_enabled),
-                    modes=modes)
+                    modes=modes, publisher=publisher)
 
 
 def redis_client(config: Config):

@@ -58,12 +58,23 @@ def register_commands(app: Flask, extra: Sequence[click.Command] = ()) -> None:
 
     @stripe_group.command("sync")
     def sync() -> None:
-        """Re-read every subscription, invoice and one-time payment from Stripe (an older read never overwrites a newer one)."""
+        """Re-read every subscription, invoice and one-time payment from Stripe (an older read never overwrites a
+        newer one), then send every plan not yet published to Clerk."""
         from app.services.reconcile import Reconciler
 
         services: Services = app.extensions["tatame"]
-        report("sync", Reconciler(services.gateway, services.webhooks, services.subscriptions,
-                                  services.payments).sync(progress))
+        publisher = services.publisher
+        if publisher is not None:
+            publisher.background = False  # this command sends, below: no thread to outlive it
+        summary = Reconciler(services.gateway, services.webhooks, services.subscriptions,
+                             services.payments).sync(progress)
+        if publisher is not None:
+            sent, pending = publisher.send_all()
+            click.echo(f"published to Clerk: {sent}, still pending: {pending}")
+            if pending:
+                summary.failed += 1
+                summary.failures.append(f"{pending} plan(s) not published to Clerk (see the log; retried later)")
+        report("sync", summary)
 
     accounts_group = click.Group("accounts", help="Accounts: `forget` erases a person (a production tool).")
     app.cli.add_command(accounts_group)

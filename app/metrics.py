@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -41,6 +41,12 @@ CREATED = Counter("tatame_created_total", "Objects made at Stripe: customer, che
                   "payment_intent.", ["kind"])
 DUPLICATE_SUBSCRIPTIONS = Counter("tatame_duplicate_subscriptions_total", "Times a member was found holding two "
                                   "usable subscriptions (alert on any increase; runbook in docs/billing.md).")
+CLERK_PUBLISHES = Counter("tatame_clerk_publishes_total", "Billing states sent to Clerk by outcome (sent, retry, "
+                          "no_user).", ["outcome"])
+CLERK_PUBLISH_LAG = Histogram("tatame_clerk_publish_lag_seconds", "Seconds from a billing state's change to Clerk "
+                              "taking it.", buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600))
+CLERK_OUTBOX_PENDING = Gauge("tatame_clerk_outbox_pending", "Users whose billing state Clerk has not taken yet (as "
+                             "last counted by a sender).", multiprocess_mode="mostrecent")
 RATE_LIMITED = Counter("tatame_rate_limited_total", "Requests refused by a rate limit, by scope.", ["scope"])
 
 

@@ -13,6 +13,7 @@ from app.services.clerk import ClerkVerifier
 from app.services.billing import BillingService
 from app.services.customers import CustomerService
 from app.services.payments import PaymentHistory
+from app.services.published_plan import PlanPublisher
 from app.services.subscriptions import SubscriptionSync
 from app.services.rate_limit import InFlightLimit, RateLimiter
 from app.services.clerk_webhooks import ClerkWebhooks
@@ -38,6 +39,7 @@ class Services:
     accounts: AccountService
     clerk_webhooks: ClerkWebhooks
     modes: dict[str, str] = field(default_factory=dict)  # part → what backs it (the banner says)
+    publisher: PlanPublisher | None = None  # None: publishing the plan to Clerk is off
 
     def readiness(self) -> tuple[bool, dict]:
         """Ready when the store answers. Redis, when configured, is reported but does not decide:

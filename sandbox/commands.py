@@ -62,7 +62,9 @@ def commands(sandbox) -> list[click.Command]:
         """Print a session token signed with the sandbox's key (only when no Clerk key source is configured)."""
         if not sandbox.signs_tokens:
             raise click.ClickException("a Clerk key source is configured: sign in through Clerk to get a token")
-        click.echo(sandbox.credentials.token(user, ttl=ttl))
+        # The plan published to the sandbox's Clerk, as Clerk's session-token template puts it (docs/billing.md).
+        billing = sandbox.clerk.public_metadata(user).get("billing") if sandbox.clerk is not None else None
+        click.echo(sandbox.credentials.token(user, ttl=ttl, extra={"billing": billing} if billing else None))
 
     @click.command("event")
     @click.option("--source", type=click.Choice(["stripe", "clerk"]), default="stripe", show_default=True)

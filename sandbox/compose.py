@@ -9,6 +9,8 @@ hands `collaborators()` to create_app. Each part stands in only for what the con
   each gunicorn worker, a deliverer posting its events to this server's /webhooks/stripe.
 - no Clerk key source: a local key pair (credentials.py), which `make token` signs tokens with.
 - no webhook secret: a local one, which `make event` and the deliverer sign with.
+- no CLERK_SECRET_KEY: the sandbox's Clerk (clerk.py) takes each member's published plan, and
+  `make token` puts it in its tokens' `billing` claim, as Clerk's session-token template would.
 - no CLERK_WEBHOOK_SECRET: a local Svix-style one, which `make event SOURCE=clerk` signs Clerk's events with.
 """
 
@@ -22,12 +24,14 @@ from app.services.clerk import ClerkVerifier, StaticKey, build_verifier
 from config import Config
 from sandbox import credentials
 from sandbox.blueprint import pages
+from sandbox.clerk import SandboxClerk
 from sandbox.commands import commands
 from sandbox.in_process import sandbox_gateway
 from sandbox.stripe import SandboxStripe
 from sandbox.stripe.delivery import Deliverer, http_poster
 
 STATE_FILE = "sandbox-stripe.sqlite3"
+CLERK_FILE = "sandbox-clerk.sqlite3"
 # What the start-up banner says backs each part the sandbox stands in for, and how to switch to the real one.
 MODES = {
     "billing": "the sandbox's Stripe: offline catalog (sandbox/stripe/catalog.json), cus_demo_ customers, pages"
@@ -36,9 +40,16 @@ MODES = {
             "  (real: CLERK_PUBLISHABLE_KEY, CLERK_JWKS_URL, CLERK_JWT_KEY or CLERK_SECRET_KEY)",
     "webhooks": "the sandbox's secret; send one with `make event`"
                 "  (real: STRIPE_WEBHOOK_SECRET from the Stripe dashboard or `stripe listen`)",
+    "publishing": "each member's plan to the sandbox's Clerk; `make token` carries it as the `billing` claim"
+                  "  (real: CLERK_SECRET_KEY)",
     "accounts": "the sandbox's Clerk webhook secret; send one with `make event SOURCE=clerk`"
                 "  (real: CLERK_WEBHOOK_SECRET from the Clerk dashboard)",
 }
+
+
+def sandbox_clerk_for(config: Config) -> SandboxClerk:
+    """The sandbox's Clerk over the instance's file (every worker and `make token` see the same users)."""
+    return SandboxClerk(str(Path(config.instance_path) / CLERK_FILE))
 
 
 def sandbox_stripe_for(config: Config) -> SandboxStripe:
@@ -55,6 +66,7 @@ class Sandbox:
     stripe: SandboxStripe | None                       # None: Stripe itself is configured
     credentials: credentials.SandboxCredentials | None  # None: Clerk and both webhook secrets are configured
     signs_tokens: bool                                  # no Clerk key source: the app checks the sandbox's key
+    clerk: SandboxClerk | None = None                   # None: CLERK_SECRET_KEY is configured (Clerk itself)
 
     @property
     def clerk_webhook_secret(self) -> str:
@@ -84,6 +96,9 @@ class Sandbox:
         if not self.config.stripe_webhook_secrets:
             parts["webhook_secrets"] = (self.credentials.webhook_secret,)
             parts["modes"]["webhooks"] = MODES["webhooks"]
+        if self.clerk is not None:
+            parts["clerk"] = self.clerk.client(timeout=self.config.clerk_publish_timeout)
+            parts["modes"]["publishing"] = MODES["publishing"]
         if not self.config.clerk_webhook_secrets:
             parts["clerk_webhook_secrets"] = (self.credentials.clerk_webhook_secret,)
             parts["modes"]["accounts"] = MODES["accounts"]
@@ -113,4 +128,5 @@ def compose(config: Config) -> Sandbox:
     return Sandbox(config=config,
                    stripe=None if config.stripe_secret_key else sandbox_stripe_for(config),
                    credentials=credentials.load_or_create(config.instance_path) if needs_credentials else None,
-                   signs_tokens=signs_tokens)
+                   signs_tokens=signs_tokens,
+                   clerk=None if config.clerk_secret_key else sandbox_clerk_for(config))

@@ -41,12 +41,15 @@ class SandboxCredentials:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
 
-    def token(self, user_id: str, *, ttl: int = 3600, authorized_party: str = "http://localhost:3001") -> str:
-        """A Clerk-shaped session token for `user_id`, signed with the sandbox's key."""
+    def token(self, user_id: str, *, ttl: int = 3600, authorized_party: str = "http://localhost:3001",
+              extra: dict | None = None) -> str:
+        """A Clerk-shaped session token for `user_id`, signed with the sandbox's key; `extra`: custom claims (the
+        session-token template's, such as `billing`)."""
         now = int(time.time())
         claims = {
             "azp": authorized_party, "exp": now + ttl, "iat": now, "iss": ISSUER, "nbf": now - 5,
             "sid": f"sess_dev_{secrets.token_hex(8)}", "sts": "active", "sub": user_id, "v": 2,
+            **(extra or {}),
         }
         return jwt.encode(claims, self.private_key_pem, algorithm="RS256", headers={"kid": KID})
 

@@ -129,6 +129,14 @@ def _price(active: bool) -> dict:
             "recurring": {"interval": "month", "interval_count": 1}, "livemode": False}
 
 
+def _entitlement_summary(customer_id: str) -> dict:
+    return {"object": "entitlements.active_entitlement_summary", "customer": customer_id, "livemode": False,
+            "entitlements": {"object": "list", "has_more": False, "url": f"/v1/customer/{customer_id}/entitlements",
+                             "data": [{"id": _id("ent"), "object": "entitlements.active_entitlement",
+                                       "feature": "feat_demo_open_mat", "livemode": False,
+                                       "lookup_key": "open_mat"}]}}
+
+
 OBJECTS = {
     "customer.created": lambda c: _customer(c),
     "customer.updated": lambda c: _customer(c),
@@ -161,6 +169,7 @@ OBJECTS = {
     "price.created": lambda c: _price(True),
     "price.updated": lambda c: _price(True),
     "price.deleted": lambda c: _price(False),
+    "entitlements.active_entitlement_summary.updated": _entitlement_summary,
 }
 
 # What a `*.updated` event says changed (Stripe's data.previous_attributes).

@@ -452,6 +452,29 @@ class GatewayContract:
         deleted = gateway.list_events({"types": ["customer.subscription.deleted"], "limit": 1})["data"][0]
         assert deleted["data"]["object"]["id"] == sub["id"]
 
+    # --- entitlements: the features a customer's subscriptions unlock -----------------------------
+    def test_a_new_customer_has_no_active_entitlements(self, gateway, customer):
+        assert gateway.list_active_entitlements(customer["id"]) == []
+
+    @sandbox_only
+    def test_active_entitlements_follow_the_subscription(self, gateway, customer, sandbox_stripe):
+        price = gateway.get_price("price_demo_unlimited_monthly")
+        sub = gateway.create_subscription(self.subscription_params(customer, price), unique("key"))
+        assert gateway.list_active_entitlements(customer["id"]) == []  # incomplete: nothing yet
+        sandbox_stripe.pay_invoice(sub["id"])
+        active = gateway.list_active_entitlements(customer["id"])
+        assert [e["lookup_key"] for e in active] == ["all_classes", "open_mat", "private_lessons"]
+        assert all(e["object"] == "entitlements.active_entitlement" and e["id"].startswith("ent_")
+                   and e["feature"].startswith("feat_") for e in active)
+        summary = gateway.list_events({"types": ["entitlements.active_entitlement_summary.updated"],
+                                       "limit": 1})["data"][0]["data"]["object"]
+        assert summary["object"] == "entitlements.active_entitlement_summary"
+        assert summary["customer"] == customer["id"] and summary["entitlements"]["data"] == active
+        sandbox_stripe.delete_subscription(sub["id"])
+        assert gateway.list_active_entitlements(customer["id"]) == []
+        latest = gateway.list_events({"limit": 1})["data"][0]
+        assert latest["type"] == "entitlements.active_entitlement_summary.updated"
+        assert latest["data"]["object"]["entitlements"]["data"] == []
     # --- payment history: invoices and one-time payments -------------------------------------------
     def test_an_open_invoice_reads_and_lists_by_customer(self, gateway, customer):
         sub = gateway.create_subscription(self.subscription_params(customer, self.a_price(gateway, "recurring")),

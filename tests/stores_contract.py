@@ -22,7 +22,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from app.stores.base import ClaimOutcome, PaymentRecord, SubscriptionRecord
+from app.stores.base import ClaimOutcome, FeaturesRecord, PaymentRecord, SubscriptionRecord
 from tests.servers import parallel
 
 LEASE = 30.0
@@ -375,6 +375,112 @@ class StoreContract:
         assert store.save_subscription(_subscription(sub, customer, None, store.next_stamp(), status="canceled"))
         stored = store.get_subscription(sub)
         assert (stored.clerk_user_id, stored.status) == (user, "canceled")
+
+    # --- features (Stripe Entitlements) ----------------------------------------
+    def test_features_absent_is_none(self, store):
+        assert store.get_features(_id("cus")) is None
+
+    def test_saved_features_read_back_sorted(self, store):
+        customer, user = _id("cus"), _id("user")
+        assert store.save_features(FeaturesRecord(customer, user, ("open_mat", "all_classes"), store.next_stamp()))
+        stored = store.get_features(customer)
+        assert (stored.stripe_customer_id, stored.clerk_user_id, stored.features) == (
+            customer, user, ("all_classes", "open_mat"))
+        assert _aware(stored.updated_at) and isinstance(stored.stamp, int)
+        assert store.save_features(FeaturesRecord(customer, user, (), store.next_stamp()))
+        assert store.get_features(customer).features == ()  # none left is a row too
+
+    def test_older_features_never_overwrite_newer(self, store):
+        customer, user = _id("cus"), _id("user")
+        older, current = store.next_stamp(), store.next_stamp()
+        assert store.save_features(FeaturesRecord(customer, user, (), current))
+        before = store.get_features(customer)
+        assert not store.save_features(FeaturesRecord(customer, user, ("open_mat",), older))
+        assert not store.save_features(FeaturesRecord(customer, user, ("open_mat",), current))
+        assert store.get_features(customer) == before
+        assert store.save_features(FeaturesRecord(customer, None, ("kids_classes",), store.next_stamp()))
+        stored = store.get_features(customer)
+        assert (stored.clerk_user_id, stored.features) == (user, ("kids_classes",))  # the user is kept
+
+    def test_racing_feature_writes_end_with_the_newest_stamp(self, store):
+        customer = _id("cus")
+        stamps = [store.next_stamp() for _ in range(RACERS)]
+        random.shuffle(stamps)
+        parallel(RACERS, lambda i: store.save_features(FeaturesRecord(customer, None, (f"f{stamps[i]}",), stamps[i])))
+        assert store.get_features(customer).features == (f"f{max(stamps)}",)
+
+    # --- the Clerk outbox ---------------------------------------------------------
+    def _state(self, status: str, features=()) -> dict:
+        return {"status": status, "access": status == "active", "plan": "prod_academy", "features": list(features),
+                "current_period_end": 4_102_444_800}
+
+    def _mine(self, store, user: str, now: float, token: str = "tok", lease: float = LEASE) -> list:
+        """Claim what is due (rows of other tests included) and keep this test's user's row."""
+        return [entry for entry in store.claim_outbox(now, token, lease, 1000) if entry.clerk_user_id == user]
+
+    def test_a_staged_state_reads_back_and_is_due_at_once(self, store):
+        user, stamp, now = _id("user"), store.next_stamp(), time.time()
+        assert store.get_outbox(user) is None
+        assert store.save_outbox(user, self._state("active", ["open_mat"]), stamp, now)
+        entry = store.get_outbox(user)
+        assert (entry.state, entry.stamp, entry.attempts, entry.sent_stamp, entry.pending) == (
+            self._state("active", ["open_mat"]), stamp, 0, None, True)
+        assert abs(entry.changed_at - now) < 0.01 and entry.next_attempt_at <= now + 0.01
+        assert store.count_outbox_pending() >= 1
+
+    def test_an_older_state_never_replaces_a_newer_one(self, store):
+        user, older, newer = _id("user"), store.next_stamp(), store.next_stamp()
+        assert store.save_outbox(user, self._state("canceled"), newer, time.time())
+        assert not store.save_outbox(user, self._state("active"), older, time.time())
+        assert not store.save_outbox(user, self._state("active"), newer, time.time())
+        assert store.get_outbox(user).state["status"] == "canceled"
+
+    def test_one_sender_at_a_time_and_sent_is_recorded(self, store):
+        user, now = _id("user"), time.time()
+        first = store.next_stamp()
+        store.save_outbox(user, self._state("active"), first, now)
+        [claimed] = self._mine(store, user, now, "a")
+        assert claimed.lease_token == "a" and claimed.stamp == first
+        assert self._mine(store, user, now, "b") == []  # leased: nobody else sends it meanwhile
+        second = store.next_stamp()
+        assert store.save_outbox(user, self._state("canceled"), second, now)  # staged while "a" sends
+        assert self._mine(store, user, now, "b") == []  # still leased: the sends cannot cross
+        assert not store.mark_outbox_sent(user, "b", first, now)  # only the holder may
+        assert store.mark_outbox_sent(user, "a", first, now + 1)
+        entry = store.get_outbox(user)
+        assert (entry.sent_stamp, entry.pending, entry.lease_token) == (first, True, None)
+        [again] = self._mine(store, user, now + 1, "b")
+        assert again.state["status"] == "canceled" and again.stamp == second
+        assert store.mark_outbox_sent(user, "b", second, now + 2)
+        assert not store.get_outbox(user).pending and self._mine(store, user, now + 3) == []
+
+    def test_a_failed_send_waits_and_an_expired_lease_is_taken_over(self, store):
+        user, now = _id("user"), time.time()
+        stamp = store.next_stamp()
+        store.save_outbox(user, self._state("active"), stamp, now)
+        assert self._mine(store, user, now, "a")
+        assert store.mark_outbox_failed(user, "a", "Clerk answered 503" + "x" * 3000, now + 60)
+        entry = store.get_outbox(user)
+        assert (entry.attempts, entry.lease_token, len(entry.last_error)) == (1, None, MAX_ERROR_LENGTH)
+        assert self._mine(store, user, now + 59) == []  # not before its time
+        assert [e.clerk_user_id for e in store.claim_outbox(now + 1, "s", 0.001, 1000, waiting_too=True)
+                if e.clerk_user_id == user] == [user]  # `make sync` sends it anyway
+        time.sleep(0.01)
+        assert self._mine(store, user, now + 60, "b", lease=5)
+        assert self._mine(store, user, now + 64, "c") == []
+        [taken] = self._mine(store, user, now + 65, "c")  # "b" died: its lease ran out
+        assert taken.lease_token == "c" and not store.mark_outbox_failed(user, "b", "late", now)
+        newer = store.next_stamp()
+        assert store.save_outbox(user, self._state("canceled"), newer, now + 66)
+        assert store.get_outbox(user).attempts == 0  # a new state starts over
+
+    def test_due_rows_come_smallest_stamp_first(self, store):
+        users, now = [_id("user") for _ in range(3)], time.time()
+        stamps = [store.next_stamp() for _ in users]
+        for user, stamp in reversed(list(zip(users, stamps))):
+            store.save_outbox(user, self._state("active"), stamp, now)
+        claimed = [e.clerk_user_id for e in store.claim_outbox(now, "t", LEASE, 1000) if e.clerk_user_id in users]
+        assert claimed == users
 
     def test_next_stamp_strictly_increases(self, store):
         stamps = [store.next_stamp() for _ in range(5)]

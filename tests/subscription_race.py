@@ -52,3 +52,45 @@ def older_read_finishing_last_loses(store) -> tuple:
     slow.release.set()
     older.join(10)
     return gateway.get_subscription(created["id"]), store.get_subscription(created["id"])
+
+
+class SlowFirstEntitlements:
+    """The gateway, but the first entitlements read returns what it read only when the test says so."""
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+        self.first_read_done, self.release = threading.Event(), threading.Event()
+        self.reads = 0
+
+    def __getattr__(self, name):
+        return getattr(self.gateway, name)
+
+    def list_active_entitlements(self, customer_id):
+        self.reads += 1
+        answer = self.gateway.list_active_entitlements(customer_id)
+        if self.reads == 1:
+            self.first_read_done.set()
+            self.release.wait(10)
+        return answer
+
+
+def older_entitlements_read_finishing_last_loses(store) -> tuple:
+    """A summary handler reads the customer's features while entitled and is held; the subscription ends and the
+    newer summary is handled at once; then the older read finishes. Returns (what Stripe has, what the store has)."""
+    sandbox_stripe = Observed()
+    gateway = sandbox_gateway(sandbox_stripe, STRIPE_API_VERSION)
+    customer = gateway.create_customer({"metadata": {"clerk_user_id": "user_race"}}, "race-customer")
+    created = gateway.create_subscription({"customer": customer["id"], "items": [{"price": "price_demo_kids_monthly"}],
+                                           "payment_behavior": "default_incomplete",
+                                           "metadata": {"clerk_user_id": "user_race"}}, "race-subscription")
+    sandbox_stripe.pay_invoice(created["id"])
+    SubscriptionSync(store, gateway).refresh(created["id"])  # the customer is ours: its subscription is stored
+    slow = SlowFirstEntitlements(gateway)
+    older = threading.Thread(target=SubscriptionSync(store, slow).refresh_features, args=(customer["id"],))
+    older.start()
+    assert slow.first_read_done.wait(10)
+    sandbox_stripe.delete_subscription(created["id"])
+    SubscriptionSync(store, gateway).refresh_features(customer["id"])
+    slow.release.set()
+    older.join(10)
+    return gateway.list_active_entitlements(customer["id"]), store.get_features(customer["id"])

@@ -192,6 +192,22 @@ class StripeGateway:
         with _stripe_errors("event"):
             return self.client.v1.events.list(params=params).to_dict()
 
+    def list_active_entitlements(self, customer_id: str) -> list[dict]:
+        """Every active entitlement of the customer (`entitlements.active_entitlement`: id, feature, lookup_key);
+        a customer Stripe no longer has is entitled to nothing."""
+        params: dict = {"customer": customer_id, "limit": 100}
+        found: list[dict] = []
+        try:
+            with _stripe_errors("customer"):
+                while True:
+                    listing = self.client.v1.entitlements.active_entitlements.list(params=params).to_dict()
+                    found.extend(listing.get("data", []))
+                    if not listing.get("has_more") or not listing.get("data"):
+                        return found
+                    params = {**params, "starting_after": listing["data"][-1]["id"]}
+        except NotFound:
+            return []
+
     # --- payment history ---------------------------------------------------------------------
     def get_invoice(self, invoice_id: str) -> dict | None:
         """The invoice (its first lines included), or None when Stripe does not know it."""

@@ -50,6 +50,9 @@ class SubscriptionView(Schema):
 class Membership(Schema):
     status = fields.String(required=True, metadata={"description": "Stripe's status, or 'none'."})
     access = fields.Boolean(required=True)
+    features = fields.List(fields.String(), required=True, metadata={
+        "description": "Lookup keys of the features the membership unlocks (Stripe Entitlements), sorted; [] when"
+                       " none or without access."})
     subscription = fields.Nested(SubscriptionView, required=True, allow_none=True)
 
 

@@ -61,9 +61,10 @@ class BillingService:
     # --- membership ----------------------------------------------------------------------------
     def membership(self, clerk_user_id: str) -> dict:
         """Answered from the database only: the apps ask on every launch."""
-        current = self.subscriptions.current(clerk_user_id)
+        current, features = self.subscriptions.membership(clerk_user_id)
         return {"status": current.status if current else "none",
                 "access": bool(current) and self.subscriptions.grants_access(current.status),
+                "features": features,
                 "subscription": member_view(current)}
 
     # --- web checkout --------------------------------------------------------------------------

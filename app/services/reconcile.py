@@ -17,6 +17,7 @@ from app.gateways.base import BillingGateway
 from app.services.errors import AppError, EventInProgress
 from app.services.payments import PaymentHistory
 from app.services.subscriptions import SubscriptionSync
+from app.stores.base import SubscriptionRecord
 from app.services.webhooks import WebhookService
 
 TYPES_PER_LISTING = 20  # Stripe's limit for `types[]` on GET /v1/events
@@ -72,10 +73,24 @@ class Reconciler:
         return summary
 
     def sync(self, progress: Callable[[Summary], None] = lambda _: None) -> Summary:
-        """Every subscription, invoice and one-time payment Stripe has, each stored unless a newer read is."""
+        """Every subscription, invoice and one-time payment Stripe has, each stored unless a newer read is; then
+        the features of each subscription's customer."""
         summary = Summary()
+        customers: dict[str, str | None] = {}  # each subscription's customer and its Clerk user
+
+        def record_subscription(subscription: dict, stamp: int) -> SubscriptionRecord:
+            record = self.subscriptions.record(subscription, stamp)
+            customers.setdefault(record.stripe_customer_id, record.clerk_user_id)
+            return record
+
         self._sync(summary, progress, self.gateway.list_subscriptions, {"status": "all", "limit": PAGE_SIZE},
-                    self.subscriptions.record)
+                   record_subscription)
+        for customer, user in customers.items():
+            try:
+                self.subscriptions.refresh_features(customer, user)
+            except AppError as exc:
+                summary.failed += 1
+                summary.failures.append(f"{customer} features: {exc.message}")
         if self.payments is not None:
             owners: dict[str, str | None] = {}  # each customer's Clerk user, looked up once
             self._sync(summary, progress, self.gateway.list_invoices, {"limit": PAGE_SIZE},

@@ -7,16 +7,21 @@ stamp was taken later started later, so it saw Stripe's state at least as new: w
 deliveries arrive and writers finish in, an older read never overwrites a newer one (Stripe's
 `created` seconds would tie). A writer that *changes* Stripe (cancel/resume) and finds a later
 stamp already stored reads again, since that read may predate its change.
+
+A customer's features (Stripe Entitlements: the lookup keys of their active entitlements) are
+kept the same way, one row per customer: every writer takes a stamp, then lists the customer's
+active entitlements, and the store keeps the read with the greatest stamp.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Callable
 
 from app.gateways.base import BillingGateway, expandable_id
 from app.services.shared_version import SharedVersion, VersionedCache
-from app.stores.base import Store, SubscriptionRecord
+from app.stores.base import FeaturesRecord, Store, SubscriptionRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +36,11 @@ class SubscriptionSync:
     def __init__(self, store: Store, gateway: BillingGateway, *, past_due_access: bool = False,
                  version: SharedVersion | None = None):
         self.store, self.gateway, self.past_due_access = store, gateway, past_due_access
-        # Each user's rows, remembered until this sync (in any process) writes a subscription again.
-        self._rows: VersionedCache[str, list[SubscriptionRecord]] = VersionedCache(version)
+        # Called with the user's id after each write of their subscription or features (the published plan).
+        self.on_change: Callable[[str], object] = lambda clerk_user_id: None
+        # Each user's current subscription and its customer's features, remembered until this sync (in any
+        # process) writes a subscription or features again.
+        self._rows: VersionedCache[str, tuple[SubscriptionRecord | None, tuple[str, ...]]] = VersionedCache(version)
 
     def refresh(self, subscription_id: str, clerk_user_id: str | None = None, *,
                 ended: dict | None = None) -> SubscriptionRecord | None:
@@ -69,12 +77,7 @@ class SubscriptionSync:
                                 "created": _seconds(ended.get("created")) or 0}, stamp, owner)
             if self._unknown(record):
                 return record  # an erased member's (see record): not stored
-        try:
-            if not self.store.save_subscription(record):
-                return self.store.get_subscription(subscription_id) or record
-            return record
-        finally:
-            self._rows.changed()
+        return self._save(record)
 
     def record(self, subscription: dict, stamp: int, clerk_user_id: str | None = None) -> SubscriptionRecord:
         """Store `subscription`, read after `stamp` was taken; returns what is stored now."""
@@ -84,19 +87,69 @@ class SubscriptionSync:
             # erasure), or one that never reached us. It grants nothing; storing it would bring the person back.
             log.info("ended subscription %s of an unknown customer is not stored", record.stripe_subscription_id)
             return record
+        return self._save(record)
+
+    def _save(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        """Write `record` through the stamp guard; what is stored now. Its owner's published plan is staged."""
         try:
-            if not self.store.save_subscription(record):
-                return self.store.get_subscription(record.stripe_subscription_id) or record
-            return record
+            saved = self.store.save_subscription(record)
         finally:
             self._rows.changed()  # after the write (or an error in the middle of it): every copy is old
+        if not saved:
+            return self.store.get_subscription(record.stripe_subscription_id) or record
+        self._changed(record.clerk_user_id or (self.store.get_subscription(record.stripe_subscription_id)
+                                               or record).clerk_user_id)
+        return record
+
+    def refresh_features(self, stripe_customer_id: str, clerk_user_id: str | None = None) -> FeaturesRecord:
+        """Re-read the customer's active entitlements from Stripe and store them unless a newer read is stored."""
+        stamp = self.store.next_stamp()
+        active = self.gateway.list_active_entitlements(stripe_customer_id)
+        keys = tuple(sorted({e["lookup_key"] for e in active if e.get("lookup_key")}))
+        user = clerk_user_id or self._user_of({"customer": stripe_customer_id})
+        record = FeaturesRecord(stripe_customer_id=stripe_customer_id, clerk_user_id=user, features=keys, stamp=stamp)
+        if not self._holds_customer(stripe_customer_id, user):
+            # A customer we hold nothing of: an erased member's (a summary arriving after the erasure), or one
+            # that never reached us. As for an ended subscription (see record), storing it would bring them back.
+            log.info("features of unknown customer %s are not stored", stripe_customer_id)
+            return record
+        try:
+            saved = self.store.save_features(record)
+        finally:
+            self._rows.changed()
+        if not saved:
+            return self.store.get_features(stripe_customer_id) or record
+        self._changed(user or (self.store.get_features(stripe_customer_id) or record).clerk_user_id)
+        return record
+
+    def _changed(self, clerk_user_id: str | None) -> None:
+        if clerk_user_id:
+            self.on_change(clerk_user_id)
 
     def current(self, clerk_user_id: str) -> SubscriptionRecord | None:
         """The user's subscription that grants access, else the most recent one; None without any."""
-        records = self._rows.get(clerk_user_id, lambda: self.store.list_subscriptions(clerk_user_id))
+        return self.membership(clerk_user_id)[0]
+
+    def membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, list[str]]:
+        """The current subscription (as `current`) and the lookup keys of the features it unlocks now: Stripe's
+        active entitlements of its customer while it grants access, [] otherwise. One read of the store."""
+        return self._unlocked(*self._rows.get(clerk_user_id, lambda: self._read_membership(clerk_user_id)))
+
+    def read_membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, list[str]]:
+        """As `membership`, read from the store now (never a remembered copy): what the published plan says."""
+        return self._unlocked(*self._read_membership(clerk_user_id))
+
+    def _unlocked(self, current: SubscriptionRecord | None,
+                  features: tuple[str, ...]) -> tuple[SubscriptionRecord | None, list[str]]:
+        return current, list(features) if current is not None and self.grants_access(current.status) else []
+
+    def _read_membership(self, clerk_user_id: str) -> tuple[SubscriptionRecord | None, tuple[str, ...]]:
+        records = self.store.list_subscriptions(clerk_user_id)
         if not records:
-            return None
-        return max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))
+            return None, ()
+        current = max(records, key=lambda r: (self.grants_access(r.status), r.stripe_created, r.stripe_subscription_id))
+        stored = self.store.get_features(current.stripe_customer_id)
+        return current, stored.features if stored else ()
 
     def forgotten(self) -> None:
         """A user's rows were deleted (erasure): no process serves its remembered copy of them again."""
@@ -106,8 +159,19 @@ class SubscriptionSync:
         """Neither the subscription nor its customer's mapping is stored."""
         if self.store.get_subscription(record.stripe_subscription_id) is not None:
             return False
-        mapping = self.store.get_customer_mapping(record.clerk_user_id) if record.clerk_user_id else None
-        return mapping is None or mapping.stripe_customer_id != record.stripe_customer_id
+        return not self._maps(record.clerk_user_id, record.stripe_customer_id)
+
+    def _holds_customer(self, stripe_customer_id: str, clerk_user_id: str | None) -> bool:
+        """The customer's features, its mapping, or a subscription of it is stored (judged as `_unknown` judges a
+        subscription: by what we store, never by what the event says)."""
+        if self.store.get_features(stripe_customer_id) is not None or self._maps(clerk_user_id, stripe_customer_id):
+            return True
+        return clerk_user_id is not None and any(
+            row.stripe_customer_id == stripe_customer_id for row in self.store.list_subscriptions(clerk_user_id))
+
+    def _maps(self, clerk_user_id: str | None, stripe_customer_id: str) -> bool:
+        mapping = self.store.get_customer_mapping(clerk_user_id) if clerk_user_id else None
+        return mapping is not None and mapping.stripe_customer_id == stripe_customer_id
 
     def grants_access(self, status: str) -> bool:
         return status in ("active", "trialing") or (status == "past_due" and self.past_due_access)

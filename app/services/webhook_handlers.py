@@ -92,7 +92,17 @@ def subscription_changed(event: dict, ctx: HandlerContext) -> None:
     record = ctx.subscriptions.refresh(obj["id"], ended=ended)
     if record is not None:
         ctx.billing.settle_after_subscription_change(record)  # open checkouts close; a second one is flagged
+        ctx.subscriptions.refresh_features(record.stripe_customer_id, record.clerk_user_id)
     _seen(event, customer=expandable_id(obj.get("customer")), status=record.status if record else None)
+
+
+@handles("entitlements.active_entitlement_summary.updated")
+def entitlements_changed(event: dict, ctx: HandlerContext) -> None:
+    """What the customer is entitled to changed: re-read their active entitlements (a late or repeated summary
+    cannot undo a newer one: the read's stamp guards the write)."""
+    customer = expandable_id(event["data"]["object"].get("customer"))
+    record = ctx.subscriptions.refresh_features(customer) if customer else None
+    _seen(event, customer=customer, features=list(record.features) if record else None)
 
 
 # Payment history (app/services/payments.py): each handler re-reads the invoice or PaymentIntent from Stripe and

@@ -14,6 +14,8 @@ import re
 from app.services.errors import InvalidPayload
 
 OBJECT_ID = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
+# Objects Stripe sends without an id of their own, and the reference that names what they are about instead.
+WITHOUT_ID = {"entitlements.active_entitlement_summary": "customer"}
 # The expandable fields a handler reads, and what each names.
 REFERENCES = {"customer": "customer", "subscription": "subscription", "payment_intent": "payment_intent",
               "latest_charge": "charge", "invoice": "invoice"}
@@ -22,7 +24,11 @@ REFERENCES = {"customer": "customer", "subscription": "subscription", "payment_i
 def check_handled_object(obj: dict) -> None:
     """Raise InvalidPayload naming each field of `obj` that Stripe could not have sent."""
     problems: dict[str, list[str]] = {}
-    if not _is_id(obj.get("id")):
+    named_by = WITHOUT_ID.get(obj.get("object"))
+    if named_by is not None:
+        if not _is_id(obj.get(named_by)):
+            problems[f"data.object.{named_by}"] = [f"Must be a {named_by} id."]
+    elif not _is_id(obj.get("id")):
         problems["data.object.id"] = ["Must be a Stripe id."]
     if "object" in obj and not isinstance(obj["object"], str):
         problems["data.object.object"] = ["Must be a string."]

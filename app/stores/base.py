@@ -93,6 +93,17 @@ class SubscriptionRecord:
 
 
 @dataclass(frozen=True)
+class FeaturesRecord:
+    """A Stripe customer's active entitlements (their features' lookup keys) as last read; `stamp` orders the reads."""
+
+    stripe_customer_id: str
+    clerk_user_id: str | None
+    features: tuple[str, ...]        # lookup keys, sorted, no repeats
+    stamp: int                       # from Store.next_stamp, taken before the read: the write guard
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PaymentRecord:
     """One invoice or one-time payment as last read from Stripe: what the member sees they paid; `stamp` orders reads."""
 
@@ -114,6 +125,27 @@ class PaymentRecord:
     receipt_url: str | None          # payments: the latest charge's receipt
     stamp: int                       # from Store.next_stamp, taken before the read: the write guard
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One user's billing state to publish to Clerk: the newest state staged, and what was last sent."""
+
+    clerk_user_id: str
+    state: dict                      # {status, access, plan, features, current_period_end}
+    stamp: int                       # from Store.next_stamp, taken before the state was read: the write guard
+    changed_at: float                # Unix seconds when the state was staged (the lag is measured from it)
+    attempts: int = 0                # failed sends of this state
+    next_attempt_at: float = 0.0     # Unix seconds: not sent before then
+    sent_stamp: int | None = None    # the stamp of the state Clerk last accepted
+    sent_at: float | None = None
+    last_error: str | None = None
+    lease_token: str | None = None   # a sender holding the row (one at a time, so sends never cross)
+    lease_until: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.sent_stamp is None or self.sent_stamp < self.stamp
 
 
 @dataclass(frozen=True)
@@ -243,6 +275,42 @@ class Store(Protocol):
     def release_purchase_claim(self, kind: str, clerk_user_id: str, price_id: str, token: str) -> None:
         """Expire our lease at once so the next request may retry the creation."""
 
+    # --- features (Stripe Entitlements) --------------------------------------------------------
+    def save_features(self, record: FeaturesRecord) -> bool:
+        """Insert the customer's features, or replace them if `record.stamp` is greater than the stored one.
+
+        The same guard as save_subscription: compared in the database, atomically; True when written,
+        False when a read with an equal or greater stamp is stored. A stored clerk_user_id is kept when the
+        record has none."""
+
+    def get_features(self, stripe_customer_id: str) -> FeaturesRecord | None:
+        """The customer's features row, or None."""
+
+    # --- the Clerk outbox: each user's billing state, published in stamp order ------------------
+    def save_outbox(self, clerk_user_id: str, state: dict, stamp: int, changed_at: float) -> bool:
+        """Stage `state` for the user, or replace the staged one if `stamp` is greater (compared in the database).
+
+        A new state is due at once (attempts 0, next_attempt_at = changed_at); a live lease is kept, so a
+        send in flight finishes before the newer state goes. True when written."""
+
+    def claim_outbox(self, now: float, token: str, lease_seconds: float, limit: int,
+                     waiting_too: bool = False) -> list[OutboxEntry]:
+        """Lease up to `limit` rows that are due (pending, next_attempt_at <= now, no live lease), smallest
+        stamp first; each is ours until `now + lease_seconds` or until marked sent or failed. `waiting_too`:
+        rows waiting out a backoff as well (`flask stripe sync` sends every pending row)."""
+
+    def mark_outbox_sent(self, clerk_user_id: str, token: str, stamp: int, now: float) -> bool:
+        """Clerk accepted the state of `stamp`: record it as sent (never lowering sent_stamp) and free the lease,
+        if `token` still holds it. A state staged meanwhile stays pending."""
+
+    def mark_outbox_failed(self, clerk_user_id: str, token: str, error: str, next_attempt_at: float) -> bool:
+        """The send failed: attempts + 1, last_error, not due before `next_attempt_at`; the lease is freed."""
+
+    def get_outbox(self, clerk_user_id: str) -> OutboxEntry | None:
+        """The user's outbox row, or None."""
+
+    def count_outbox_pending(self) -> int:
+        """How many users have a state Clerk has not accepted yet."""
     # --- payment history: invoices and one-time payments ---------------------
     def save_payment(self, record: PaymentRecord) -> bool:
         """Insert the invoice or payment, or replace it if `record.stamp` is greater than the stored one.

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from sandbox.stripe import (billing_portal, cascades, catalog, charges, checkout, clock, confirm, customer_sessions, customers,
-                            events, invoices, payment_intents, plan_switch, setup_intents, subscriptions)
+from sandbox.stripe import (billing_portal, cascades, catalog, charges, checkout, clock, confirm, customer_sessions,
+                            customers, entitlements, events, invoices, payment_intents, plan_switch, setup_intents,
+                            subscriptions)
 from sandbox.stripe.catalog import DEFAULT_CATALOG, Catalog
 from sandbox.stripe.faults import StripeFault, idempotency_reused, unrecognized
 from sandbox.stripe.forms import canonical, decode
@@ -29,7 +30,7 @@ from sandbox.stripe.state import State
 
 API_VERSION = "2026-10-28.endive"
 RESOURCES = (catalog, customers, cascades, checkout, billing_portal, customer_sessions, subscriptions, invoices,
-             payment_intents, charges, setup_intents, events)
+             payment_intents, charges, setup_intents, entitlements, events)
 
 
 def _compile(path: str) -> re.Pattern:
@@ -88,6 +89,10 @@ class SandboxStripe:
             stored = self.state.get(object_id)
             found = stored[0] if stored and stored[0]["object"] == type_ and not stored[1] else None
         return found
+
+    def subscriptions_changed(self, customer_id: str) -> None:
+        """After any subscription event: Stripe's entitlement summary event, when the customer's features changed."""
+        entitlements.record_summary_if_changed(self, customer_id)
 
     # --- test hooks: what a customer (or the dashboard) does on Stripe's side; each records Stripe's events ----
     def complete_checkout_session(self, session_id: str) -> dict:

@@ -1,4 +1,4 @@
-"""Products and prices: the fixture catalog (sandbox/stripe/catalog.json), read-only, listed as Stripe lists them."""
+"""Products, prices and their features: the fixture catalog (sandbox/stripe/catalog.json), read-only, listed as Stripe lists them."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ DEFAULT_CATALOG = Path(__file__).resolve().parent / "catalog.json"
 
 
 class Catalog:
-    """Products and prices by id, each list newest first."""
+    """Products and prices by id, each list newest first; the features attached to products."""
 
     def __init__(self, source: Path | dict = DEFAULT_CATALOG):
         data = source if isinstance(source, dict) else json.loads(Path(source).read_text())
         self.products = newest_first(copy.deepcopy(data["products"]))
         self.prices = newest_first(copy.deepcopy(data["prices"]))
-        self.by_id = {obj["id"]: obj for obj in self.products + self.prices}
+        # Entitlements (entitlements.py): features, and which product carries which (`product` is the link).
+        self.features = sorted(copy.deepcopy(data.get("features", [])), key=lambda f: f["lookup_key"])
+        self.product_features = copy.deepcopy(data.get("product_features", []))
+        self.by_id = {obj["id"]: obj for obj in self.products + self.prices + self.features}
 
     def get(self, type_: str, object_id: str) -> dict | None:
         found = self.by_id.get(object_id)

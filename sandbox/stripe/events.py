@@ -27,6 +27,8 @@ def record(fake, type_: str, obj: dict, previous: dict | None = None) -> dict:
         # Queued for delivery with its body: the Events API forgets after 30 days, a queued delivery does not.
         fake.state.execute("INSERT INTO stripe_deliveries (event_id, body, recorded, next_attempt) VALUES (?, ?, ?, ?)",
                            (event["id"], json.dumps(event), time.time(), time.time()))
+        if type_.startswith("customer.subscription."):
+            fake.subscriptions_changed(obj["customer"])  # what the customer is entitled to may have changed
     return event
 
 

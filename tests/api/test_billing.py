@@ -48,7 +48,7 @@ def buy(client, auth, sandbox_stripe, signed_webhook, price=MONTHLY):
 def test_membership_without_a_subscription_never_asks_stripe(client, auth_headers, sandbox_stripe):
     answer = client.get("/stripe/subscription", headers=auth_headers())
     assert answer.status_code == 200
-    assert answer.json == {"data": {"status": "none", "access": False, "subscription": None}}
+    assert answer.json == {"data": {"status": "none", "access": False, "features": [], "subscription": None}}
     assert sandbox_stripe.requests == []
 
 

@@ -8,6 +8,7 @@ import pytest
 from app import create_app
 from app.stores.base import StoreUnavailable
 from app.stores.sqlite import SQLiteStore
+from sandbox.clerk import SandboxClerk
 from sandbox.sample_events import sample_clerk_event, svix_headers
 from tests.conftest import STRIPE_API, make_event, with_config
 from tests.servers import parallel
@@ -277,6 +278,26 @@ def test_stripes_late_deliveries_about_an_erased_member_bring_nothing_back(clien
     assert services.store.get_subscription(subscription) is None
     assert services.store.list_subscriptions("user_clerk_1") == []
     assert services.store.get_payment(invoice["id"]) is None and services.store.list_payments("user_clerk_1", 10) == []
+
+
+
+def test_late_deliveries_after_an_erasure_store_no_features_and_stage_nothing_for_clerk(clerk_config, sandbox_stripe,
+                                                                                       signed_webhook):
+    app = create_app(clerk_config, clerk=SandboxClerk().client(), publish_in_background=False)
+    client, services = app.test_client(), app.extensions["tatame"]
+    customer, subscription = subscribed_member(services)
+    services.subscriptions.refresh_features(customer)
+    assert services.store.get_features(customer).features and services.store.get_outbox("user_clerk_1")
+    assert deliver(client, sample_clerk_event("user.deleted", user_id="user_clerk_1"))[0].status_code == 200
+    ended = json.loads(json.dumps(services.gateway.get_subscription(subscription), default=str))
+    summary = {"object": "entitlements.active_entitlement_summary", "customer": customer,
+               "entitlements": {"object": "list", "data": [], "has_more": False}}
+    for late in (make_event("customer.subscription.deleted", ended), make_event("customer.subscription.updated", ended),
+                 make_event("entitlements.active_entitlement_summary.updated", summary)):
+        body, headers = signed_webhook(late)
+        assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+    assert services.store.get_features(customer) is None and services.store.get_subscription(subscription) is None
+    assert services.store.get_outbox("user_clerk_1") is None and services.store.count_outbox_pending() == 0
 
 
 def test_prorate_policy_cancels_with_stripes_proration(clerk_config, sandbox_stripe):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from psycopg.types.json import Jsonb
 import pytest
 from psycopg import sql
 
@@ -266,7 +267,8 @@ class PostgrestShim:
             sql.Identifier("public", function),
             sql.SQL(", ").join(sql.SQL("{} => {}").format(sql.Identifier(n), sql.Placeholder(n)) for n in arguments),
         )
-        return call, arguments
+        # A JSON object argument reaches a jsonb parameter as PostgREST hands it over: as jsonb.
+        return call, {name: Jsonb(value) if isinstance(value, dict) else value for name, value in arguments.items()}
 
     @staticmethod
     def _table(request: httpx.Request, table: str):

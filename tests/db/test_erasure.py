@@ -35,6 +35,8 @@ def populate(store, gateway) -> tuple[str, str]:
                                                     "trial_period_days": 7, "metadata": {"clerk_user_id": user}},
                                                    f"key-{user}")
         sync.refresh(subscription["id"])
+        assert sync.refresh_features(customer, user).features  # a trial unlocks the plan's features
+        assert store.save_outbox(user, {"status": "trialing", "access": True}, store.next_stamp(), 1.0)
         store.claim_purchase("checkout", user, price["id"], "tok", 30)
         assert store.save_payment(_payment(f"in_{user}", user, store.next_stamp(), stripe_customer_id=customer))
         store.advance_clerk_user(user, 1)
@@ -62,7 +64,8 @@ def test_nothing_about_an_erased_user_remains_in_any_sqlite_table(tmp_path, stri
 
         with sqlite3.connect(path) as conn:
             tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            assert {"stripe_customer_mapping", "stripe_clerk_users", "stripe_payments"} <= set(tables)
+            assert {"stripe_customer_mapping", "stripe_clerk_users", "stripe_payments", "stripe_features",
+                    "stripe_clerk_outbox"} <= set(tables)
             found = []
             for table in tables:
                 columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
@@ -80,7 +83,8 @@ def test_nothing_about_an_erased_user_remains_in_any_postgres_table(db, postgres
     def rows_naming(value: str) -> list:
         tables = [row[0] for row in db.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename").fetchall()]
-        assert {"stripe_customer_mapping", "stripe_clerk_users", "stripe_payments"} <= set(tables)
+        assert {"stripe_customer_mapping", "stripe_clerk_users", "stripe_payments", "stripe_features",
+                "stripe_clerk_outbox"} <= set(tables)
         found = []
         for table in tables:
             found += [(table, row[0]) for row in db.execute(

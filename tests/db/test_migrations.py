@@ -11,7 +11,7 @@ from psycopg import errors, sql
 from .conftest import MIGRATIONS, apply_migrations
 
 TABLES = ("stripe_customer_mapping", "stripe_webhook_events", "stripe_subscriptions", "stripe_purchase_claims",
-          "stripe_payments")
+          "stripe_payments", "stripe_features", "stripe_clerk_outbox")
 RPC_FUNCTIONS = (
     "tatame_claim_customer(text,text,double precision,text)",
     "tatame_complete_customer(text,text,text)",
@@ -25,6 +25,12 @@ RPC_FUNCTIONS = (
     "tatame_claim_purchase(text,text,text,text,double precision,text)",
     "tatame_complete_purchase(text,text,text,text,text,bigint)",
     "tatame_release_purchase_claim(text,text,text,text)",
+    "tatame_save_features(text,text,text[],bigint)",
+    "tatame_save_outbox(text,jsonb,bigint,double precision)",
+    "tatame_claim_outbox(double precision,text,double precision,integer,boolean)",
+    "tatame_mark_outbox_sent(text,text,bigint,double precision)",
+    "tatame_mark_outbox_failed(text,text,text,double precision)",
+    "tatame_count_outbox_pending()",
     "tatame_save_payment(text,text,text,text,text,text,bigint,bigint,text,bigint,bigint,bigint,text,text,text,text,bigint)",
     "tatame_list_payments(text,integer,bigint,text)",
 )
@@ -39,6 +45,10 @@ SAMPLE_ROWS = {
                              "stripe_subscription_id", "sub_1"),
     "stripe_purchase_claims": ("INSERT INTO stripe_purchase_claims (kind, clerk_user_id, price_id)"
                                " VALUES ('checkout', 'user_1', 'price_1')", "clerk_user_id", "user_1"),
+    "stripe_features": ("INSERT INTO stripe_features (stripe_customer_id, features, stamp)"
+                        " VALUES ('cus_1', ARRAY['open_mat'], 1)", "stripe_customer_id", "cus_1"),
+    "stripe_clerk_outbox": ("INSERT INTO stripe_clerk_outbox (clerk_user_id, state, stamp, changed_at, next_attempt_at)"
+                            " VALUES ('user_1', jsonb_build_object(), 1, 1, 1)", "clerk_user_id", "user_1"),
     "stripe_payments": ("INSERT INTO stripe_payments (stripe_id, kind, status, amount_due, amount_paid, currency,"
                         " stripe_created, stamp) VALUES ('in_1', 'invoice', 'paid', 100, 100, 'brl', 1, 1)",
                         "stripe_id", "in_1"),
@@ -183,6 +193,8 @@ def test_indexes(db):
         "idx_stripe_subscriptions_clerk_user_id",
         "idx_stripe_subscriptions_stripe_customer_id",
         "stripe_purchase_claims_key",
+        "stripe_features_stripe_customer_id_key",
+        "idx_stripe_features_clerk_user_id",
         "stripe_payments_stripe_id_key",
         "idx_stripe_payments_user_created",
     } <= names

@@ -65,3 +65,10 @@ def test_the_older_read_finishing_last_does_not_overwrite_the_newer_on_postgres(
     stripe, stored = older_read_finishing_last_loses(make_store())
     assert stripe["cancel_at_period_end"] is True
     assert stored.cancel_at_period_end is True and stored.status == stripe["status"] == "active"
+
+
+def test_an_older_entitlements_read_finishing_last_does_not_bring_features_back_on_postgres(db, make_store):
+    from tests.subscription_race import older_entitlements_read_finishing_last_loses
+
+    stripe, stored = older_entitlements_read_finishing_last_loses(make_store())
+    assert stripe == [] and stored.features == () and stored.clerk_user_id == "user_race"

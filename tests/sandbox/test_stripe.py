@@ -152,8 +152,9 @@ def test_events_of_one_second_list_in_the_order_they_happened():
     customer = _customer(fake)
     sub = _call(fake, "POST", "/v1/subscriptions", f"customer={customer}&{SUBSCRIBE}")
     fake.pay_invoice(sub["id"])
-    newest = [e["type"] for e in _call(fake, "GET", "/v1/events", "limit=3")["data"]]
-    assert newest == ["customer.subscription.updated", "invoice.payment_succeeded", "invoice.paid"]
+    newest = [e["type"] for e in _call(fake, "GET", "/v1/events", "limit=4")["data"]]
+    assert newest == ["entitlements.active_entitlement_summary.updated", "customer.subscription.updated",
+                      "invoice.payment_succeeded", "invoice.paid"]
     page = _call(fake, "GET", "/v1/events", f"limit=100&starting_after={fake.events()[-1]['id']}")["data"]
     assert [e["id"] for e in page] == [e["id"] for e in reversed(fake.events()[:-1])]
 
@@ -298,3 +299,40 @@ def test_billing_refusals_are_stripe_shaped(path, params, param):
     status, body = fake.handle("POST", path, params.replace("{c}", _customer(fake)), KEY)
     assert status == 400 and body["error"]["type"] == "invalid_request_error" and body["error"]["param"] == param
     assert not fake.state.count("subscription") and not fake.state.count("checkout.session")
+
+
+def test_features_attached_to_products_as_stripe_lists_them():
+    fake = SandboxStripe()
+    features = _call(fake, "GET", "/v1/entitlements/features", "limit=100")
+    assert features["url"] == "/v1/entitlements/features"
+    assert all(f["object"] == "entitlements.feature" and f["id"].startswith("feat_") for f in features["data"])
+    assert {"open_mat", "kids_classes", "private_lessons"} <= {f["lookup_key"] for f in features["data"]}
+    kids = _call(fake, "GET", "/v1/products/prod_demo_kids/features", "")["data"]
+    assert [(p["object"], p["entitlement_feature"]["lookup_key"]) for p in kids] == [("product_feature", "kids_classes")]
+    assert _call(fake, "GET", "/v1/entitlements/features", "lookup_key=open_mat")["data"][0]["name"] == "Open mat"
+
+
+def test_entitlements_follow_the_subscriptions_status_and_plan_with_one_summary_per_change():
+    fake = SandboxStripe()
+    customer = _customer(fake)
+    sub = _call(fake, "POST", "/v1/subscriptions", f"customer={customer}&{SUBSCRIBE}")
+
+    def keys():
+        listing = _call(fake, "GET", "/v1/entitlements/active_entitlements", f"customer={customer}")
+        return [e["lookup_key"] for e in listing["data"]]
+
+    assert keys() == [] and fake.events("entitlements.active_entitlement_summary.updated") == []
+    fake.pay_invoice(sub["id"])
+    entitled = keys()
+    assert entitled
+    fake.set_subscription_status(sub["id"], "past_due")  # still entitled: no summary for a change of nothing
+    assert keys() == entitled and len(fake.events("entitlements.active_entitlement_summary.updated")) == 1
+    fake.set_subscription_status(sub["id"], "active")
+    fake.switch_subscription_price(sub["id"], "price_demo_kids_monthly")
+    assert keys() == ["kids_classes"]
+    fake.set_subscription_status(sub["id"], "unpaid")
+    assert keys() == []
+    summaries = [e["data"]["object"] for e in fake.events("entitlements.active_entitlement_summary.updated")]
+    assert [[x["lookup_key"] for x in s["entitlements"]["data"]] for s in summaries] == [entitled, ["kids_classes"], []]
+    assert all(s["customer"] == customer and "id" not in s for s in summaries)
+    assert _call(fake, "GET", "/v1/entitlements/active_entitlements", "", status=400)["error"]["param"] == "customer"

@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 
+import jwt
 import requests
 
 from sandbox import credentials
+from sandbox.clerk import SandboxClerk
 from tests.servers import ROOT
 
 MONTHLY = "price_demo_unlimited_monthly"
@@ -56,8 +58,15 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
                          timeout=10)
     assert paid.status_code == 303 and f"session_id={session.json()['data']['id']}" in paid.headers["Location"]
 
-    active = eventually(membership, lambda m: m["access"])
+    active = eventually(membership, lambda m: m["access"] and m["features"])
     assert active["status"] == "active" and active["subscription"]["price"] == MONTHLY
+    assert active["features"] == ["all_classes", "open_mat", "private_lessons"]
+    # The plan reaches the sandbox's Clerk from a worker's sender, and `make token` carries it.
+    clerk = SandboxClerk(str(tmp_path / "sandbox-clerk.sqlite3"))
+    published = lambda: clerk.public_metadata("user_walk").get("billing") or {}
+    assert eventually(published, lambda b: b.get("features") == active["features"])["access"] is True
+    token = flask(tmp_path, "token", "--user", "user_walk").strip()
+    assert jwt.decode(token, options={"verify_signature": False})["billing"]["plan"] == "prod_demo_unlimited"
     first_period_end = active["subscription"]["current_period_end"]
     # What the member paid: the first invoice, from the table the webhooks keep.
     [first] = eventually(history, lambda rows: [r["status"] for r in rows] == ["paid"])
@@ -80,7 +89,10 @@ def test_the_readme_walkthrough_offline_with_chaotic_delivery(start_gunicorn, tm
 
     flask(tmp_path, "stripe", "clock", "--days", "40", "--decline")
     ended = eventually(membership, lambda m: m["status"] == "canceled", seconds=20)
-    assert ended["status"] == "canceled" and ended["access"] is False
+    assert ended["status"] == "canceled" and ended["access"] is False and ended["features"] == []
+    assert eventually(published, lambda b: b.get("status") == "canceled") == {
+        "status": "canceled", "access": False, "plan": "prod_demo_unlimited", "features": [],
+        "current_period_end": ended["subscription"]["current_period_end"]}
     # The declined renewal stays in the history as Stripe left it: open, nothing paid.
     rows = eventually(history, lambda rows: len(rows) == 3)
     assert rows[0]["status"] == "open" and rows[0]["amount_paid"] == 0 and rows[0]["amount_due"] > 0

@@ -7,7 +7,7 @@ more base class below, and one more migration appended to MIGRATIONS.
 
 from __future__ import annotations
 
-from . import accounts, customers, events, payments, purchases, subscriptions
+from . import accounts, customers, events, features, outbox, payments, purchases, subscriptions
 from .database import Migration
 
 # The schema's history, oldest first; a file's `PRAGMA user_version` counts the steps it has had.
@@ -19,11 +19,13 @@ MIGRATIONS = (
     Migration(3, "webhook events without the indexes nothing reads", events.DROP_UNREAD_INDEXES),
     Migration(4, "payment history: invoices and one-time payments", payments.CREATE),
     Migration(5, "the last Clerk change applied per user", accounts.CREATE),
+    Migration(6, "features: each Stripe customer's active entitlements", features.CREATE),
+    Migration(7, "the Clerk outbox: each user's billing state to publish", outbox.CREATE),
 )
 
 
 class SQLiteStore(customers.CustomerMappings, events.WebhookEvents, subscriptions.Subscriptions,
-                  purchases.PurchaseClaims, payments.Payments, accounts.Accounts):
+                  purchases.PurchaseClaims, payments.Payments, accounts.Accounts, features.Features, outbox.Outbox):
     """The Store interface on a local SQLite file."""
 
     MIGRATIONS = MIGRATIONS

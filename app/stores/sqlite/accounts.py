@@ -23,6 +23,9 @@ PERSONAL_ROWS = (
     ("stripe_purchase_claims", "clerk_user_id"),
     ("stripe_payments", "clerk_user_id"),
     ("stripe_payments", "stripe_customer_id"),
+    ("stripe_features", "clerk_user_id"),
+    ("stripe_features", "stripe_customer_id"),
+    ("stripe_clerk_outbox", "clerk_user_id"),
     ("stripe_clerk_users", "clerk_user_id"),
     ("stripe_customer_mapping", "clerk_user_id"),
 )

@@ -670,6 +670,8 @@ export interface components {
             /** @description Stripe's status, or 'none'. */
             status: string;
             access: boolean;
+            /** @description Lookup keys of the features the membership unlocks (Stripe Entitlements), sorted; [] when none or without access. */
+            features: string[];
             subscription: (Record<string, never> | null) | components["schemas"]["SubscriptionView"];
         };
         MembershipReply: {
