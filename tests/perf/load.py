@@ -39,7 +39,10 @@ from tests.servers import Gunicorn
 SECRET = "whsec_load_test_secret_not_real"
 CLERK_SECRET = "whsec_bG9hZC10ZXN0LWNsZXJrLXNlY3JldC1ub3QtcmVhbA=="  # base64 of "load-test-clerk-secret-not-real"
 CLERK_SHARE = 0.25  # of new webhook events: Clerk user events, for the load's users
-OK = {"catalog": {200}, "customer": {200, 201}, "webhook": {200, 409}}
+OK = {"catalog": {200}, "customer": {200, 201}, "webhook": {200, 409},
+      # a member who already has a plan is told so (409); the sandbox's checkout page answers the payment with 303
+      "purchase": {200, 201, 303, 409}}
+PLANS = ("price_demo_unlimited_monthly", "price_demo_fundamentals_monthly", "price_demo_kids_monthly")
 
 
 class Load:
@@ -53,6 +56,7 @@ class Load:
         self.latencies: dict[str, list[float]] = collections.defaultdict(list)
         self.statuses: collections.Counter = collections.Counter()
         self.errors: collections.Counter = collections.Counter()
+        self.paid = 0
         self.lock = threading.Lock()
 
     def _record(self, kind: str, started: float, status: int) -> None:
@@ -74,6 +78,22 @@ class Load:
         response = session.post(self.url + "/stripe/customer",
                                 headers={"Authorization": f"Bearer {random.choice(self.tokens)}"})
         self._record("customer", started, response.status_code)
+
+    def purchase(self, session: requests.Session) -> None:
+        """A member buys a plan on the web and pays on the sandbox's checkout page: its webhooks (delivered by
+        the sandbox to this server) write the membership, which is published to the sandbox's Clerk."""
+        token = random.choice(self.tokens)
+        started = time.perf_counter()
+        response = session.post(self.url + "/stripe/checkout-session", json={"price_id": random.choice(PLANS)},
+                                headers={"Authorization": f"Bearer {token}"})
+        self._record("purchase", started, response.status_code)
+        if response.status_code in (200, 201):
+            started = time.perf_counter()
+            paid = session.post(f"{self.url}/dev/checkout/{response.json()['data']['id']}/pay", allow_redirects=False)
+            self._record("purchase", started, paid.status_code)
+            if paid.status_code == 303:
+                with self.lock:
+                    self.paid += 1
 
     def webhook(self, session: requests.Session, event_id: str | None = None) -> None:
         with self.lock:
@@ -126,8 +146,10 @@ class Load:
             try:
                 if roll < 0.6:
                     self.catalog(session)
-                elif roll < 0.75:
+                elif roll < 0.72:
                     self.customer(session)
+                elif roll < 0.75:
+                    self.purchase(session)
                 elif roll < 0.995:
                     self.webhook(session)
                 else:
@@ -144,6 +166,29 @@ def percentile(values: list[float], q: float) -> float:
 
 
 METRICS_TOKEN = "load-test-metrics-token-not-secret"
+
+
+def metric(scrape: str, name: str) -> float:
+    """The sum of every series of `name` in a Prometheus text scrape (0 when absent)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in scrape.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def lag_bucket(scrape: str, q: float) -> str:
+    """The smallest publish-lag bucket holding the q-quantile of the observations, as "<= N s"."""
+    buckets = []
+    for line in scrape.splitlines():
+        found = re.match(r'tatame_clerk_publish_lag_seconds_bucket\{.*le="([^"]+)".*\} (\S+)', line)
+        if found:
+            buckets.append((float(found.group(1)), float(found.group(2))))
+    by_bound: dict[float, float] = collections.defaultdict(float)
+    for bound, count in buckets:
+        by_bound[bound] += count
+    total = by_bound.get(float("inf"), 0)
+    for bound in sorted(by_bound):
+        if total and by_bound[bound] >= q * total:
+            return f"<= {bound:g} s"
+    return "n/a"
 
 
 def main() -> int:
@@ -184,8 +229,14 @@ def main() -> int:
             for event_id in pending:
                 load.webhook(session, event_id)
             time.sleep(0.2)
-        scrape = requests.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
-                              timeout=10).text
+        # The purchases' plans reach Clerk after their webhooks: wait (at most 15 s) for the outbox to drain.
+        for _ in range(75):
+            scrape = requests.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+                                  timeout=10).text
+            drained = metric(scrape, "tatame_clerk_outbox_pending") == 0
+            if drained and metric(scrape, "tatame_clerk_publish_lag_seconds_count"):
+                break
+            time.sleep(0.2)
         (folder / "metrics.txt").write_text(scrape)
         logs = server.logs()
     finally:
@@ -205,7 +256,7 @@ def main() -> int:
     total = sum(load.statuses.values())
     everything = [v for values in load.latencies.values() for v in values]
     print(f"\n{'kind':<10}{'requests':>10}{'p50 ms':>10}{'p99 ms':>10}   statuses")
-    for kind in ("catalog", "customer", "webhook"):
+    for kind in ("catalog", "customer", "purchase", "webhook"):
         values = load.latencies[kind]
         statuses = {status: n for (k, status), n in sorted(load.statuses.items()) if k == kind}
         print(f"{kind:<10}{len(values):>10}{percentile(values, 50) * 1000:>10.1f}"
@@ -218,6 +269,11 @@ def main() -> int:
           f"{sum(load.statuses[('webhook', s)] for s in (200, 409))} deliveries; "
           f"lost: {len(lost)} ({len([e for e in lost if e in clerk])} Clerk's); processed twice: {len(twice)}")
     print(f"customers: {len(per_user)} users, extra Stripe customers: {extra_customers}")
+    published = metric(scrape, "tatame_clerk_publish_lag_seconds_count")
+    lag_sum = metric(scrape, "tatame_clerk_publish_lag_seconds_sum")
+    print(f"plans published to Clerk: {published:.0f} (from {load.paid} paid checkouts), mean lag "
+          f"{(lag_sum / published * 1000 if published else 0):.0f} ms, p99 at most {lag_bucket(scrape, 0.99)}; "
+          f"still pending: {metric(scrape, 'tatame_clerk_outbox_pending'):.0f}")
     print(f"\n/metrics after the run ({folder / 'metrics.txt'}), counts only:")
     for line in scrape.splitlines():
         if line.startswith("tatame_") and ("_total{" in line or "_count{" in line):
