@@ -10,12 +10,12 @@ from app.stores.base import StoreUnavailable
 from app.stores.sqlite import SQLiteStore
 from sandbox.clerk import SandboxClerk
 from sandbox.sample_events import sample_clerk_event, svix_headers
-from tests.conftest import STRIPE_API, make_event, with_config
+from tests.conftest import STRIPE_API, fake_svix_secret, make_event, with_config
 from tests.servers import parallel
 
-CLERK_SECRET = "whsec_ZmFrZS1jbGVyay1zZWNyZXQtZm9yLXRlc3Rz"      # base64 of "fake-clerk-secret-for-tests"
-ROTATED = "whsec_bmV3LWZha2UtY2xlcmstc2VjcmV0LWZvci10ZXN0cw=="   # base64 of "new-fake-clerk-secret-for-tests"
-OTHER = "whsec_bm90LW91ci1mYWtlLWNsZXJrLXNlY3JldA=="             # base64 of "not-our-fake-clerk-secret"
+CLERK_SECRET = fake_svix_secret("fake-clerk-secret-for-tests")
+ROTATED = fake_svix_secret("new-fake-clerk-secret-for-tests")
+OTHER = fake_svix_secret("not-our-fake-clerk-secret")
 
 
 @pytest.fixture

@@ -34,10 +34,11 @@ from sandbox.compose import STATE_FILE
 from sandbox.stripe import SandboxStripe
 from sandbox.sample_events import sample_clerk_event, sample_event, svix_headers
 from app.services.webhook_signature import sign_header
+from tests.conftest import fake_svix_secret
 from tests.servers import Gunicorn
 
 SECRET = "whsec_load_test_secret_not_real"
-CLERK_SECRET = "whsec_bG9hZC10ZXN0LWNsZXJrLXNlY3JldC1ub3QtcmVhbA=="  # base64 of "load-test-clerk-secret-not-real"
+CLERK_SECRET = fake_svix_secret("load-test-clerk-secret-not-real")
 CLERK_SHARE = 0.25  # of new webhook events: Clerk user events, for the load's users
 OK = {"catalog": {200}, "customer": {200, 201}, "webhook": {200, 409},
       # a member who already has a plan is told so (409); the sandbox's checkout page answers the payment with 303

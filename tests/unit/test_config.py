@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fake_svix_secret
 from config import Config, ConfigError, configuration_table, settings
 
 PK = "pk_live_" + base64.b64encode(b"clerk.tatame.example$").decode()
@@ -73,9 +74,9 @@ def test_production_refuses_a_malformed_value_and_names_it(name, value):
 
 def test_clerk_webhook_secrets_are_svix_secrets_comma_separated_and_optional():
     assert Config.from_env(PRODUCTION).clerk_webhook_secrets == ()  # optional: /webhooks/clerk refuses everything
-    rotated = "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=, whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    config = Config.from_env({**PRODUCTION, "CLERK_WEBHOOK_SECRET": rotated})
-    assert config.clerk_webhook_secrets == ("whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    old, new = fake_svix_secret("testtesttesttesttest"), fake_svix_secret("fake-rotated-secret-for-tests")
+    config = Config.from_env({**PRODUCTION, "CLERK_WEBHOOK_SECRET": f"{old}, {new}"})
+    assert config.clerk_webhook_secrets == (old, new)
     assert set(config.clerk_webhook_secrets) <= set(config.secrets())  # scrubbed from logs, never in repr
     assert "dGVzdHRlc3R0ZXN0dGVzdHRlc3Q" not in repr(config)
     assert config.account_deletion_refund == "none"
