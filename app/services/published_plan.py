@@ -12,8 +12,8 @@ lets one sender at a time hold a user's row, and outlives the SDK's timeout, so 
 user never cross and Clerk never ends with an older state than one it took later. A state
 staged while a send is in flight is sent right after it.
 
-Who sends: one background thread per worker process (`start`), woken at once by `stage` and
-otherwise every `idle_seconds`, so retries happen without traffic. Under gunicorn's gevent workers
+Who sends: one background thread per gunicorn worker process (`start`, from wsgi.post_worker_init),
+woken at once by `stage` and otherwise every `idle_seconds`, so retries happen without traffic. Under gunicorn's gevent workers
 the thread is a greenlet (threading is monkey-patched) and its HTTP call yields like any other, so
 it never holds a request; it is started in the worker itself (after the fork), never in the
 master. Sending at the end of the request instead (a teardown callback) would still need a
@@ -28,6 +28,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from typing import Callable
 
 from app.gateways.clerk_metadata import ClerkMetadata, PublishFailed
@@ -61,8 +62,7 @@ class PlanPublisher:
         state = billing_state(self.subscriptions, clerk_user_id)
         staged = self.store.save_outbox(clerk_user_id, state, stamp, self.clock())
         if staged and self.background:
-            self.start()  # in this process: a no-op once running
-            self._wake.set()
+            self._wake.set()  # the worker's sender, when it runs (start): at once rather than at its next round
         return staged
 
     # --- sending ----------------------------------------------------------------------------------
@@ -101,23 +101,32 @@ class PlanPublisher:
 
     # --- the worker's sender ------------------------------------------------------------------------
     def start(self) -> None:
-        """Run the sender in this process (again after a fork: threads do not cross one)."""
+        """Run the sender in this process: called by each gunicorn worker after its fork (wsgi.post_worker_init),
+        never by a request, a command or the master. It ends with the publisher (it holds it only weakly)."""
         with self._start_lock:
             if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
                 return
             self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="clerk-outbox", daemon=True)
+            self._thread = threading.Thread(target=_send_regularly, args=(weakref.ref(self), self._wake),
+                                            name="clerk-outbox", daemon=True)
             self._thread.start()
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.idle_seconds)
-            self._wake.clear()
-            try:
-                while self.send_due() == self.batch:
-                    pass  # a full batch settled: more may be due
-            except Exception:  # noqa: BLE001 - the store may be down; the next round tries again
-                log.exception("the Clerk outbox sender failed a round")
+
+def _send_regularly(me: "weakref.ref[PlanPublisher]", wake: threading.Event) -> None:
+    """The sender's loop: a round when woken by a new state, else every idle_seconds; ends with its publisher."""
+    while (publisher := me()) is not None:
+        idle = publisher.idle_seconds
+        del publisher  # not held while waiting: an app that is let go takes its sender with it
+        wake.wait(idle)
+        wake.clear()
+        if (publisher := me()) is None:
+            return
+        try:
+            while publisher.send_due() == publisher.batch:
+                pass  # a full batch settled: more may be due
+        except Exception:  # noqa: BLE001 - the store may be down; the next round tries again
+            log.exception("the Clerk outbox sender failed a round")
+        del publisher
 
 
 def billing_state(subscriptions: SubscriptionSync, clerk_user_id: str) -> dict:

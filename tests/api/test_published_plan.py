@@ -192,3 +192,37 @@ def test_a_deletion_stripe_no_longer_answers_for_is_staged_for_clerk_too(app):
     assert services.subscriptions.refresh("sub_gone_at_stripe", ended=ended).status == "canceled"
     entry = services.store.get_outbox("user_gone")  # what customer.subscription.deleted's handler does first
     assert entry.pending and entry.state["status"] == "canceled" and entry.state["access"] is False
+
+
+def test_the_sender_runs_only_where_it_was_started_and_ends_with_its_app(billing_config, sandbox_stripe, clerk,
+                                                                         auth_headers):
+    """Staging never spawns a thread (a request, a command, a test); a worker's sender ends with its app, so no
+    thread is left behind to hold a lock across a fork."""
+    import gc
+    import threading
+    import time
+
+    def senders():
+        return [t for t in threading.enumerate() if t.name == "clerk-outbox"]
+
+    before = len(senders())
+    app = create_app(billing_config, clerk=clerk.client())
+    client, auth = app.test_client(), auth_headers("user_sender")
+    sub = client.post("/stripe/payment-sheet", json={"price_id": MONTHLY}, headers=auth).json["data"]["subscription"]
+    sandbox_stripe.pay_invoice(sub)
+    app.extensions["tatame"].subscriptions.refresh(sub)  # a membership change: staged
+    assert len(senders()) == before
+    publisher(app).start()  # what wsgi.post_worker_init does in each worker
+    assert len(senders()) == before + 1
+    deadline = time.monotonic() + 5
+    while "billing" not in clerk.public_metadata("user_sender") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert clerk.public_metadata("user_sender")["billing"]["status"] == "active"  # sent by the started sender
+    wake = publisher(app)._wake
+    del app, client
+    gc.collect()
+    wake.set()
+    deadline = time.monotonic() + 5
+    while len(senders()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(senders()) == before
