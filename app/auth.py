@@ -8,7 +8,9 @@ blueprint that declares nothing. The verifier itself is a service (app/services/
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Callable
 
 from flask import Blueprint, g, request
 
@@ -28,9 +30,10 @@ VERIFIED = CLERK_VERIFICATIONS.labels("ok")  # counted on every signed-in reques
 def require_clerk_user() -> None:
     """before_request: a valid Clerk session token, or 401; then the user's rate limit (RATE_LIMIT_USER).
     Sets g.clerk_user_id and g.clerk_claims."""
-    if request.method == "OPTIONS":  # CORS preflights carry no credentials
+    current = request._get_current_object()  # looked up once: this runs for every signed-in request
+    if current.method == "OPTIONS":  # CORS preflights carry no credentials
         return
-    token = bearer_token(request.headers.get("Authorization"))
+    token = bearer_token(current.headers.get("Authorization"))
     if token is None:
         CLERK_VERIFICATIONS.labels("missing").inc()
         raise Unauthorized()
@@ -46,8 +49,9 @@ def require_clerk_user() -> None:
         CLERK_VERIFICATIONS.labels("unavailable").inc()
         raise UpstreamError("The authentication service is unavailable.") from None
     VERIFIED.inc()
-    g.clerk_user_id = user = claims["sub"]
-    g.clerk_claims = claims
+    scope = g._get_current_object()
+    scope.clerk_user_id = user = claims["sub"]
+    scope.clerk_claims = claims
     built.rate_limiter.hit("user", user)
 
 
@@ -58,25 +62,26 @@ def protect_with_clerk(blueprint: Blueprint) -> Blueprint:
     return blueprint
 
 
-def share_stripe_fairly(blueprint: Blueprint, *, calls_stripe: tuple[str, ...], purchases: tuple[str, ...]) -> None:
-    """The endpoints of `blueprint` that call Stripe: each user has at most STRIPE_IN_FLIGHT_PER_USER of them in
-    flight at once, and `purchases` (which make objects at Stripe) count against RATE_LIMIT_PURCHASE.
-    Register after protect_with_clerk: the hook needs the caller."""
-    def take_a_turn() -> None:
-        if request.method == "OPTIONS" or request.endpoint not in calls_stripe:  # preflights carry no caller
-            return
-        if request.endpoint in purchases:
-            services().rate_limiter.hit("purchase", g.clerk_user_id)
-        services().stripe_in_flight.enter(g.clerk_user_id)
-        g.stripe_turn = g.clerk_user_id
+def calls_stripe(*, purchase: bool = False) -> Callable:
+    """Decorates a view (under `@endpoint`) that calls Stripe: while it runs, the caller holds one of their
+    STRIPE_IN_FLIGHT_PER_USER turns, and a `purchase` (which makes objects at Stripe) first counts against
+    RATE_LIMIT_PURCHASE. Only behind protect_with_clerk (it needs the caller). A request the wrapper refuses
+    (a bad id, query or body) never reaches the view: it takes no turn and counts as no purchase."""
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def with_a_turn(**arguments):
+            built, user = services(), g.clerk_user_id
+            if purchase:
+                built.rate_limiter.hit("purchase", user)
+            built.stripe_in_flight.enter(user)
+            try:
+                return view(**arguments)
+            finally:
+                built.stripe_in_flight.leave(user)
 
-    def give_it_back(error) -> None:
-        user = g.pop("stripe_turn", None)
-        if user is not None:
-            services().stripe_in_flight.leave(user)
+        return with_a_turn
 
-    blueprint.before_request(take_a_turn)
-    blueprint.teardown_request(give_it_back)
+    return decorate
 
 
 def public(blueprint: Blueprint) -> Blueprint:

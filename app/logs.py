@@ -16,6 +16,7 @@ from app.reporting import Scrubber
 from app.request_ids import current_request_id
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_access_handler: "JsonLinesHandler | None" = None  # where access lines go: set by configure_logging
 
 
 class JsonFormatter(logging.Formatter):
@@ -145,21 +146,23 @@ def configure_logging(level: str, secrets: list[str], *, access_buffer: int = 0,
         for handler in [h for h in each.handlers if isinstance(h, JsonLinesHandler)]:
             each.removeHandler(handler)
             handler.close()
-    logger.addHandler(JsonLinesHandler(formatter))
+    global _access_handler
+    _access_handler = lines = JsonLinesHandler(formatter)  # unbatched, access lines go with the others
+    logger.addHandler(lines)
     logger.propagate = False
     access.propagate = not access_buffer
     if access_buffer:
-        access.addHandler(JsonLinesHandler(formatter, buffer_bytes=access_buffer, flush_seconds=access_flush))
+        _access_handler = JsonLinesHandler(formatter, buffer_bytes=access_buffer, flush_seconds=access_flush)
+        access.addHandler(_access_handler)
 
 
 def access_line(fields: dict) -> None:
     """Write one access line: a line of logger `app.access` with `fields`, by the same formatter (fields,
     scrubber) and handler as that logger's records, without building a LogRecord for it: it has no caller,
     no arguments and no exception, and it is written once per request."""
-    access = logging.getLogger("app.access")
-    handler = next((h for h in access.handlers if isinstance(h, JsonLinesHandler)), None)
-    if handler is None:  # not batched: app.access propagates to the `app` logger's handler
-        handler = next(h for h in logging.getLogger("app").handlers if isinstance(h, JsonLinesHandler))
+    handler = _access_handler
+    if handler is None:  # logging not configured by configure_logging: nowhere of ours to write it
+        return
     created = time.time()
     line = handler.formatter.line(created, "info", "app.access", "request", fields.get("request_id"), fields) + "\n"
     with handler.lock:

@@ -13,7 +13,7 @@ from flask import Flask, g, request
 
 from app.logs import access_line
 from app.metrics import observe_request
-from app.request_ids import assign_request_id, current_request_id
+from app.request_ids import assign_request_id
 from app.request_limits import refuse_oversized_body
 
 ACCESS = logging.getLogger("app.access")
@@ -32,23 +32,24 @@ def register_request_cycle(app: Flask, *, access_log: bool) -> None:
     @app.after_request
     def finish_request(response):
         now = time.perf_counter()
-        seconds = now - g.get("started", now)  # (unset only if a URL value preprocessor failed first)
-        request_id = current_request_id()
+        # The objects behind the proxies, looked up once: this runs for every request.
+        current, scope = request._get_current_object(), g._get_current_object()
+        seconds = now - scope.get("started", now)  # (unset only if a URL value preprocessor failed first)
+        request_id = scope.get("request_id") or assign_request_id()
         headers = response.headers  # none of these is set anywhere else
         headers.add("X-Request-ID", request_id)
         headers.add("X-Content-Type-Options", "nosniff")
         if "Cache-Control" not in headers:  # nothing is stored unless the route says otherwise
             headers.add("Cache-Control", "no-store")
-        rule, method, status = request.url_rule, request.method, response.status_code
+        rule, method, status = current.url_rule, current.method, response.status_code
         route = rule.rule if rule is not None else None  # the template, never the raw path (ids stay out)
         observe_request(route, method, status, seconds)
         if access_log and ACCESS.isEnabledFor(logging.INFO):  # LOG_LEVEL above INFO silences them too
-            fields = {
+            access_line({
                 "request_id": request_id, "method": method[:16], "route": route, "status": status,
                 "duration_ms": round(seconds * 1000, 2),
-                "client": request.remote_addr,  # after ProxyFix: TRUSTED_PROXY_HOPS decides whom to believe
-                "user_agent": request.headers.get("User-Agent", "")[:200],
-                "clerk_user_id": g.get("clerk_user_id"),
-            }
-            access_line(fields)
+                "client": current.remote_addr,  # after ProxyFix: TRUSTED_PROXY_HOPS decides whom to believe
+                "user_agent": current.headers.get("User-Agent", "")[:200],
+                "clerk_user_id": scope.get("clerk_user_id"),
+            })
         return response

@@ -3,7 +3,7 @@ history. Clerk only."""
 
 from flask import Blueprint, g
 
-from app.auth import protect_with_clerk, share_stripe_fairly
+from app.auth import calls_stripe, protect_with_clerk
 from app.services_container import services
 from app.routing import Reply, endpoint
 from app.schemas.billing import (CheckoutBody, CheckoutReply, CheckoutStatusReply, InvoiceList, InvoiceListQuery,
@@ -14,10 +14,6 @@ from app.services.errors import (CustomerInProgress, NotFound, PurchaseInProgres
                                  SubscriptionExists, UpstreamError)
 
 bp = protect_with_clerk(Blueprint("billing", __name__, url_prefix="/stripe"))
-share_stripe_fairly(bp, calls_stripe=("billing.start_checkout", "billing.checkout_status", "billing.open_portal",
-                                      "billing.payment_sheet", "billing.cancel", "billing.resume"),
-                    purchases=("billing.start_checkout", "billing.open_portal", "billing.payment_sheet",
-                               "billing.cancel", "billing.resume"))
 BUYING = (NotFound, SubscriptionExists, PurchaseInProgress, CustomerInProgress, UpstreamError, ServiceUnavailable)
 
 
@@ -40,6 +36,7 @@ def invoices(query):
 
 @endpoint(bp, "POST", "/checkout-session", query=NoQuery, body=CheckoutBody, response=CheckoutReply,
           status=201, also=(200,), errors=BUYING)
+@calls_stripe(purchase=True)
 def start_checkout(query, body):
     """A Stripe Checkout session for a price (201), or the open one of an earlier tap (200)."""
     return _made(services().billing.start_checkout(g.clerk_user_id, **body))
@@ -47,6 +44,7 @@ def start_checkout(query, body):
 
 @endpoint(bp, "GET", "/checkout-session/<raw_id:session_id>", ids=("session_id",), query=NoQuery,
           response=CheckoutStatusReply, errors=(NotFound, UpstreamError, ServiceUnavailable))
+@calls_stripe()
 def checkout_status(session_id, query):
     """Where the caller's checkout session stands; another user's is a 404."""
     return {"data": services().billing.checkout_status(g.clerk_user_id, session_id)}
@@ -54,6 +52,7 @@ def checkout_status(session_id, query):
 
 @endpoint(bp, "POST", "/portal-session", query=NoQuery, body=PortalBody, response=PortalReply, status=201,
           errors=(CustomerInProgress, UpstreamError, ServiceUnavailable))
+@calls_stripe(purchase=True)
 def open_portal(query, body):
     """Stripe's customer portal for the caller's customer."""
     return Reply({"data": services().billing.open_portal(g.clerk_user_id, **body)}, 201)
@@ -61,6 +60,7 @@ def open_portal(query, body):
 
 @endpoint(bp, "POST", "/payment-sheet", query=NoQuery, body=PaymentSheetBody, response=PaymentSheetReply,
           status=201, also=(200,), errors=BUYING)
+@calls_stripe(purchase=True)
 def payment_sheet(query, body):
     """What the mobile app's PaymentSheet needs for a price (201), or the incomplete one of an earlier tap (200)."""
     return _made(services().billing.payment_sheet(g.clerk_user_id, **body))
@@ -68,6 +68,7 @@ def payment_sheet(query, body):
 
 @endpoint(bp, "POST", "/subscription/cancel", query=NoQuery, body=NoBody, response=SubscriptionReply,
           errors=(NotFound, UpstreamError, ServiceUnavailable))
+@calls_stripe(purchase=True)
 def cancel(query, body):
     """Cancel the caller's subscription at the end of its period."""
     return {"data": services().billing.cancel(g.clerk_user_id)}
@@ -75,6 +76,7 @@ def cancel(query, body):
 
 @endpoint(bp, "POST", "/subscription/resume", query=NoQuery, body=NoBody, response=SubscriptionReply,
           errors=(NotFound, UpstreamError, ServiceUnavailable))
+@calls_stripe(purchase=True)
 def resume(query, body):
     """Undo a scheduled cancellation."""
     return {"data": services().billing.resume(g.clerk_user_id)}

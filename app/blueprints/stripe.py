@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g
 
-from app.auth import protect_with_clerk, share_stripe_fairly
+from app.auth import calls_stripe, protect_with_clerk
 from app.services_container import services
 from app.metrics import CATALOG_CACHE
 from app.routing import Reply, endpoint
@@ -13,7 +13,6 @@ from app.schemas.customer import CustomerBody, CustomerReply
 from app.services.errors import CustomerInProgress, NotFound, ServiceUnavailable, UpstreamError
 
 bp = protect_with_clerk(Blueprint("stripe", __name__, url_prefix="/stripe"))
-share_stripe_fairly(bp, calls_stripe=("stripe.get_or_create_customer",), purchases=())
 CACHE_HEADER = {"X-Cache": "HIT, MISS or STALE: whether the catalog cache answered, or a stale copy while Stripe fails",
                 "ETag": "A strong validator of this body: send it back in If-None-Match to get a 304 when unchanged",
                 "Cache-Control": "private, no-cache: keep it, but ask again (with If-None-Match) before using it"}
@@ -58,6 +57,7 @@ def get_price(price_id, query):
 
 @endpoint(bp, "POST", "/customer", query=NoQuery, body=CustomerBody, response=CustomerReply, status=201, also=(200,),
           errors=(CustomerInProgress, UpstreamError, ServiceUnavailable))
+@calls_stripe()
 def get_or_create_customer(query, body):
     """The caller's Stripe customer: created the first time (201), the same one after (200)."""
     customer, created = services().customers.get_or_create(g.clerk_user_id, **body)

@@ -136,6 +136,20 @@ def dashboard_subscription(sandbox_stripe, customer_id: str, price: str) -> str:
     sandbox_stripe.pay_invoice(sub["id"])
     return sub["id"]
 
+def test_a_refused_purchase_request_costs_no_purchase_and_no_turn(config, auth_headers, sandbox_stripe):
+    """A body the route refuses never reaches Stripe: it counts against neither the purchase limit nor the
+    member's Stripe turns (a turn taken and never given back would lock the member out)."""
+    app = create_app(with_config(config, rate_limit_enabled=True, rate_limit_purchase="2/minute",
+                                 stripe_in_flight_per_user=1))
+    client = app.test_client()
+    for _ in range(5):
+        refused = client.post("/stripe/checkout-session", json={"price_id": "not a price"},
+                              headers=auth_headers("user_typo"))
+        assert refused.status_code == 400
+    answers = [client.post("/stripe/portal-session", headers=auth_headers("user_typo")).status_code for _ in range(3)]
+    assert answers == [201, 201, 429]
+
+
 
 def test_a_subscription_made_elsewhere_expires_the_open_checkout(app, auth_headers, sandbox_stripe, signed_webhook):
     client, auth = app.test_client(), auth_headers("user_elsewhere")
