@@ -239,7 +239,7 @@ def svix_headers(body: bytes, secret: str, *, message_id: str | None = None, tim
     """The svix-id, svix-timestamp and svix-signature headers Svix would send `body` with, signed with `secret`."""
     from datetime import datetime, timezone
 
-    from standardwebhooks.webhooks import Webhook
+    from svix.webhooks import Webhook
 
     message_id = message_id or _id("msg")
     moment = datetime.fromtimestamp(int(time.time()) if timestamp is None else timestamp, tz=timezone.utc)

@@ -1,11 +1,9 @@
-"""Clerk's webhook deliveries (sent and signed by Svix): verified with the Standard Webhooks library, claimed once.
+"""Clerk's webhook deliveries (sent and signed by Svix): verified with the svix library, claimed once.
 
-Svix signs by the Standard Webhooks scheme, under its own header names. Verification is
-`standardwebhooks.Webhook.verify` (the library svix's own `Webhook` wraps, without svix's API client) over the
-raw bytes and the svix-id, svix-timestamp and svix-signature headers given under the scheme's names, with each
-configured secret in turn (rotation: Clerk shows the new secret while the old one still signs). The library
-refuses a timestamp more than 5 minutes from our clock, either way; that tolerance is its own and not
-configurable. A verified delivery is then
+Verification is `svix.webhooks.Webhook.verify` over the raw bytes and the svix-id, svix-timestamp and
+svix-signature headers, with each configured secret in turn (rotation: Clerk shows the new secret
+while the old one still signs). Svix's library refuses a timestamp more than 5 minutes from our
+clock, either way; that tolerance is its own and not configurable. A verified delivery is then
 claimed and run through the same WebhookService.run_once, in the same events table, as Stripe's:
 its id is `clerk:` + the svix-id, which no Stripe event id (`evt_...`) can equal.
 """
@@ -17,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from svix.webhooks import Webhook, WebhookVerificationError
 
 from app.services.accounts import AccountService
 from app.services.clerk_handlers import ClerkHandler
@@ -28,7 +26,6 @@ from app.metrics import WEBHOOKS
 
 SOURCE = "clerk"
 HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
-STANDARD_NAMES = dict(zip(HEADERS, ("webhook-id", "webhook-timestamp", "webhook-signature")))  # the scheme's names
 MAX_HEADER_LENGTH = 4096
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}\Z")  # Svix's msg_...; signed, so it is Svix's own
 OBJECT_ID = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
@@ -67,10 +64,9 @@ class ClerkWebhooks:
             raise MissingSignature("The svix-id, svix-timestamp and svix-signature headers are required.")
         if not self.secrets or any(len(value) > MAX_HEADER_LENGTH for value in given.values()):
             raise InvalidSignature()
-        standard = {STANDARD_NAMES[name]: value for name, value in given.items()}
         for secret in self.secrets:
             try:
-                Webhook(secret).verify(payload, standard, json_parse=False)
+                Webhook(secret).verify(payload, given)
                 break
             except WebhookVerificationError:
                 continue
