@@ -13,6 +13,22 @@ from typing import Protocol
 
 MAX_ERROR_LENGTH = 2000  # characters of a failed event's last_error that are kept
 
+# Every row of ours about a person, on every backend (erasure deletes them: forget_user): (table, the column naming
+# them by Clerk user id or Stripe customer id). A new table that names a user is one more line here; the mapping
+# goes last, since it names the customers, so that an erasure cut short is finished by the next one.
+PERSONAL_ROWS = (
+    ("stripe_subscriptions", "clerk_user_id"),
+    ("stripe_subscriptions", "stripe_customer_id"),
+    ("stripe_purchase_claims", "clerk_user_id"),
+    ("stripe_payments", "clerk_user_id"),
+    ("stripe_payments", "stripe_customer_id"),
+    ("stripe_features", "clerk_user_id"),
+    ("stripe_features", "stripe_customer_id"),
+    ("stripe_clerk_outbox", "clerk_user_id"),
+    ("stripe_clerk_users", "clerk_user_id"),
+    ("stripe_customer_mapping", "clerk_user_id"),
+)
+
 
 class StoreUnavailable(Exception):
     """The store could not be reached or did not answer in time."""

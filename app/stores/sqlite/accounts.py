@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..base import PERSONAL_ROWS
 from .database import Database, now_text
 
 # Migration 5's statements. Released: change the table by appending a migration.
@@ -13,21 +14,6 @@ CREATE = (
     created_at       TEXT NOT NULL,
     updated_at       TEXT NOT NULL
 )""",
-)
-
-# Every row of ours about a person: (table, the column naming them by Clerk user id or Stripe customer id).
-# A new table that names a user is one more line here; the mapping goes last, since it names the customers.
-PERSONAL_ROWS = (
-    ("stripe_subscriptions", "clerk_user_id"),
-    ("stripe_subscriptions", "stripe_customer_id"),
-    ("stripe_purchase_claims", "clerk_user_id"),
-    ("stripe_payments", "clerk_user_id"),
-    ("stripe_payments", "stripe_customer_id"),
-    ("stripe_features", "clerk_user_id"),
-    ("stripe_features", "stripe_customer_id"),
-    ("stripe_clerk_outbox", "clerk_user_id"),
-    ("stripe_clerk_users", "clerk_user_id"),
-    ("stripe_customer_mapping", "clerk_user_id"),
 )
 
 _ADVANCE = (

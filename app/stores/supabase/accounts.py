@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
+from ..base import PERSONAL_ROWS
 from .client import SupabaseClient
-
-CLERK_USER_TABLE = "stripe_clerk_users"
-
-# Every row of ours about a person: (table, the column naming them by Clerk user id or Stripe customer id).
-# A new table that names a user is one more line here; the mapping goes last, since it names the customers, so
-# that an erasure cut short is finished by the next one.
-PERSONAL_ROWS = (
-    ("stripe_subscriptions", "clerk_user_id"),
-    ("stripe_subscriptions", "stripe_customer_id"),
-    ("stripe_purchase_claims", "clerk_user_id"),
-    ("stripe_payments", "clerk_user_id"),
-    ("stripe_payments", "stripe_customer_id"),
-    ("stripe_features", "clerk_user_id"),
-    ("stripe_features", "stripe_customer_id"),
-    ("stripe_clerk_outbox", "clerk_user_id"),
-    (CLERK_USER_TABLE, "clerk_user_id"),
-    ("stripe_customer_mapping", "clerk_user_id"),
-)
 
 
 class Accounts(SupabaseClient):
