@@ -46,6 +46,20 @@ def parse(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)  # "...Z" → aware UTC
 
 
+def newer_record_upsert(table: str, key: str, fields: tuple[str, ...]) -> str:
+    """The guarded write of a record read from Stripe: insert it, or replace `fields` of the stored one only
+    when it carries a newer `stamp` (an older read never overwrites a newer one). A read that cannot name the
+    user (mapping gone, no metadata) does not forget who it was. Returns the row's id when it was written."""
+    return (
+        f"INSERT INTO {table} (id, {key}, clerk_user_id, {', '.join(fields)}, created_at, updated_at)"
+        f" VALUES (:id, :{key}, :clerk_user_id, {', '.join(':' + f for f in fields)}, :now, :now)"
+        f" ON CONFLICT ({key}) DO UPDATE SET "
+        + ", ".join(f"{f} = excluded.{f}" for f in fields)
+        + f", clerk_user_id = coalesce(excluded.clerk_user_id, {table}.clerk_user_id), updated_at = excluded.updated_at"
+        f" WHERE {table}.stamp < excluded.stamp RETURNING id"
+    )
+
+
 def new_id() -> str:
     """A fresh row id."""
     return str(uuid.uuid4())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..base import PaymentRecord
-from .database import Database, new_id, now_text, parse
+from .database import Database, new_id, newer_record_upsert, now_text, parse
 
 # Migration 4's statements for this table. Released: change the table by appending a migration.
 CREATE = (
@@ -45,14 +45,7 @@ FIELDS = (
 )
 COLUMNS = ", ".join(("stripe_id", "clerk_user_id", *FIELDS, "updated_at"))
 
-_SAVE = (
-    f"INSERT INTO {TABLE} (id, stripe_id, clerk_user_id, {', '.join(FIELDS)}, created_at, updated_at)"
-    f" VALUES (:id, :stripe_id, :clerk_user_id, {', '.join(':' + f for f in FIELDS)}, :now, :now)"
-    " ON CONFLICT (stripe_id) DO UPDATE SET "
-    + ", ".join(f"{f} = excluded.{f}" for f in FIELDS)
-    + f", clerk_user_id = coalesce(excluded.clerk_user_id, {TABLE}.clerk_user_id), updated_at = excluded.updated_at"
-    f" WHERE {TABLE}.stamp < excluded.stamp RETURNING id"
-)
+_SAVE = newer_record_upsert(TABLE, "stripe_id", FIELDS)
 
 
 def _record(row: sqlite3.Row | None) -> PaymentRecord | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..base import SubscriptionRecord
-from .database import Database, new_id, now_text, parse
+from .database import Database, new_id, newer_record_upsert, now_text, parse
 
 # Migration 2's statements for this table. Released: change the table by appending a migration.
 CREATE = (
@@ -48,15 +48,7 @@ FIELDS = (
 )
 COLUMNS = ", ".join(("stripe_subscription_id", "clerk_user_id", *FIELDS, "updated_at"))
 
-_SAVE = (
-    f"INSERT INTO {TABLE} (id, stripe_subscription_id, clerk_user_id, {', '.join(FIELDS)}, created_at, updated_at)"
-    f" VALUES (:id, :stripe_subscription_id, :clerk_user_id, {', '.join(':' + f for f in FIELDS)}, :now, :now)"
-    " ON CONFLICT (stripe_subscription_id) DO UPDATE SET "
-    + ", ".join(f"{f} = excluded.{f}" for f in FIELDS)
-    # A read that cannot name the user (mapping gone, no metadata) does not forget who it was.
-    + f", clerk_user_id = coalesce(excluded.clerk_user_id, {TABLE}.clerk_user_id), updated_at = excluded.updated_at"
-    f" WHERE {TABLE}.stamp < excluded.stamp RETURNING id"
-)
+_SAVE = newer_record_upsert(TABLE, "stripe_subscription_id", FIELDS)
 
 
 def _record(row: sqlite3.Row | None) -> SubscriptionRecord | None:
