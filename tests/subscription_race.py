@@ -12,36 +12,46 @@ from tests.sandbox_stripe import Observed
 HEADERS = {"authorization": "Bearer sk_test_race_not_a_key", "stripe-version": STRIPE_API_VERSION}
 
 
-class SlowFirstRead:
-    """The gateway, but the first subscription read returns what it read only when the test says so."""
+class HeldFirstCall:
+    """The gateway, but the first call of `method` returns what it read only when the test says so (`release`):
+    an older read held while a newer one is handled, so that the older one finishes last."""
 
-    def __init__(self, gateway):
-        self.gateway = gateway
+    def __init__(self, gateway, method: str):
+        self.gateway, self.method, self.calls = gateway, method, 0
         self.first_read_done, self.release = threading.Event(), threading.Event()
-        self.reads = 0
 
     def __getattr__(self, name):
-        return getattr(self.gateway, name)
+        found = getattr(self.gateway, name)
+        return self._held(found) if name == self.method else found
 
-    def get_subscription(self, subscription_id, expand=None):
-        self.reads += 1
-        answer = self.gateway.get_subscription(subscription_id, expand)
-        if self.reads == 1:
-            self.first_read_done.set()
-            self.release.wait(10)  # the older read, held: it will finish last
-        return answer
+    def _held(self, call):
+        def held(*args, **kwargs):
+            self.calls += 1
+            answer = call(*args, **kwargs)
+            if self.calls == 1:
+                self.first_read_done.set()
+                self.release.wait(10)
+            return answer
+
+        return held
+
+
+def paid_subscription(sandbox_stripe, gateway) -> tuple[dict, dict]:
+    """A member's customer and their paid subscription at the sandbox's Stripe."""
+    customer = gateway.create_customer({"metadata": {"clerk_user_id": "user_race"}}, "race-customer")
+    created = gateway.create_subscription({"customer": customer["id"], "items": [{"price": "price_demo_kids_monthly"}],
+                                           "payment_behavior": "default_incomplete",
+                                           "metadata": {"clerk_user_id": "user_race"}}, "race-subscription")
+    sandbox_stripe.pay_invoice(created["id"])
+    return customer, created
 
 
 def older_read_finishing_last_loses(store) -> tuple:
     """Returns (what Stripe has, what the store has) after the race."""
     sandbox_stripe = Observed()
     gateway = sandbox_gateway(sandbox_stripe, STRIPE_API_VERSION)
-    customer = gateway.create_customer({"metadata": {"clerk_user_id": "user_race"}}, "race-customer")
-    created = gateway.create_subscription({"customer": customer["id"], "items": [{"price": "price_demo_kids_monthly"}],
-                                           "payment_behavior": "default_incomplete",
-                                           "metadata": {"clerk_user_id": "user_race"}}, "race-subscription")
-    sandbox_stripe.pay_invoice(created["id"])
-    slow = SlowFirstRead(gateway)
+    customer, created = paid_subscription(sandbox_stripe, gateway)
+    slow = HeldFirstCall(gateway, "get_subscription")
     sync = SubscriptionSync(store, slow)
     older = threading.Thread(target=sync.refresh, args=(created["id"],))
     older.start()
@@ -54,38 +64,14 @@ def older_read_finishing_last_loses(store) -> tuple:
     return gateway.get_subscription(created["id"]), store.get_subscription(created["id"])
 
 
-class SlowFirstEntitlements:
-    """The gateway, but the first entitlements read returns what it read only when the test says so."""
-
-    def __init__(self, gateway):
-        self.gateway = gateway
-        self.first_read_done, self.release = threading.Event(), threading.Event()
-        self.reads = 0
-
-    def __getattr__(self, name):
-        return getattr(self.gateway, name)
-
-    def list_active_entitlements(self, customer_id):
-        self.reads += 1
-        answer = self.gateway.list_active_entitlements(customer_id)
-        if self.reads == 1:
-            self.first_read_done.set()
-            self.release.wait(10)
-        return answer
-
-
 def older_entitlements_read_finishing_last_loses(store) -> tuple:
     """A summary handler reads the customer's features while entitled and is held; the subscription ends and the
     newer summary is handled at once; then the older read finishes. Returns (what Stripe has, what the store has)."""
     sandbox_stripe = Observed()
     gateway = sandbox_gateway(sandbox_stripe, STRIPE_API_VERSION)
-    customer = gateway.create_customer({"metadata": {"clerk_user_id": "user_race"}}, "race-customer")
-    created = gateway.create_subscription({"customer": customer["id"], "items": [{"price": "price_demo_kids_monthly"}],
-                                           "payment_behavior": "default_incomplete",
-                                           "metadata": {"clerk_user_id": "user_race"}}, "race-subscription")
-    sandbox_stripe.pay_invoice(created["id"])
+    customer, created = paid_subscription(sandbox_stripe, gateway)
     SubscriptionSync(store, gateway).refresh(created["id"])  # the customer is ours: its subscription is stored
-    slow = SlowFirstEntitlements(gateway)
+    slow = HeldFirstCall(gateway, "list_active_entitlements")
     older = threading.Thread(target=SubscriptionSync(store, slow).refresh_features, args=(customer["id"],))
     older.start()
     assert slow.first_read_done.wait(10)

@@ -15,6 +15,7 @@ from app.stores.sqlite import SQLiteStore
 from config import STRIPE_API_VERSION
 from sandbox.in_process import sandbox_gateway
 from tests.sandbox_stripe import Observed
+from tests.subscription_race import HeldFirstCall
 
 PLAN, FEE = "price_demo_kids_monthly", "price_demo_enrolment"
 
@@ -75,30 +76,11 @@ def test_a_payments_status_shows_its_refund(charge, status):
     assert record.receipt_url == (charge.get("receipt_url") if isinstance(charge, dict) else None)
 
 
-class SlowFirstInvoiceRead:
-    """The gateway, but the first invoice read returns what it read only when the test says so."""
-
-    def __init__(self, gateway):
-        self.gateway, self.reads = gateway, 0
-        self.first_read_done, self.release = threading.Event(), threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self.gateway, name)
-
-    def get_invoice(self, invoice_id):
-        self.reads += 1
-        answer = self.gateway.get_invoice(invoice_id)
-        if self.reads == 1:
-            self.first_read_done.set()
-            self.release.wait(10)
-        return answer
-
-
 def test_the_older_invoice_read_finishing_last_does_not_overwrite_the_newer(world, tmp_path):
     sandbox_stripe, gateway, store, history = world
     customer = gateway.create_customer({"metadata": {"clerk_user_id": "user_race"}}, "c3")
     sub = subscribe(gateway, customer["id"], {"clerk_user_id": "user_race"})
-    slow = SlowFirstInvoiceRead(gateway)
+    slow = HeldFirstCall(gateway, "get_invoice")
     older = threading.Thread(target=PaymentHistory(store, slow, history.catalog).refresh_invoice,
                              args=(sub["latest_invoice"],))
     older.start()
