@@ -1,9 +1,13 @@
 # `make serve` and `make test` set themselves up: the virtual environment is made from
-# requirements.txt the first time, and again whenever requirements.txt changes.
+# requirements-dev.txt (the service's requirements.txt and the test tools) the first time, and again whenever
+# either file changes. `make bench` also builds .venv-deploy from requirements.txt alone: the servers it
+# measures run there, with exactly what a deployment installs.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
+DEPLOY_VENV  := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.requirements-installed
 PYTEST_ARGS ?=
 # The TypeScript client's npm dependencies: a prerequisite of `make test` where npm is (see `make client`).
 CLIENT       := clients/typescript
@@ -25,10 +29,15 @@ SINCE ?= 3d
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
+
+$(DEPLOY_STAMP): requirements.txt
+	@test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(DEPLOY_STAMP)
 
 serve: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
@@ -45,8 +54,9 @@ load: $(STAMP)
 	$(BIN)/python -m tests.perf.load --duration $(DURATION)
 
 # (a) bare Flask, (b) GET /, (c) catalog with a warm cache, (d) webhooks: req/s, p50/p99, memory, start-up.
-bench: $(STAMP)
-	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
+# The load comes from .venv; the servers run on .venv-deploy (requirements.txt alone), as deployed.
+bench: $(STAMP) $(DEPLOY_STAMP)
+	$(BIN)/python -m tests.perf.bench --server-python $(DEPLOY_VENV)/bin/python $(BENCH_ARGS)
 
 token: $(STAMP)
 	@$(BIN)/flask --app wsgi token --user "$(TOKEN_USER)"
@@ -100,4 +110,4 @@ pay: $(STAMP)
 	@$(BIN)/flask --app wsgi stripe pay --client-secret "$(SECRET)"
 
 clean:
-	rm -rf $(VENV) .pytest_cache $(CLIENT)/node_modules $(CLIENT)/dist $(CLIENT)/.build
+	rm -rf $(VENV) $(DEPLOY_VENV) .pytest_cache $(CLIENT)/node_modules $(CLIENT)/dist $(CLIENT)/.build

@@ -45,10 +45,10 @@ forwarded_allow_ips = server.forwarded_allow_ips
 
 def when_ready(server):
     """Say, part by part, what this instance talks to."""
-    from app.banner import banner
-
     services = getattr(server.app.wsgi(), "extensions", {}).get("tatame")
-    if services is not None:  # not when gunicorn serves another app (the benchmark's ceiling)
+    if services is not None:  # not when gunicorn serves another app (the benchmark's ceiling): nor is app imported
+        from app.banner import banner
+
         server.log.info("\n%s", banner(services))
 
 

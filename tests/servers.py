@@ -72,9 +72,11 @@ class RedisServer:
 
 
 class Gunicorn:
-    """The app under gunicorn with several workers, as on Railway."""
+    """The app under gunicorn with several workers, as on Railway (`python`: the interpreter of the
+    environment it runs in; the benchmark's is built from requirements.txt alone)."""
 
-    def __init__(self, env: dict[str, str], folder: Path, app: str = "wsgi:app", workers: int = 4, threads: int = 8):
+    def __init__(self, env: dict[str, str], folder: Path, app: str = "wsgi:app", workers: int = 4, threads: int = 8,
+                 python: str = sys.executable):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / f"gunicorn-{self.port}.log"
@@ -86,7 +88,7 @@ class Gunicorn:
         }
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind",
+            [python, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind",
              f"127.0.0.1:{self.port}", app],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
         )

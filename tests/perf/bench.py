@@ -21,6 +21,7 @@ import runpy
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -112,10 +113,10 @@ def run_python(url: str, duration: int, connections: int, headers: dict, bodies:
             "errors": errors}
 
 
-def first_answer_seconds(env: dict, folder: Path, app: str) -> float:
+def first_answer_seconds(env: dict, folder: Path, app: str, python: str) -> float:
     """From spawning gunicorn to the first 200 on GET /."""
     started = time.monotonic()
-    server = Gunicorn(env, folder, app=app, workers=int(env.get("WEB_CONCURRENCY", 2)))
+    server = Gunicorn(env, folder, app=app, workers=int(env.get("WEB_CONCURRENCY", 2)), python=python)
     try:
         while True:
             try:
@@ -131,7 +132,7 @@ def first_answer_seconds(env: dict, folder: Path, app: str) -> float:
 
 def measure(app, path, headers, kind, env, folder, stripe, events_file, bodies, args, use_wrk, workers, threads):
     """One scenario on a fresh gunicorn: warm it up unmeasured, then load it and read its workers' memory."""
-    server = Gunicorn(env, folder, app=app, workers=workers, threads=threads)
+    server = Gunicorn(env, folder, app=app, workers=workers, threads=threads, python=args.server_python)
     try:
         url = server.url + path
         # Warm-up under the same load (every worker: imports done, keys loaded, cache filled), unmeasured.
@@ -173,6 +174,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=80_000, help="distinct signed events prepared for (d)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for the app under test, e.g. ACCESS_LOG=false")
+    parser.add_argument("--server-python", default=sys.executable, metavar="PATH",
+                        help="the interpreter the servers run on (make bench: .venv-deploy's, requirements.txt alone)")
     parser.add_argument("--only", default="", metavar="a,b,...",
                         help="run only these scenarios (with (a), the ceiling), to iterate on one; targets need all")
     args = parser.parse_args()
@@ -231,7 +234,7 @@ def main() -> int:
         scenarios = [scenario for scenario in scenarios if scenario[0] in wanted]
     runs: dict[str, list[dict]] = {name: [] for name, *_ in scenarios}
     shape = f"{workers} workers x {threads} threads" if worker_class == "gthread" else f"{workers} workers"
-    print(f"bench: {os.cpu_count()} cores; gunicorn {worker_class}, {shape}; "
+    print(f"bench: {os.cpu_count()} cores; gunicorn {worker_class}, {shape}, on {args.server_python}; "
           f"{args.connections} connections, {args.rounds} rounds of {args.duration} s per scenario; "
           f"load by {'wrk' if use_wrk else 'Python'} on the same machine", flush=True)
     for round_number in range(1, args.rounds + 1):
@@ -260,7 +263,7 @@ def main() -> int:
     # Paired: each round's (c) against the (c0) run just after it, then the median (runs drift by several %).
     access_cost = 1 - statistics.median(c["rps"] / c0["rps"] for c, c0 in zip(runs["c"], runs["c0"]))
     print(f"the access line's cost on (c): {access_cost:.1%} of the throughput without it (no target)")
-    start = first_answer_seconds(env, folder, "wsgi:app")
+    start = first_answer_seconds(env, folder, "wsgi:app", args.server_python)
     print(f"process start to first answer: {start:.2f} s")
     ratio = {name: results[name]["rps"] / ceiling for name in results}
     rss = max(r["rss"] for r in results.values())
