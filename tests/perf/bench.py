@@ -4,7 +4,8 @@
 cache (Stripe faked over HTTP, its calls counted), (d) POST /webhooks/stripe with distinct signed
 events on the embedded store, (e) (c) revalidated with If-None-Match (304), (f) GET
 /stripe/subscription, (c0) (c) without the access line. Each under the repository's own gunicorn
-settings and logging (gunicorn.conf.py, as `make serve` and Railway run it), driven by wrk when
+settings and logging (gunicorn.conf.py, as `make serve` and Railway run it), on --server-python (make bench:
+.venv-deploy, built from requirements.txt alone, as a deployment installs it), driven by wrk when
 installed, else by a Python load generator. Prints requests/s, p50/p99, the ratios to (a) against
 their targets, Stripe calls during (c) and (f), worker memory, the access line's cost, and the time
 from process start to the first answer.
