@@ -1,4 +1,5 @@
-"""The product package holds the product: production never loads the sandbox, and the import graph has no cycle.
+"""The product package holds the product: production never loads the sandbox, the import graph has no cycle, and
+what the servers import is installed by requirements.txt (the test tools are requirements-dev.txt's alone).
 
 The graph is read from the source with `ast` (nothing is imported), over every module of app/ and
 sandbox/ and the two entry-point modules beside them. An import of a name from a package counts as an
@@ -12,7 +13,10 @@ import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 from tests.servers import ROOT
 from tests.unit.test_config import PRODUCTION
@@ -141,3 +145,77 @@ def test_a_development_app_has_the_sandbox_for_comparison(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("['sandbox']")
+
+
+def requirement_lines(path: Path) -> list[str]:
+    """The requirements a file names, itself or through `-r`."""
+    lines = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            lines += requirement_lines(path.parent / line[3:].strip())
+        elif line:
+            lines.append(line)
+    return lines
+
+
+def requirement_names(path: Path) -> set[str]:
+    """The distributions a requirements file names (canonical names)."""
+    return {canonical(Requirement(line).name) for line in requirement_lines(path)}
+
+
+def installed_by(path: Path) -> set[str]:
+    """Every distribution installing `path` brings: what it names, their extras, and so on down."""
+    found: set[str] = set()
+    pending = [Requirement(line) for line in requirement_lines(path)]
+    while pending:
+        wanted = pending.pop()
+        name = canonical(wanted.name)
+        extras = {*wanted.extras, ""}
+        if (name, *sorted(extras)) in found:
+            continue
+        found.add((name, *sorted(extras)))
+        for text in metadata.requires(wanted.name) or []:
+            needed = Requirement(text)
+            if needed.marker is None or any(needed.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(needed)
+    return {name for name, *_ in found}
+
+
+def canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def third_party_imports() -> dict[str, set[str]]:
+    """Top-level module -> the files importing it, over the modules the servers run (gunicorn.conf.py too),
+    leaving out the standard library and our own."""
+    ours = {*PACKAGES, *ENTRY_POINTS}
+    found: dict[str, set[str]] = {}
+    for name, path in {**modules(), "gunicorn_conf": ROOT / "gunicorn.conf.py"}.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            tops = ([alias.name.split(".")[0] for alias in node.names] if isinstance(node, ast.Import)
+                    else [node.module.split(".")[0]] if isinstance(node, ast.ImportFrom) and node.level == 0
+                    and node.module else [])
+            for top in tops:
+                if top not in sys.stdlib_module_names and top not in ours and top != "__future__":
+                    found.setdefault(top, set()).add(name)
+    return found
+
+
+def test_what_the_servers_import_is_in_the_deployed_requirements():
+    """Railway installs requirements.txt alone: a server module importing a test tool would fail only there."""
+    deployed = installed_by(ROOT / "requirements.txt")
+    distributions = metadata.packages_distributions()
+    imported = third_party_imports()
+    assert {"flask", "stripe", "svix", "gevent"} <= set(imported)  # the walk sees the imports
+    missing = {top: sorted(where) for top, where in imported.items()
+               if not {canonical(d) for d in distributions.get(top, [top])} & deployed}
+    assert not missing, f"imported by the service but not in requirements.txt: {missing}"
+
+
+def test_the_test_tools_are_not_deployed():
+    """What the check above would catch: each test tool is installed by requirements-dev.txt alone."""
+    deployed = installed_by(ROOT / "requirements.txt")
+    assert {"werkzeug", "httpx", "postgrest"} <= deployed  # what flask and supabase bring
+    assert not {"selenium", "schemathesis", "hypothesis", "respx", "psycopg", "trio", "rich"} & deployed
+    assert requirement_names(ROOT / "requirements.txt") < requirement_names(ROOT / "requirements-dev.txt")
