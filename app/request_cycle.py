@@ -25,9 +25,10 @@ def register_request_cycle(app: Flask, *, access_log: bool) -> None:
 
     @app.before_request
     def start_request():
-        g.started = time.perf_counter()
-        assign_request_id()
-        refuse_oversized_body(request)
+        current, scope = request._get_current_object(), g._get_current_object()  # once each, as below
+        scope.started = time.perf_counter()
+        assign_request_id(current, scope)
+        refuse_oversized_body(current)
 
     @app.after_request
     def finish_request(response):
@@ -35,7 +36,7 @@ def register_request_cycle(app: Flask, *, access_log: bool) -> None:
         # The objects behind the proxies, looked up once: this runs for every request.
         current, scope = request._get_current_object(), g._get_current_object()
         seconds = now - scope.get("started", now)  # (unset only if a URL value preprocessor failed first)
-        request_id = scope.get("request_id") or assign_request_id()
+        request_id = scope.get("request_id") or assign_request_id(current, scope)
         headers = response.headers  # none of these is set anywhere else
         headers.add("X-Request-ID", request_id)
         headers.add("X-Content-Type-Options", "nosniff")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from typing import Any
 
-from flask import g, has_request_context, request
+from flask import Request, g, has_request_context, request
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -31,11 +32,12 @@ class RequestIds:
 REQUEST_IDS = RequestIds()
 
 
-def assign_request_id() -> str:
-    """The client's X-Request-ID when sane, else a new one, as this request's id (`g.request_id`)."""
-    given = request.headers.get("X-Request-ID")
+def assign_request_id(current: Request, scope: Any) -> str:
+    """The client's X-Request-ID when sane, else a new one, as this request's id (`scope.request_id`, on `g`).
+    `current` and `scope` are the objects behind `request` and `g` (their `_get_current_object()`)."""
+    given = current.headers.get("X-Request-ID")
     chosen = given if given and SANE_REQUEST_ID.fullmatch(given) else REQUEST_IDS.next()
-    g.request_id = chosen
+    scope.request_id = chosen
     return chosen
 
 
@@ -43,4 +45,4 @@ def current_request_id() -> str | None:
     """This request's id (assigned when it started, app/request_cycle.py); None outside a request."""
     if not has_request_context():
         return None
-    return g.get("request_id") or assign_request_id()
+    return g.get("request_id") or assign_request_id(request._get_current_object(), g._get_current_object())

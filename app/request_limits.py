@@ -34,6 +34,9 @@ def register_body_limits(app: Flask, *, max_json_body: int, max_webhook_body: in
 
 def refuse_oversized_body(current: ApiRequest) -> None:
     """An oversized body is a 413 on every route, even one that never reads it."""
+    environ = current.environ
+    if "CONTENT_LENGTH" not in environ and "HTTP_TRANSFER_ENCODING" not in environ:
+        return  # no body announced (most GETs): nothing to parse
     length = current.content_length
     if length is not None and length > current.body_limit:
         raise too_large(current.body_limit)

@@ -154,9 +154,16 @@ class EncodedOnce:
         body, etag = found
         # Authenticated but the same for every user: a client may keep it, and must ask again each time.
         headers = {**answer.headers, "ETag": etag, "Cache-Control": "private, no-cache"}
-        if request.if_none_match.contains(etag.strip('"')):
+        if revalidated(request._get_current_object(), etag):
             return Response(status=304, headers=headers)
         return Response(body, status, headers=headers, mimetype="application/json")
+
+
+def revalidated(current, etag: str) -> bool:
+    """Whether the request's If-None-Match names this strong ETag. An app sends back the one tag it was
+    given, so that exact header is recognised without parsing it; any other is parsed (lists, `*`, weak tags)."""
+    given = current.headers.get("If-None-Match")
+    return bool(given) and (given == etag or current.if_none_match.contains(etag[1:-1]))
 
 
 

@@ -24,6 +24,16 @@ def test_if_none_match_gets_a_304_without_a_body(client, auth_headers, sandbox_s
     assert stale_tag.status_code == 200 and stale_tag.data == first.data
 
 
+def test_if_none_match_in_any_form_that_names_the_etag_gets_a_304(client, auth_headers, sandbox_stripe):
+    """The tag alone is recognised as it is; a list of tags or `*` is parsed, as HTTP allows."""
+    etag = client.get("/stripe/products", headers=auth_headers()).headers["ETag"]
+    for given, status in ((etag, 304), (f'"other", {etag}', 304), ("*", 304), (f"{etag} ", 304),
+                          ('"other", "more"', 200), ("", 200), (etag[:-1], 200)):
+        answer = client.get("/stripe/products", headers={**auth_headers(), "If-None-Match": given})
+        assert answer.status_code == status, given
+        assert answer.headers["ETag"] == etag
+
+
 def test_a_catalog_change_changes_the_etag(client, auth_headers, sandbox_stripe, signed_webhook, app):
     before = client.get("/stripe/products?limit=100", headers=auth_headers())
     # The dashboard archives a plan; Stripe says so with product.updated.
