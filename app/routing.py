@@ -160,8 +160,9 @@ class EncodedOnce:
 
 
 def revalidated(current, etag: str) -> bool:
-    """Whether the request's If-None-Match names this strong ETag. An app sends back the one tag it was
-    given, so that exact header is recognised without parsing it; any other is parsed (lists, `*`, weak tags)."""
+    """Whether the request's If-None-Match names this ETag, compared strongly (werkzeug's `contains`: a `W/`
+    tag does not match). An app sends back the one tag it was given, so that exact header is recognised
+    without parsing it; any other is parsed (a list, `*`)."""
     given = current.headers.get("If-None-Match")
     return bool(given) and (given == etag or current.if_none_match.contains(etag[1:-1]))
 

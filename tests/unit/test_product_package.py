@@ -217,5 +217,6 @@ def test_the_test_tools_are_not_deployed():
     """What the check above would catch: each test tool is installed by requirements-dev.txt alone."""
     deployed = installed_by(ROOT / "requirements.txt")
     assert {"werkzeug", "httpx", "postgrest"} <= deployed  # what flask and supabase bring
+    assert "gunicorn" in deployed  # what railway.json and the Procfile start, though no module imports it
     assert not {"selenium", "schemathesis", "hypothesis", "respx", "psycopg", "trio", "rich"} & deployed
     assert requirement_names(ROOT / "requirements.txt") < requirement_names(ROOT / "requirements-dev.txt")
