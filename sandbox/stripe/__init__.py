@@ -24,7 +24,7 @@ from sandbox.stripe import (billing_portal, cascades, catalog, charges, checkout
                             customers, entitlements, events, invoices, payment_intents, plan_switch, setup_intents,
                             subscriptions)
 from sandbox.stripe.catalog import DEFAULT_CATALOG, Catalog
-from sandbox.stripe.faults import StripeFault, idempotency_reused, unrecognized
+from sandbox.stripe.faults import StripeFault, idempotency_reused, missing, unrecognized
 from sandbox.stripe.forms import canonical, decode
 from sandbox.stripe.state import State
 
@@ -88,6 +88,13 @@ class SandboxStripe:
         if found is None:
             stored = self.state.get(object_id)
             found = stored[0] if stored and stored[0]["object"] == type_ and not stored[1] else None
+        return found
+
+    def require(self, type_: str, object_id: str) -> dict:
+        """The object of a type by id, or Stripe's 404 `resource_missing` for it."""
+        found = self.resolve(type_, object_id)
+        if found is None:
+            raise missing(type_, object_id)
         return found
 
     def subscriptions_changed(self, customer_id: str) -> None:

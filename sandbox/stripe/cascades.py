@@ -7,7 +7,7 @@ subscriptions, lives here, above them all, so no two modules import each other.
 
 from __future__ import annotations
 
-from sandbox.stripe import customers, events, subscriptions
+from sandbox.stripe import events, subscriptions
 from sandbox.stripe.forms import only
 
 
@@ -16,7 +16,7 @@ def delete_customer(fake, params: dict, customer_id: str) -> dict:
     canceled at once, as Stripe does."""
     only(params, set())
     with fake.state.transaction():
-        customer = customers.live(fake, customer_id)
+        customer = fake.require("customer", customer_id)
         for subscription, _ in fake.state.all("subscription"):
             if subscription["customer"] == customer_id and subscription["status"] not in subscriptions.ENDED:
                 subscriptions.end(fake, subscription, "cancellation_requested")

@@ -8,7 +8,7 @@ charge.refunded. The receipt's address says it is the sandbox's: no Stripe page 
 from __future__ import annotations
 
 from sandbox.stripe import events
-from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.faults import StripeFault
 from sandbox.stripe.forms import only
 from sandbox.stripe.lists import expand, expansions
 
@@ -40,9 +40,7 @@ def make(fake, intent: dict) -> dict:
 def refund(fake, charge_id: str) -> dict:
     """The whole charge refunded (test hook, as from the dashboard): charge.refunded."""
     with fake.state.transaction():
-        charge = fake.resolve("charge", charge_id)
-        if charge is None:
-            raise missing("charge", charge_id)
+        charge = fake.require("charge", charge_id)
         if charge["refunded"]:
             raise StripeFault(400, f"Charge {charge_id} has already been refunded.", code="charge_already_refunded")
         charge = {**charge, "amount_refunded": charge["amount"], "refunded": True}
@@ -53,9 +51,7 @@ def refund(fake, charge_id: str) -> dict:
 
 def retrieve(fake, params: dict, charge_id: str) -> dict:
     only(params, {"expand"})
-    charge = fake.resolve("charge", charge_id)
-    if charge is None:
-        raise missing("charge", charge_id)
+    charge = fake.require("charge", charge_id)
     return expand(charge, expansions(params), fake.resolve)
 
 

@@ -6,7 +6,7 @@ import re
 
 from sandbox.stripe import customers, events, payment_intents, subscriptions
 from sandbox.stripe.catalog import purchasable
-from sandbox.stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe.faults import StripeFault, invalid
 from sandbox.stripe.forms import integer, metadata, only, required, string
 from sandbox.stripe.lists import expand, expansions, newest_first, page
 
@@ -112,9 +112,7 @@ def create(fake, params: dict) -> dict:
 
 def _get(fake, session_id: str) -> dict:
     """The session by id, expired first if its time has passed by the sandbox's clock (as Stripe expires them)."""
-    session = fake.resolve("checkout.session", session_id)
-    if session is None:
-        raise missing("checkout.session", session_id)
+    session = fake.require("checkout.session", session_id)
     if session["status"] == "open" and fake.now() >= session["expires_at"]:
         session = _expire(fake, session)
     return session

@@ -15,13 +15,6 @@ WRITABLE = FIELDS | {"metadata", "preferred_locales", "expand"}
 SEARCH = re.compile(r"metadata\['((?:[^'\\]|\\.)+)'\]:'((?:[^'\\]|\\.)*)'")
 
 
-def live(fake, customer_id: str) -> dict:
-    found = fake.state.get(customer_id)
-    if found is None or found[0]["object"] != "customer" or found[1]:
-        raise missing("customer", customer_id)
-    return found[0]
-
-
 def require(fake, customer_id) -> str:
     """The id of a live customer named by a `customer` parameter; Stripe's 400 otherwise."""
     if not isinstance(customer_id, str) or not customer_id:
@@ -64,7 +57,7 @@ def retrieve(fake, params: dict, customer_id: str) -> dict:
 def update(fake, params: dict, customer_id: str) -> dict:
     only(params, WRITABLE)
     with fake.state.transaction():
-        before = live(fake, customer_id)
+        before = fake.require("customer", customer_id)
         customer = {**before, **{field: string(params, field) or None for field in FIELDS if field in params}}
         customer["metadata"] = metadata(params, customer["metadata"])
         if "preferred_locales" in params:

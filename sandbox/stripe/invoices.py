@@ -9,7 +9,7 @@ payment's secret is `confirmation_secret` (shown only when expanded); no `paymen
 from __future__ import annotations
 
 from sandbox.stripe import events, payment_intents
-from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.faults import StripeFault
 from sandbox.stripe.forms import only, string
 from sandbox.stripe.lists import expand, expansions, newest_first, page
 
@@ -121,9 +121,7 @@ def fail(fake, invoice_id: str, next_attempt: int | None = None) -> dict:
 
 
 def _open(fake, invoice_id: str) -> dict:
-    invoice = fake.resolve("invoice", invoice_id)
-    if invoice is None:
-        raise missing("invoice", invoice_id)
+    invoice = fake.require("invoice", invoice_id)
     if invoice["status"] != "open":
         raise StripeFault(400, f"Invoice is already {invoice['status']}.", code="invoice_not_editable")
     return invoice
@@ -131,9 +129,7 @@ def _open(fake, invoice_id: str) -> dict:
 
 def retrieve(fake, params: dict, invoice_id: str) -> dict:
     only(params, {"expand"})
-    invoice = fake.resolve("invoice", invoice_id)
-    if invoice is None:
-        raise missing("invoice", invoice_id)
+    invoice = fake.require("invoice", invoice_id)
     return expand(invoice, expansions(params), fake.resolve)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from sandbox.stripe import charges, customers, events
-from sandbox.stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe.faults import StripeFault, invalid
 from sandbox.stripe.forms import boolean, integer, metadata, only, required, string
 from sandbox.stripe.lists import expand, expansions, newest_first, page
 
@@ -61,18 +61,14 @@ def create(fake, params: dict) -> dict:
 
 def retrieve(fake, params: dict, intent_id: str) -> dict:
     only(params, {"expand", "client_secret"})
-    intent = fake.resolve("payment_intent", intent_id)
-    if intent is None:
-        raise missing("payment_intent", intent_id)
+    intent = fake.require("payment_intent", intent_id)
     return expand(intent, expansions(params), fake.resolve)
 
 
 def succeed(fake, intent_id: str) -> dict:
     """The customer paid (test hook): the intent succeeds and records payment_intent.succeeded."""
     with fake.state.transaction():
-        intent = fake.resolve("payment_intent", intent_id)
-        if intent is None:
-            raise missing("payment_intent", intent_id)
+        intent = fake.require("payment_intent", intent_id)
         if intent["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
             raise StripeFault(400, f"This PaymentIntent's status is {intent['status']}: it cannot be paid.",
                               code="payment_intent_unexpected_state")
@@ -101,9 +97,7 @@ def cancel(fake, intent_id: str, reason: str) -> dict:
 def fail(fake, intent_id: str) -> dict:
     """A declined card (test hook): payment_intent.payment_failed; the intent waits for another payment method."""
     with fake.state.transaction():
-        intent = fake.resolve("payment_intent", intent_id)
-        if intent is None:
-            raise missing("payment_intent", intent_id)
+        intent = fake.require("payment_intent", intent_id)
         if intent["status"] == "succeeded":
             raise StripeFault(400, "This PaymentIntent has already succeeded.", code="payment_intent_unexpected_state")
         intent.update(status="requires_payment_method", last_payment_error=dict(DECLINED))

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from sandbox.stripe import subscriptions
 from sandbox.stripe.catalog import purchasable
-from sandbox.stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe.faults import StripeFault, invalid
 
 
 def switch_price(fake, subscription_id: str, price_id: str) -> dict:
     """Move the subscription's one item to `price_id`, recording customer.subscription.updated (no change: none)."""
     with fake.state.transaction():
-        before = fake.resolve("subscription", subscription_id)
-        if before is None:
-            raise missing("subscription", subscription_id)
+        before = fake.require("subscription", subscription_id)
         if before["status"] in subscriptions.ENDED:
             raise StripeFault(400, "A canceled subscription cannot change its plan.")
         items = before["items"]["data"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from sandbox.stripe import events
-from sandbox.stripe.faults import StripeFault, missing
+from sandbox.stripe.faults import StripeFault
 from sandbox.stripe.forms import only
 from sandbox.stripe.lists import expand, expansions
 
@@ -30,18 +30,14 @@ def build(fake, customer: str) -> dict:
 
 def retrieve(fake, params: dict, intent_id: str) -> dict:
     only(params, {"expand", "client_secret"})
-    intent = fake.resolve("setup_intent", intent_id)
-    if intent is None:
-        raise missing("setup_intent", intent_id)
+    intent = fake.require("setup_intent", intent_id)
     return expand(intent, expansions(params), fake.resolve)
 
 
 def confirm(fake, intent_id: str, *, declined: bool) -> dict:
     """The customer entered a card (test hook): setup_intent.succeeded with a payment method, or setup_failed."""
     with fake.state.transaction():
-        intent = fake.resolve("setup_intent", intent_id)
-        if intent is None:
-            raise missing("setup_intent", intent_id)
+        intent = fake.require("setup_intent", intent_id)
         if intent["status"] != "requires_payment_method":
             raise StripeFault(400, f"This SetupIntent's status is {intent['status']}: it cannot be confirmed.",
                               code="setup_intent_unexpected_state")

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from sandbox.stripe import customers, events, invoices, setup_intents
 from sandbox.stripe.catalog import purchasable
-from sandbox.stripe.faults import StripeFault, invalid, missing
+from sandbox.stripe.faults import StripeFault, invalid
 from sandbox.stripe.forms import boolean, integer, metadata, only, required, string
 from sandbox.stripe.lists import expand, expansions, newest_first, page
 
@@ -153,9 +153,7 @@ def create(fake, params: dict) -> dict:
 
 
 def _get(fake, subscription_id: str) -> dict:
-    found = fake.resolve("subscription", subscription_id)
-    if found is None:
-        raise missing("subscription", subscription_id)
+    found = fake.require("subscription", subscription_id)
     return found
 
 
